@@ -1,0 +1,81 @@
+// engine.h: one worker's whole packet path. Frame -> Decoder -> DNS (UDP,
+// or TCP through the stream reassembler) -> registered domain -> lexical
+// detection -> EVE records. Every source (pcap replay, the UDP listener)
+// drives an Engine; each worker thread owns one, so nothing here is shared
+// or locked. Counters are plain per-engine integers, summed by readers.
+#pragma once
+
+#include <array>
+#include <bitset>
+#include <cstdint>
+#include <vector>
+
+#include "alert/eve.h"
+#include "config/config.h"
+#include "decode/decoder.h"
+#include "decode/weird.h"
+#include "dns/message.h"
+#include "dns/registered_domain.h"
+#include "dns/tcp_stream.h"
+#include "score/lexical.h"
+
+namespace exfilwatch {
+
+struct EngineStats {
+  uint64_t dns_messages = 0;
+  uint64_t dns_queries = 0;
+  uint64_t dns_responses = 0;
+  uint64_t dns_unparsable = 0;  // not even a header
+  uint64_t dns_incomplete = 0;  // some section did not decode
+  std::array<uint64_t, 24> rcodes{};  // index: rcode (0..23), 23 = other
+  uint64_t alerts = 0;
+  uint64_t alerts_suppressed = 0;
+  uint64_t eve_records = 0;
+  void mergeFrom(const EngineStats& o);
+};
+
+class Engine final : public dns::TcpMessageSink {
+ public:
+  Engine(const Config& config, EveSink& sink);
+
+  // Runs one frame down the whole path. `frame_number`: 1-based position in
+  // its source (pcap_cnt), 0 when the source has none.
+  void process(const Frame& frame, uint64_t frame_number);
+
+  // Ages out fragment and stream state up to `now` (packet time).
+  void expire(Timestamp now);
+
+  const WeirdCounters& weird() const { return weird_; }
+  const DecodeStats& decodeStats() const { return decoder_.stats(); }
+  const EngineStats& stats() const { return stats_; }
+  const dns::TcpReassembler& tcpReassembler() const { return tcp_; }
+
+  void onTcpDnsMessage(const PacketContext& pkt, const uint8_t* msg, std::size_t len) override;
+
+ private:
+  void handleDns(const PacketContext& pkt, const uint8_t* data, std::size_t len);
+  void detect(const PacketContext& pkt, std::string_view registered_domain);
+  bool suppressed(const PacketContext& pkt, std::string_view registered_domain);
+
+  const Config& config_;
+  EveSink& sink_;
+  Decoder decoder_;
+  WeirdCounters weird_;
+  dns::Parser parser_;
+  dns::DnsMessage message_;
+  dns::TcpReassembler tcp_;
+  dns::RegisteredDomain registered_;
+  EveFormatter eve_;
+  std::bitset<65536> dns_ports_;
+  EngineStats stats_;
+  uint64_t frame_number_ = 0;
+  Timestamp last_expire_;
+
+  struct SuppressSlot {
+    uint64_t key = 0;
+    int64_t last_alert_sec = 0;
+  };
+  std::vector<SuppressSlot> suppress_;
+};
+
+}  // namespace exfilwatch

@@ -1,0 +1,181 @@
+// decoder.cc: link -> tunnel -> IP -> transport, for any packet source.
+#include "decode/decoder.h"
+
+#include "decode/ip.h"
+#include "decode/link.h"
+#include "decode/transport.h"
+#include "decode/tunnel.h"
+
+namespace exfilwatch {
+
+void DecodeStats::mergeFrom(const DecodeStats& o) {
+  frames += o.frames;
+  bytes += o.bytes;
+  non_ip += o.non_ip;
+  other_transport += o.other_transport;
+  udp += o.udp;
+  tcp += o.tcp;
+  tunneled += o.tunneled;
+  fragments_held += o.fragments_held;
+  reassembled += o.reassembled;
+  malformed += o.malformed;
+}
+
+namespace {
+template <std::size_t N>
+std::array<FragmentReassembler, N> makeReassemblers(const FragmentLimits& limits) {
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::array<FragmentReassembler, N>{((void)I, FragmentReassembler(limits))...};
+  }(std::make_index_sequence<N>{});
+}
+}  // namespace
+
+Decoder::Decoder(const DecoderConfig& config)
+    : fragments_(makeReassemblers<kMaxTunnelDepth + 1>(config.fragments)) {
+  for (uint16_t p : config.vxlan_ports) vxlan_ports_.set(p);
+  for (uint16_t p : config.geneve_ports) geneve_ports_.set(p);
+}
+
+bool Decoder::decode(const Frame& frame, PacketContext& ctx, WeirdCounters& weird) {
+  ctx.reset();
+  ctx.ts = frame.ts;
+  ctx.frame_caplen = frame.caplen;
+  ctx.frame_wirelen = frame.wirelen;
+  ++stats_.frames;
+  stats_.bytes += frame.wirelen;
+
+  decode::LinkResult link;
+  if (!decode::decodeLink(frame.linktype, frame.data, frame.caplen, link, ctx, weird)) {
+    // decodeLink counts real anomalies; a clean non-IP frame is just not ours.
+    ++stats_.non_ip;
+    return false;
+  }
+  const Outcome outcome = decodeNetwork(frame.data + link.l3_offset, frame.caplen - link.l3_offset,
+                                        link.ethertype, ctx, weird);
+  switch (outcome) {
+    case Outcome::Transport:
+      if (ctx.ip_proto == ipproto::kUdp) {
+        ++stats_.udp;
+      } else {
+        ++stats_.tcp;
+      }
+      if (ctx.tunnel_depth) ++stats_.tunneled;
+      return true;
+    case Outcome::Held:
+      ++stats_.fragments_held;
+      return false;
+    case Outcome::Malformed:
+      ++stats_.malformed;
+      return false;
+    case Outcome::NotOurs:
+      return false;
+  }
+  return false;
+}
+
+Decoder::Outcome Decoder::decodeNetwork(const uint8_t* data, uint32_t len, uint16_t ethertype,
+                                        PacketContext& ctx, WeirdCounters& weird) {
+  decode::IpResult ip;
+  bool ok = false;
+  if (ethertype == decode::ethertype::kIpv4) {
+    ok = decode::decodeIpv4(data, len, ip, ctx, weird);
+  } else if (ethertype == decode::ethertype::kIpv6) {
+    ok = decode::decodeIpv6(data, len, ip, ctx, weird);
+  } else {
+    ++stats_.non_ip;
+    return Outcome::NotOurs;
+  }
+  if (!ok) return Outcome::Malformed;
+
+  const uint8_t* l4 = data + ip.l4_offset;
+  uint32_t l4_caplen = ip.l4_caplen;
+  uint32_t l4_wirelen = ip.l4_wirelen;
+  if (ip.fragment) {
+    FragmentKey key;
+    key.src = ctx.src;
+    key.dst = ctx.dst;
+    key.id = ip.fragment_id;
+    key.proto = ip.proto;
+    const uint8_t* whole = nullptr;
+    uint32_t whole_len = 0;
+    FragmentReassembler& level = fragments_[ctx.tunnel_depth];
+    if (!level.add(key, ctx.ts, ip.fragment_offset, ip.more_fragments, l4, l4_caplen, l4_wirelen,
+                   whole, whole_len, weird)) {
+      return Outcome::Held;
+    }
+    ++stats_.reassembled;
+    ctx.ip_reassembled = true;
+    l4 = whole;
+    l4_caplen = l4_wirelen = whole_len;
+  }
+
+  if (ip.proto == ipproto::kUdp) {
+    if (!decode::decodeUdp(l4, l4_caplen, l4_wirelen, ctx, weird)) return Outcome::Malformed;
+    if (vxlan_ports_.test(ctx.dst_port) || geneve_ports_.test(ctx.dst_port)) {
+      return decodeTunnelPayload(ctx, weird);
+    }
+    return Outcome::Transport;
+  }
+  if (ip.proto == ipproto::kTcp) {
+    return decode::decodeTcp(l4, l4_caplen, l4_wirelen, ctx, weird) ? Outcome::Transport
+                                                                     : Outcome::Malformed;
+  }
+  ++stats_.other_transport;
+  return Outcome::NotOurs;
+}
+
+Decoder::Outcome Decoder::decodeTunnelPayload(PacketContext& ctx, WeirdCounters& weird) {
+  if (ctx.tunnel_depth >= kMaxTunnelDepth) {
+    weird.add(Weird::TunnelTooDeep);
+    return Outcome::Malformed;
+  }
+  const uint8_t* payload = ctx.payload;
+  const uint32_t len = ctx.payload_len;
+  TunnelLayer layer;
+  uint32_t inner = 0;
+  uint16_t inner_ethertype = decode::ethertype::kTransparentEthernet;
+  const bool is_vxlan = vxlan_ports_.test(ctx.dst_port);
+  const bool ok = is_vxlan ? decode::decodeVxlan(payload, len, layer, inner, weird)
+                           : decode::decodeGeneve(payload, len, layer, inner, inner_ethertype, weird);
+  if (!ok) return Outcome::Malformed;
+  ctx.tunnels[ctx.tunnel_depth++] = layer;
+
+  const uint8_t* frame = payload + inner;
+  uint32_t frame_len = len - inner;
+  if (inner_ethertype == decode::ethertype::kTransparentEthernet) {
+    decode::LinkResult link;
+    if (!decode::decodeEthernet(frame, frame_len, link, ctx, weird)) {
+      if (frame_len >= 14) ++stats_.non_ip;
+      return frame_len >= 14 ? Outcome::NotOurs : Outcome::Malformed;
+    }
+    frame += link.l3_offset;
+    frame_len -= link.l3_offset;
+    inner_ethertype = link.ethertype;
+  }
+  // The inner packet replaces the outer one's addresses, ports and payload.
+  ctx.ip_version = 0;
+  ctx.ip_proto = 0;
+  ctx.src_port = ctx.dst_port = 0;
+  ctx.payload = nullptr;
+  ctx.payload_len = ctx.payload_wire_len = 0;
+  ctx.ip_reassembled = false;
+  return decodeNetwork(frame, frame_len, inner_ethertype, ctx, weird);
+}
+
+void Decoder::expire(Timestamp now, WeirdCounters& weird) {
+  for (auto& f : fragments_) f.expire(now, weird);
+}
+
+std::size_t Decoder::pendingFragments() const {
+  std::size_t n = 0;
+  for (const auto& f : fragments_) n += f.pending();
+  return n;
+}
+
+uint64_t Decoder::fragmentBytes() const {
+  uint64_t n = 0;
+  for (const auto& f : fragments_) n += f.bufferedBytes();
+  return n;
+}
+
+}  // namespace exfilwatch

@@ -1,0 +1,68 @@
+// decoder.h: the one decode path every packet source feeds. It takes a Frame
+// (pcap record or UDP datagram), walks link, tunnel, IP (reassembling
+// fragments) and transport headers through the small analyzers, and leaves
+// the innermost packet's facts in a PacketContext. One Decoder per worker
+// thread: it owns bounded fragment state and plain per-thread counters.
+#pragma once
+
+#include <array>
+#include <bitset>
+#include <cstdint>
+#include <vector>
+
+#include "decode/fragments.h"
+#include "decode/packet.h"
+#include "decode/weird.h"
+
+namespace exfilwatch {
+
+struct DecoderConfig {
+  std::vector<uint16_t> vxlan_ports{4789};
+  std::vector<uint16_t> geneve_ports{6081};
+  FragmentLimits fragments;  // per tunnel nesting level
+};
+
+struct DecodeStats {
+  uint64_t frames = 0;
+  uint64_t bytes = 0;
+  uint64_t non_ip = 0;           // ARP, LLDP...: not ours, not anomalies
+  uint64_t other_transport = 0;  // ICMP, ESP...
+  uint64_t udp = 0;
+  uint64_t tcp = 0;
+  uint64_t tunneled = 0;
+  uint64_t fragments_held = 0;
+  uint64_t reassembled = 0;
+  uint64_t malformed = 0;  // refused by an analyzer (see the weird counters)
+  void mergeFrom(const DecodeStats& o);
+};
+
+class Decoder {
+ public:
+  explicit Decoder(const DecoderConfig& config = {});
+
+  // Fills ctx for the frame. True when ctx holds a UDP or TCP packet whose
+  // payload view is valid until the next call.
+  bool decode(const Frame& frame, PacketContext& ctx, WeirdCounters& weird);
+
+  // Drops fragment state older than its timeout, by packet time.
+  void expire(Timestamp now, WeirdCounters& weird);
+
+  const DecodeStats& stats() const { return stats_; }
+  std::size_t pendingFragments() const;
+  uint64_t fragmentBytes() const;
+
+ private:
+  enum class Outcome { Transport, NotOurs, Malformed, Held };
+  Outcome decodeNetwork(const uint8_t* data, uint32_t len, uint16_t ethertype, PacketContext& ctx,
+                        WeirdCounters& weird);
+  Outcome decodeTunnelPayload(PacketContext& ctx, WeirdCounters& weird);
+
+  std::bitset<65536> vxlan_ports_;
+  std::bitset<65536> geneve_ports_;
+  // One reassembler per nesting level, so that an inner datagram's
+  // reassembly never reuses the buffer an outer reassembled datagram lives in.
+  std::array<FragmentReassembler, kMaxTunnelDepth + 1> fragments_;
+  DecodeStats stats_;
+};
+
+}  // namespace exfilwatch
