@@ -28,15 +28,24 @@ uint64_t mix(uint64_t h) {
 }
 }  // namespace
 
-Engine::Engine(const Config& config, EveSink& sink)
-    : config_(config),
+Engine::Engine(ControlPlanePtr plane, EveSink& sink)
+    : plane_(std::move(plane)),
+      config_(&plane_->config),
       sink_(sink),
-      decoder_(config.decoder),
-      parser_(config.dns_limits),
-      tcp_(config.dns_tcp),
-      registered_(config.public_suffix_list),
-      suppress_(config.alert_suppress_slots ? config.alert_suppress_slots : 1) {
-  for (uint16_t p : config.dns_ports) dns_ports_.set(p);
+      decoder_(config_->decoder),
+      parser_(config_->dns_limits),
+      tcp_(config_->dns_tcp),
+      registered_(config_->public_suffix_list),
+      suppress_(config_->alert_suppress_slots ? config_->alert_suppress_slots : 1) {
+  for (uint16_t p : config_->dns_ports) dns_ports_.set(p);
+}
+
+void Engine::adopt(ControlPlanePtr plane) {
+  if (!plane || plane == plane_) return;
+  plane_ = std::move(plane);
+  config_ = &plane_->config;
+  dns_ports_.reset();
+  for (uint16_t p : config_->dns_ports) dns_ports_.set(p);
 }
 
 void Engine::process(const Frame& frame, uint64_t frame_number) {
@@ -78,8 +87,8 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
   if (!message_.questions.empty() && message_.questions.front().name.valid) {
     registered = registered_.lookup(message_.lower(message_.questions.front().name));
   }
-  if (config_.dns_log) {
-    EveMeta meta{frame_number_, config_.sensor_name};
+  if (config_->dns_log) {
+    EveMeta meta{frame_number_, config_->sensor_name};
     sink_.write(eve_.dns(pkt, meta, message_, registered));
     ++stats_.eve_records;
   }
@@ -87,12 +96,12 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
 }
 
 bool Engine::suppressed(const PacketContext& pkt, std::string_view registered_domain) {
-  if (config_.alert_suppress_seconds == 0) return false;
+  if (config_->alert_suppress_seconds == 0) return false;
   uint64_t h = pkt.src.hash();
   for (unsigned char c : registered_domain) h = (h ^ c) * 1099511628211ULL;
   h = mix(h) | 1;  // 0 marks an empty slot
   SuppressSlot& slot = suppress_[h % suppress_.size()];
-  if (slot.key == h && pkt.ts.sec - slot.last_alert_sec < config_.alert_suppress_seconds) {
+  if (slot.key == h && pkt.ts.sec - slot.last_alert_sec < config_->alert_suppress_seconds) {
     return true;
   }
   slot.key = h;
@@ -104,7 +113,7 @@ void Engine::detect(const PacketContext& pkt, std::string_view registered_domain
   for (const auto& q : message_.questions) {
     if (!q.name.valid) continue;
     const score::LexicalFeatures f = score::lexicalFeatures(message_.raw(q.name), registered_domain);
-    const score::LexicalVerdict verdict = score::judgeLexical(f, config_.lexical);
+    const score::LexicalVerdict verdict = score::judgeLexical(f, config_->lexical);
     if (verdict == score::LexicalVerdict::Benign) continue;
     if (suppressed(pkt, registered_domain)) {
       ++stats_.alerts_suppressed;
@@ -127,7 +136,7 @@ void Engine::detect(const PacketContext& pkt, std::string_view registered_domain
                   f.prefix_length, f.entropy, f.max_label_length, f.label_count, f.non_ldh,
                   f.high_bytes);
     alert.reasons = reasons;
-    EveMeta meta{frame_number_, config_.sensor_name};
+    EveMeta meta{frame_number_, config_->sensor_name};
     sink_.write(eve_.alert(pkt, meta, alert, &message_, registered_domain));
     ++stats_.alerts;
     ++stats_.eve_records;

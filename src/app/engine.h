@@ -12,6 +12,7 @@
 
 #include "alert/eve.h"
 #include "config/config.h"
+#include "config/control_plane.h"
 #include "decode/decoder.h"
 #include "decode/weird.h"
 #include "dns/message.h"
@@ -36,7 +37,13 @@ struct EngineStats {
 
 class Engine final : public dns::TcpMessageSink {
  public:
-  Engine(const Config& config, EveSink& sink);
+  // Decoder and stream limits come from the first plane and hold until
+  // restart; thresholds and rules follow every adopted plane.
+  Engine(ControlPlanePtr plane, EveSink& sink);
+
+  // Switches to a newer control plane (between batches, never mid-packet).
+  void adopt(ControlPlanePtr plane);
+  const ControlPlane& plane() const { return *plane_; }
 
   // Runs one frame down the whole path. `frame_number`: 1-based position in
   // its source (pcap_cnt), 0 when the source has none.
@@ -57,7 +64,8 @@ class Engine final : public dns::TcpMessageSink {
   void detect(const PacketContext& pkt, std::string_view registered_domain);
   bool suppressed(const PacketContext& pkt, std::string_view registered_domain);
 
-  const Config& config_;
+  ControlPlanePtr plane_;
+  const Config* config_;  // plane_->config, cached
   EveSink& sink_;
   Decoder decoder_;
   WeirdCounters weird_;

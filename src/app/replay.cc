@@ -133,7 +133,7 @@ int replayCommand(int argc, char** argv) {
 
   std::unique_ptr<Engine> engine;
   try {
-    engine = std::make_unique<Engine>(config, sink);
+    engine = std::make_unique<Engine>(makeControlPlane(config), sink);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "exfilwatch: %s\n", e.what());
     return 2;

@@ -1,0 +1,45 @@
+# A thin wrapper over meson: the commands the README starts with.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MESON_OPTS ?=
+
+.PHONY: all deps build test test-asan demo bench clean format tidy
+
+all: build
+
+deps:
+	@bash deploy/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# Every test (unit, golden, integration); ends with "N passed, N failed".
+test: deps build
+	@bash tests/run.sh $(BUILD)
+
+# The same tests on a build with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: deps
+	@[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) -Dbuildtype=debugoptimized \
+	  -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(ASAN_BUILD)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  bash tests/run.sh $(ASAN_BUILD)
+
+# Builds, then runs the sensor on a bundled capture and shows its alerts.
+demo: deps build
+	@bash deploy/demo.sh $(BUILD)
+
+bench: deps build
+	@bash bench/run.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+tidy: build
+	clang-tidy -p $(BUILD) $$(git ls-files 'src/*.cc')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
