@@ -6,18 +6,45 @@
 
 namespace exfilwatch::score {
 
-double shannonEntropy(std::string_view bytes) {
-  if (bytes.empty()) return 0.0;
-  std::array<uint32_t, 256> counts{};
-  for (unsigned char c : bytes) ++counts[c];
-  double h = 0.0;
-  const double n = static_cast<double>(bytes.size());
-  for (uint32_t c : counts) {
-    if (c == 0) continue;
-    const double p = c / n;
-    h -= p * std::log2(p);
+namespace {
+// c * log2(c) for the counts a name can have (<= 255 bytes): entropy becomes
+// log2(n) - sum(c log2 c) / n, one table read per distinct byte.
+struct CLogC {
+  std::array<double, 256> v{};
+  CLogC() {
+    for (std::size_t c = 1; c < v.size(); ++c) v[c] = static_cast<double>(c) * std::log2(c);
   }
-  return h;
+};
+const CLogC kCLogC;
+
+// Counts bytes with a list of the distinct ones, so the sum and the reset
+// touch only what was seen, not all 256 slots.
+class ByteHistogram {
+ public:
+  void add(unsigned char c) {
+    if (counts_[c]++ == 0) distinct_[ndistinct_++] = c;
+  }
+  double entropy(uint32_t n) const {
+    if (n == 0) return 0.0;
+    double sum = 0.0;
+    for (uint32_t i = 0; i < ndistinct_; ++i) {
+      const uint32_t c = counts_[distinct_[i]];
+      sum += c < kCLogC.v.size() ? kCLogC.v[c] : c * std::log2(static_cast<double>(c));
+    }
+    return std::log2(static_cast<double>(n)) - sum / n;
+  }
+
+ private:
+  std::array<uint32_t, 256> counts_{};
+  std::array<unsigned char, 256> distinct_{};
+  uint32_t ndistinct_ = 0;
+};
+}  // namespace
+
+double shannonEntropy(std::string_view bytes) {
+  ByteHistogram h;
+  for (unsigned char c : bytes) h.add(c);
+  return h.entropy(static_cast<uint32_t>(bytes.size()));
 }
 
 LexicalFeatures lexicalFeatures(std::string_view raw, std::string_view registered_domain) {
@@ -30,7 +57,7 @@ LexicalFeatures lexicalFeatures(std::string_view raw, std::string_view registere
                  ? std::string_view{}
                  : raw.substr(0, raw.size() - registered_domain.size() - 1);
   }
-  std::array<uint32_t, 256> counts{};
+  ByteHistogram histogram;
   uint32_t label_len = 0;
   uint32_t chars = 0;
   for (std::size_t i = 0; i < raw.size(); ++i) {
@@ -45,7 +72,7 @@ LexicalFeatures lexicalFeatures(std::string_view raw, std::string_view registere
     if (label_len > f.max_label_length) f.max_label_length = label_len;
     if (i >= prefix.size()) continue;
     ++chars;
-    ++counts[c];
+    histogram.add(c);
     if (c >= '0' && c <= '9') {
       ++f.digits;
     } else if (c >= 'A' && c <= 'Z') {
@@ -58,16 +85,7 @@ LexicalFeatures lexicalFeatures(std::string_view raw, std::string_view registere
   if (!raw.empty()) ++f.label_count;
   if (!prefix.empty()) ++f.prefix_labels;
   f.prefix_length = chars;
-  if (chars) {
-    double h = 0.0;
-    const double n = chars;
-    for (uint32_t c : counts) {
-      if (c == 0) continue;
-      const double p = c / n;
-      h -= p * std::log2(p);
-    }
-    f.entropy = h;
-  }
+  f.entropy = histogram.entropy(chars);
   return f;
 }
 
