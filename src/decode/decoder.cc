@@ -96,6 +96,10 @@ Decoder::Outcome Decoder::decodeNetwork(const uint8_t* data, uint32_t len, uint1
     key.dst = ctx.dst;
     key.id = ip.fragment_id;
     key.proto = ip.proto;
+    // Mirror sessions of different VPCs may reuse the same private addresses.
+    if (const TunnelLayer* t = ctx.innerTunnel()) {
+      key.tunnel = (static_cast<uint32_t>(t->type) << 24) | t->vni;
+    }
     const uint8_t* whole = nullptr;
     uint32_t whole_len = 0;
     FragmentReassembler& level = fragments_[ctx.tunnel_depth];

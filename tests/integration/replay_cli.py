@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""replay_cli: the `exfilwatch replay` command line as a user meets it.
+
+Exit codes, --eve to a file, --dns-log, the stderr summary, and clear
+configuration errors with file:line. Runs against real captures in
+../shared and a tiny bundled one.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+EXE = os.environ["EXFILWATCH"]
+SHARED = os.environ["SHARED_DIR"]
+SOURCE = os.environ["SOURCE_DIR"]
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def run(*args):
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=300)
+
+
+demo = os.path.join(SOURCE, "tests", "data", "demo-mixed.pcap")
+iodine = os.path.join(SHARED, "captures", "iodine-null.pcap")
+
+# stdout, --dns-log: one dns record per message, each valid JSON
+r = run("replay", "--dns-log", demo)
+check(r.returncode == 0, "replay --dns-log exits 0")
+lines = [json.loads(l) for l in r.stdout.splitlines()]
+dns = [l for l in lines if l["event_type"] == "dns"]
+check(len(dns) > 400, f"dns records written ({len(dns)})")
+check(all(l["tunnel"] == {"type": "vxlan", "vni": 1234} for l in dns), "every record names its VXLAN tunnel")
+summary = r.stderr
+check("DNS messages" in summary and "packets/s" in summary and "anomalies:" in summary,
+      "summary on stderr names packets, DNS messages, anomalies, packets/s")
+msgs = int(summary.split(" DNS messages")[0].split("; ")[-1])
+check(msgs == len(dns), f"summary count {msgs} equals records written {len(dns)}")
+
+# without --dns-log: alerts only
+r = run("replay", iodine)
+alerts = [json.loads(l) for l in r.stdout.splitlines()]
+check(r.returncode == 0 and len(alerts) >= 1, "iodine capture raises an alert")
+check(all(a["event_type"] == "alert" for a in alerts), "without --dns-log only alerts are written")
+check(any(a.get("dns", {}).get("registered_domain") == "tunnel-lab.net" for a in alerts),
+      "the alert names the tunnel's registered domain")
+
+with tempfile.TemporaryDirectory() as tmp:
+    eve = os.path.join(tmp, "eve.json")
+    r = run("replay", "--eve", eve, "--dns-log", demo)
+    check(r.returncode == 0 and r.stdout == "", "--eve writes to the file, not stdout")
+    with open(eve) as f:
+        n = sum(1 for line in f if json.loads(line))
+    check(n >= len(dns), f"--eve file holds the records ({n})")
+
+    bad = os.path.join(tmp, "bad.yaml")
+    with open(bad, "w") as f:
+        f.write("dns:\n  ports: [53]\n  tcp:\n    max_flowz: 10\n")
+    r = run("replay", "--config", bad, demo)
+    check(r.returncode == 2, "unknown configuration key: exit 2")
+    check(f"{bad}:4:" in r.stderr and "max_flowz" in r.stderr, "error names file:line and the key: " + r.stderr.strip())
+
+    with open(bad, "w") as f:
+        f.write("dns:\n  max_records: lots\n")
+    r = run("replay", "--config", bad, demo)
+    check(r.returncode == 2 and f"{bad}:2:" in r.stderr, "wrong type: exit 2 with file:line: " + r.stderr.strip())
+
+    with open(bad, "w") as f:
+        f.write("dns: [unclosed\n")
+    r = run("replay", "--config", bad, demo)
+    check(r.returncode == 2 and "invalid YAML" in r.stderr, "invalid YAML: exit 2: " + r.stderr.strip())
+
+    good = os.path.join(tmp, "good.yaml")
+    with open(good, "w") as f:
+        f.write("sensor_name: test-sensor\ndns:\n  log: true\n")
+    r = run("replay", "--config", good, demo)
+    first = json.loads(r.stdout.splitlines()[0])
+    check(r.returncode == 0 and first.get("sensor") == "test-sensor", "configured sensor name and dns log apply")
+
+    notpcap = os.path.join(tmp, "not.pcap")
+    with open(notpcap, "w") as f:
+        f.write("this is not a capture\n")
+    r = run("replay", notpcap, demo)
+    check(r.returncode == 1 and "not.pcap" in r.stderr, "an unreadable file: exit 1, named in the message")
+
+r = run("replay", "/nonexistent.pcap")
+check(r.returncode == 1, "missing file: exit 1")
+r = run("replay")
+check(r.returncode == 2 and "usage" in r.stderr, "no file: usage, exit 2")
+r = run("replay", "--bogus", demo)
+check(r.returncode == 2, "unknown option: exit 2")
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
