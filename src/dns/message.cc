@@ -7,6 +7,8 @@
 // allocation.
 #include "dns/message.h"
 
+#include <cstring>
+
 #include <array>
 #include <charconv>
 
@@ -89,13 +91,18 @@ bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::si
         // +1 for the root octet that must still follow.
         if (wire + 1 + b + 1 > kMaxNameLength) return fail(Weird::DnsNameTooLong);
         if (b > len - pos - 1) return fail(Weird::DnsNameTruncated);
-        if (ref.labels > 0) {
-          msg.raw_text_.push_back('.');
-          msg.lower_text_.push_back('.');
-        }
+        // Grow both texts once per label, then copy: per-byte push_back
+        // was the parser's largest cost.
+        const std::size_t dot = ref.labels > 0 ? 1 : 0;
+        const std::size_t at = msg.raw_text_.size();
+        msg.raw_text_.resize(at + dot + b);
+        msg.lower_text_.resize(at + dot + b);
+        uint8_t* raw_out = msg.raw_text_.data() + at;
+        uint8_t* lower_out = msg.lower_text_.data() + at;
+        if (dot) *raw_out++ = *lower_out++ = '.';
         const uint8_t* label = d + pos + 1;
-        msg.raw_text_.insert(msg.raw_text_.end(), label, label + b);
-        for (std::size_t i = 0; i < b; ++i) msg.lower_text_.push_back(asciiLower(label[i]));
+        std::memcpy(raw_out, label, b);
+        for (std::size_t i = 0; i < b; ++i) lower_out[i] = asciiLower(label[i]);
         ++ref.labels;
         wire += 1 + std::size_t{b};
         pos += 1 + std::size_t{b};
