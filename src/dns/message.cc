@@ -25,6 +25,15 @@ constexpr uint16_t kClassAny = 255;
 // do not grow the vectors byte by byte.
 constexpr std::size_t kInitialTextCapacity = 2048;
 
+// ASCII-only lower-casing of a whole name, branch-free so the compiler
+// vectorises it (the two buffers never overlap).
+void lowerCopy(uint8_t* __restrict out, const uint8_t* __restrict in, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint8_t c = in[i];
+    out[i] = static_cast<uint8_t>(c + (static_cast<uint8_t>(c - 'A') < 26 ? 32 : 0));
+  }
+}
+
 inline uint8_t asciiLower(uint8_t c) {
   // Only ASCII letters: tunnels put 8-bit bytes in labels and a locale-aware
   // tolower would rewrite them.
@@ -50,6 +59,7 @@ void DnsMessage::clear() {
   size_ = 0;
   raw_text_.clear();
   lower_text_.clear();
+  ++name_generation_;
   txt_segments_.clear();
   edns_options_.clear();
 }
@@ -59,16 +69,37 @@ bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::si
   const uint8_t* d = msg.data_;
   const std::size_t len = msg.size_;
   ref = NameRef{};
-  ref.offset = static_cast<uint32_t>(msg.raw_text_.size());
+  const std::size_t start = msg.raw_text_.size();
+  ref.offset = static_cast<uint32_t>(start);
   next = 0;
+
+  // A decoded name never exceeds kMaxNameLength text bytes: make room once,
+  // then write through plain pointers (no per-label growth checks).
+  msg.raw_text_.reserve(start + kMaxNameLength + 1);
+  msg.lower_text_.reserve(start + kMaxNameLength + 1);
+  uint8_t* const raw = msg.raw_text_.data() + start;
+  std::size_t used = 0;
 
   std::size_t pos = offset;
   std::size_t wire = 0;  // octets of the labels so far, length bytes included
   int jumps = 0;
 
+  // Publishes the text (raw and lower-cased in one pass) and, for a good
+  // name, remembers it so a later pointer to `offset` reuses the text.
   auto finish = [&](bool ok) {
-    ref.length = static_cast<uint16_t>(msg.raw_text_.size() - ref.offset);
+    msg.raw_text_.resize(start + used);
+    msg.lower_text_.resize(start + used);
+    lowerCopy(msg.lower_text_.data() + start, msg.raw_text_.data() + start, used);
+    ref.length = static_cast<uint16_t>(used);
     ref.valid = ok;
+    if (ok && offset <= 0xFFFF) {
+      auto& slot = msg.decoded_names_[offset % DnsMessage::kDecodedNameSlots];
+      slot.generation = msg.name_generation_;
+      slot.offset = static_cast<uint16_t>(offset);
+      slot.wire = static_cast<uint16_t>(wire + 1);
+      slot.jumps = static_cast<uint8_t>(jumps);
+      slot.ref = ref;
+    }
     return ok;
   };
   auto fail = [&](Weird w) {
@@ -91,18 +122,11 @@ bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::si
         // +1 for the root octet that must still follow.
         if (wire + 1 + b + 1 > kMaxNameLength) return fail(Weird::DnsNameTooLong);
         if (b > len - pos - 1) return fail(Weird::DnsNameTruncated);
-        // Grow both texts once per label, then copy: per-byte push_back
-        // was the parser's largest cost.
-        const std::size_t dot = ref.labels > 0 ? 1 : 0;
-        const std::size_t at = msg.raw_text_.size();
-        msg.raw_text_.resize(at + dot + b);
-        msg.lower_text_.resize(at + dot + b);
-        uint8_t* raw_out = msg.raw_text_.data() + at;
-        uint8_t* lower_out = msg.lower_text_.data() + at;
-        if (dot) *raw_out++ = *lower_out++ = '.';
-        const uint8_t* label = d + pos + 1;
-        std::memcpy(raw_out, label, b);
-        for (std::size_t i = 0; i < b; ++i) lower_out[i] = asciiLower(label[i]);
+        // Text so far <= wire - 1, plus '.' and b bytes: within the room
+        // reserved above because wire + 1 + b + 1 <= kMaxNameLength.
+        if (ref.labels > 0) raw[used++] = '.';
+        std::memcpy(raw + used, d + pos + 1, b);
+        used += b;
         ++ref.labels;
         wire += 1 + std::size_t{b};
         pos += 1 + std::size_t{b};
@@ -118,6 +142,25 @@ bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::si
         // wrote, and it rules out a pointer to itself.
         if (target >= pos) return fail(Weird::DnsPointerForward);
         if (++jumps > kMaxPointerChain) return fail(Weird::DnsPointerChainTooLong);
+        const auto& known = msg.decoded_names_[target % DnsMessage::kDecodedNameSlots];
+        if (known.generation == msg.name_generation_ && known.offset == target &&
+            jumps + known.jumps <= kMaxPointerChain && wire + known.wire <= kMaxNameLength) {
+          // The rest of the name was decoded before and passed the same
+          // checks: take its text instead of walking its labels again.
+          if (ref.labels == 0) {
+            msg.raw_text_.resize(start);
+            msg.lower_text_.resize(start);
+            ref = known.ref;
+            return true;  // the identical name, already remembered
+          }
+          raw[used++] = '.';
+          std::memcpy(raw + used, msg.raw_text_.data() + known.ref.offset, known.ref.length);
+          used += known.ref.length;
+          ref.labels = static_cast<uint8_t>(ref.labels + known.ref.labels);
+          wire += known.wire - 1u;
+          jumps += known.jumps;
+          return finish(true);
+        }
         pos = target;
         break;
       }
@@ -317,16 +360,14 @@ bool Parser::parseRecord(DnsMessage& msg, std::size_t& off, Section section, boo
   readName(msg, off, rr.name, next, weird);
   if (next == 0) {
     // The name's end is unknown, so nothing after it can be found.
-    msg.raw_text_.resize(text_mark);
-    msg.lower_text_.resize(text_mark);
+    msg.rollbackText(text_mark);
     return false;
   }
 
   const ByteReader r(msg.data_, msg.size_);
   if (!r.has(next, kRrFixedSize)) {
     weird.add(Weird::DnsRecordTruncated);
-    msg.raw_text_.resize(text_mark);
-    msg.lower_text_.resize(text_mark);
+    msg.rollbackText(text_mark);
     return false;
   }
   r.u16(next, rr.type);
@@ -368,8 +409,7 @@ bool Parser::parseRecord(DnsMessage& msg, std::size_t& off, Section section, boo
   } else {
     // Walked only: give back its text so the arena stays bounded by what is
     // stored.
-    msg.raw_text_.resize(text_mark);
-    msg.lower_text_.resize(text_mark);
+    msg.rollbackText(text_mark);
   }
   return !cut;
 }
@@ -424,15 +464,13 @@ bool Parser::parse(const uint8_t* data, std::size_t len, DnsMessage& out,
     std::size_t next = 0;
     readName(out, off, q.name, next, weird);
     if (next == 0) {
-      out.raw_text_.resize(text_mark);
-      out.lower_text_.resize(text_mark);
+      out.rollbackText(text_mark);
       walked = false;
       break;
     }
     if (!r.u16(next, q.type) || !r.u16(next + 2, q.qclass)) {
       weird.add(Weird::DnsQuestionTruncated);
-      out.raw_text_.resize(text_mark);
-      out.lower_text_.resize(text_mark);
+      out.rollbackText(text_mark);
       walked = false;
       break;
     }
@@ -440,8 +478,7 @@ bool Parser::parse(const uint8_t* data, std::size_t len, DnsMessage& out,
     if (out.questions.size() < limits_.max_records) {
       out.questions.push_back(q);
     } else {
-      out.raw_text_.resize(text_mark);
-      out.lower_text_.resize(text_mark);
+      out.rollbackText(text_mark);
       dropped = true;
     }
   }

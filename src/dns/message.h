@@ -6,6 +6,7 @@
 // their capacity, so steady-state parsing does not allocate.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -122,6 +123,30 @@ struct ParseLimits {
   uint32_t max_records = 512;
 };
 
+// A byte buffer for decoded name texts with vector-like size/resize, but
+// resize never initialises the bytes and never shrinks the storage: the
+// parser writes every byte it exposes, so zero-filling was pure overhead.
+class TextBuffer {
+ public:
+  std::size_t size() const { return size_; }
+  std::size_t capacity() const { return storage_.size(); }
+  const uint8_t* data() const { return storage_.data(); }
+  uint8_t* data() { return storage_.data(); }
+  void clear() { size_ = 0; }
+  // Makes room for n bytes in all (never shrinks); data() may move.
+  void reserve(std::size_t n) {
+    if (n > storage_.size()) storage_.resize(std::max(n, storage_.size() * 2));
+  }
+  void resize(std::size_t n) {
+    if (n > storage_.size()) storage_.resize(std::max(n, storage_.size() * 2));
+    size_ = n;
+  }
+
+ private:
+  std::vector<uint8_t> storage_;
+  std::size_t size_ = 0;
+};
+
 class DnsMessage {
  public:
   // Header.
@@ -166,8 +191,28 @@ class DnsMessage {
   friend class Parser;
   const uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
-  std::vector<uint8_t> raw_text_;
-  std::vector<uint8_t> lower_text_;
+  TextBuffer raw_text_;
+  TextBuffer lower_text_;
+
+  // Names already decoded in this message, by the wire offset they start
+  // at: answers point back at the question name, so most record names are
+  // served from here instead of being decoded and copied again. Entries of
+  // an older generation are empty; clear() and any text rollback bump it.
+  struct DecodedName {
+    uint32_t generation = 0;
+    uint16_t offset = 0;
+    uint16_t wire = 0;   // wire octets of the name (length bytes and root)
+    uint8_t jumps = 0;   // compression pointers followed while decoding it
+    NameRef ref;
+  };
+  static constexpr std::size_t kDecodedNameSlots = 32;
+  DecodedName decoded_names_[kDecodedNameSlots];
+  uint32_t name_generation_ = 1;
+  void rollbackText(std::size_t mark) {
+    raw_text_.resize(mark);
+    lower_text_.resize(mark);
+    ++name_generation_;
+  }
   std::vector<TxtSegment> txt_segments_;
   std::vector<EdnsOption> edns_options_;
 };

@@ -11,6 +11,7 @@
 #include <libpsl.h>
 
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 
 namespace exfilwatch::dns {
@@ -32,14 +33,9 @@ int longestRuleLabels(const std::string& path) {
   return longest;
 }
 
-uint64_t hashBytes(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h ^ (h >> 29);
-}
+// libstdc++'s string hash reads eight bytes at a time; byte-wise FNV was a
+// tenth of the replay profile.
+uint64_t hashBytes(std::string_view s) { return std::hash<std::string_view>{}(s); }
 
 // The suffix of `name` made of its last `labels` labels.
 std::string_view lastLabels(std::string_view name, int labels) {

@@ -1,6 +1,7 @@
 // lexical.cc: lexical features and the first tunnel-shape verdict.
 #include "score/lexical.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -22,7 +23,8 @@ const CLogC kCLogC;
 class ByteHistogram {
  public:
   void add(unsigned char c) {
-    if (counts_[c]++ == 0) distinct_[ndistinct_++] = c;
+    if (counts_[c] == 0) distinct_[ndistinct_++] = c;
+    if (counts_[c] < 255) ++counts_[c];
   }
   double entropy(uint32_t n) const {
     if (n == 0) return 0.0;
@@ -35,8 +37,10 @@ class ByteHistogram {
   }
 
  private:
-  std::array<uint32_t, 256> counts_{};
-  std::array<unsigned char, 256> distinct_{};
+  // Names are at most 255 bytes, so a byte count fits in 8 bits; the list
+  // of distinct bytes is written before it is read, so it needs no zeroing.
+  std::array<uint8_t, 256> counts_{};
+  std::array<unsigned char, 256> distinct_;
   uint32_t ndistinct_ = 0;
 };
 }  // namespace
@@ -46,6 +50,33 @@ double shannonEntropy(std::string_view bytes) {
   for (unsigned char c : bytes) h.add(c);
   return h.entropy(static_cast<uint32_t>(bytes.size()));
 }
+
+namespace {
+enum CharClass : uint8_t { kLower, kDigit, kUpper, kLdhOther, kNonLdh, kHigh, kClasses };
+
+// One table read per byte instead of a chain of comparisons.
+struct ClassTable {
+  std::array<uint8_t, 256> v{};
+  ClassTable() {
+    for (int c = 0; c < 256; ++c) {
+      if (c >= 'a' && c <= 'z') {
+        v[c] = kLower;
+      } else if (c >= '0' && c <= '9') {
+        v[c] = kDigit;
+      } else if (c >= 'A' && c <= 'Z') {
+        v[c] = kUpper;
+      } else if (c == '-' || c == '_') {
+        v[c] = kLdhOther;
+      } else if (c >= 0x80 || c < 0x20) {
+        v[c] = kHigh;
+      } else {
+        v[c] = kNonLdh;
+      }
+    }
+  }
+};
+const ClassTable kClassOf;
+}  // namespace
 
 LexicalFeatures lexicalFeatures(std::string_view raw, std::string_view registered_domain) {
   LexicalFeatures f;
@@ -57,33 +88,31 @@ LexicalFeatures lexicalFeatures(std::string_view raw, std::string_view registere
                  ? std::string_view{}
                  : raw.substr(0, raw.size() - registered_domain.size() - 1);
   }
+  // Labels of the whole name.
+  std::size_t label_start = 0;
+  for (;;) {
+    const std::size_t dot = raw.find('.', label_start);
+    const std::size_t end = dot == std::string_view::npos ? raw.size() : dot;
+    f.max_label_length = std::max<uint32_t>(f.max_label_length, static_cast<uint32_t>(end - label_start));
+    if (!raw.empty()) ++f.label_count;
+    if (end < prefix.size() || (end == prefix.size() && !prefix.empty())) ++f.prefix_labels;
+    if (dot == std::string_view::npos) break;
+    label_start = dot + 1;
+  }
+  // Character classes and the byte histogram of the prefix, dots excluded.
   ByteHistogram histogram;
-  uint32_t label_len = 0;
+  std::array<uint32_t, kClasses> classes{};
   uint32_t chars = 0;
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    const auto c = static_cast<unsigned char>(raw[i]);
-    if (c == '.') {
-      ++f.label_count;
-      if (i < prefix.size()) ++f.prefix_labels;
-      label_len = 0;
-      continue;
-    }
-    ++label_len;
-    if (label_len > f.max_label_length) f.max_label_length = label_len;
-    if (i >= prefix.size()) continue;
+  for (unsigned char c : prefix) {
+    if (c == '.') continue;
     ++chars;
     histogram.add(c);
-    if (c >= '0' && c <= '9') {
-      ++f.digits;
-    } else if (c >= 'A' && c <= 'Z') {
-      ++f.uppercase;
-    } else if (!(c >= 'a' && c <= 'z') && c != '-' && c != '_') {
-      ++f.non_ldh;
-      if (c >= 0x80 || c < 0x20) ++f.high_bytes;
-    }
+    ++classes[kClassOf.v[c]];
   }
-  if (!raw.empty()) ++f.label_count;
-  if (!prefix.empty()) ++f.prefix_labels;
+  f.digits = classes[kDigit];
+  f.uppercase = classes[kUpper];
+  f.high_bytes = classes[kHigh];
+  f.non_ldh = classes[kNonLdh] + classes[kHigh];
   f.prefix_length = chars;
   f.entropy = histogram.entropy(chars);
   return f;
