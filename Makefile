@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build test test-asan demo bench clean format tidy
+.PHONY: all deps build test test-asan test-e2e demo bench clean format tidy
 
 all: build
 
@@ -31,6 +31,11 @@ test-asan: deps
 # Builds, then runs the sensor on a bundled capture and shows its alerts.
 demo: deps build
 	@bash deploy/demo.sh $(BUILD)
+
+# End to end with the kernel's VXLAN mirror in network namespaces (root,
+# opt-in, not in CI): iodine through ../shared/lab, alerted by `exfilwatch run`.
+test-e2e: deps build
+	@bash tests/e2e/kernel_mirror.sh $(BUILD)
 
 bench: deps build
 	@bash bench/run.sh $(BUILD)

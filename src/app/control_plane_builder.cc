@@ -1,13 +1,72 @@
 // control_plane_builder.cc: configuration (+ rules) -> immutable ControlPlane.
 #include "app/control_plane_builder.h"
 
+#include <cstdlib>
+#include <filesystem>
+
+#include "build_config.h"
+#include "rules/matcher.h"
+
 namespace exfilwatch::app {
 
+std::string rulesDirectory(const RulesConfig& rules) {
+  if (!rules.directory.empty()) return rules.directory;
+  std::error_code ec;
+  const std::string installed = std::string(EXFILWATCH_DATADIR) + "/rules";
+  if (std::filesystem::is_directory(installed, ec)) return installed;
+  return std::string(EXFILWATCH_SOURCE_DIR) + "/rules";
+}
+
+std::string rulesCacheDirectory(const RulesConfig& rules) {
+  if (rules.cache_directory == "off") return {};
+  if (!rules.cache_directory.empty()) return rules.cache_directory;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    return std::string(xdg) + "/exfilwatch/rules";
+  }
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return std::string(home) + "/.cache/exfilwatch/rules";
+  }
+  return {};
+}
+
+ControlPlanePtr buildControlPlane(Config config, uint64_t generation, rules::BuildInfo* info) {
+  // Rules are compiled here, with the configuration, so that config and
+  // rules change together or not at all: a RuleError propagates and the
+  // caller keeps its old plane.
+  rules::RuleSetPtr rule_set;
+  if (config.rules.enabled) {
+    rules::BuildOptions options;
+    options.cache_dir = rulesCacheDirectory(config.rules);
+    rule_set = rules::RuleSet::loadDirectory(rulesDirectory(config.rules), options, info);
+  }
+  auto plane = std::make_shared<ControlPlane>();
+  plane->config = std::move(config);
+  plane->rules = std::move(rule_set);
+  plane->generation = generation;
+  return plane;
+}
+
 ControlPlanePtr buildControlPlane(const std::string& config_path, uint64_t generation) {
-  Config config = loadConfig(config_path);
-  // Rules: compiled here too (src/rules), so that config and rules change
-  // together or not at all.
-  return makeControlPlane(std::move(config), generation);
+  return buildControlPlane(loadConfig(config_path), generation);
+}
+
+ReloadCounters& reloadCounters() {
+  static ReloadCounters counters;
+  return counters;
+}
+
+bool reloadControlPlane(ControlPlaneHolder& holder, const std::string& config_path,
+                        std::string& error) {
+  const ControlPlanePtr current = holder.load();
+  try {
+    holder.publish(buildControlPlane(config_path, current ? current->generation + 1 : 1));
+  } catch (const std::exception& e) {
+    error = e.what();
+    reloadCounters().failed.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  reloadCounters().succeeded.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 }  // namespace exfilwatch::app

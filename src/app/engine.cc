@@ -1,6 +1,11 @@
 // engine.cc: the per-worker packet path.
 #include "app/engine.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
 namespace exfilwatch {
 
 void EngineStats::mergeFrom(const EngineStats& o) {
@@ -13,11 +18,21 @@ void EngineStats::mergeFrom(const EngineStats& o) {
   alerts += o.alerts;
   alerts_suppressed += o.alerts_suppressed;
   eve_records += o.eve_records;
+  rule_alerts += o.rule_alerts;
+  rule_allowed += o.rule_allowed;
+  rule_adopt_failures += o.rule_adopt_failures;
 }
 
 namespace {
-constexpr uint32_t kLexicalSignatureId = 9000001;
-constexpr uint32_t kBinarySignatureId = 9000002;
+// Scorer verdicts (README "EVE schema"); 9000002 (raw binary labels) is now
+// a lexical feature of the DNS score.
+constexpr uint32_t kScoreSignatureId = 9000001;
+constexpr uint32_t kTlsBulkSignatureId = 9000003;
+constexpr uint32_t kTlsDripSignatureId = 9000004;
+
+std::shared_ptr<const score::NgramModel> scoreModel(const Config& c) {
+  return c.score_model ? c.score_model : score::NgramModel::builtin();
+}
 constexpr int64_t kExpireEverySeconds = 1;
 
 uint64_t mix(uint64_t h) {
@@ -36,16 +51,29 @@ Engine::Engine(ControlPlanePtr plane, EveSink& sink)
       parser_(config_->dns_limits),
       tcp_(config_->dns_tcp),
       registered_(config_->public_suffix_list),
-      suppress_(config_->alert_suppress_slots ? config_->alert_suppress_slots : 1) {
+      suppress_(config_->alert_suppress_slots ? config_->alert_suppress_slots : 1),
+      dns_scorer_(config_->score.dns, scoreModel(*config_), config_->alert_suppress_seconds,
+                  config_->lexical),
+      tls_(config_->score.tls, config_->alert_suppress_seconds) {
   for (uint16_t p : config_->dns_ports) dns_ports_.set(p);
+  if (!matcher_.adopt(plane_->rules)) throw std::runtime_error("rules: cannot allocate scratch");
 }
 
 void Engine::adopt(ControlPlanePtr plane) {
   if (!plane || plane == plane_) return;
+  // The worker's rule scratch is cloned here, between batches. If that
+  // fails, keep the whole old plane rather than run on without rules.
+  if (!matcher_.adopt(plane->rules)) {
+    ++stats_.rule_adopt_failures;
+    return;
+  }
   plane_ = std::move(plane);
   config_ = &plane_->config;
   dns_ports_.reset();
   for (uint16_t p : config_->dns_ports) dns_ports_.set(p);
+  dns_scorer_.reconfigure(config_->score.dns, scoreModel(*config_),
+                          config_->alert_suppress_seconds, config_->lexical);
+  tls_.reconfigure(config_->score.tls, config_->alert_suppress_seconds);
 }
 
 void Engine::process(const Frame& frame, uint64_t frame_number) {
@@ -54,6 +82,12 @@ void Engine::process(const Frame& frame, uint64_t frame_number) {
 
   PacketContext pkt;
   if (!decoder_.decode(frame, pkt, weird_)) return;
+  // TLS on the scored ports (score.tls.ports): volume and ClientHello.
+  if (pkt.ip_proto == ipproto::kTcp && scoring_ &&
+      (tls_.isTlsPort(pkt.dst_port) || tls_.isTlsPort(pkt.src_port))) {
+    if (const tls::TlsVerdict* v = tls_.onTcpSegment(pkt)) emitTlsVerdict(pkt, *v);
+    return;
+  }
   if (!dns_ports_.test(pkt.dst_port) && !dns_ports_.test(pkt.src_port)) return;
   if (pkt.ip_proto == ipproto::kUdp) {
     if (pkt.payloadTruncated()) weird_.add(Weird::DnsSnapTruncated);
@@ -67,6 +101,7 @@ void Engine::expire(Timestamp now) {
   last_expire_ = now;
   decoder_.expire(now, weird_);
   tcp_.expire(now);
+  tls_.expire(now);
 }
 
 void Engine::onTcpDnsMessage(const PacketContext& pkt, const uint8_t* msg, std::size_t len) {
@@ -92,12 +127,18 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
     sink_.write(eve_.dns(pkt, meta, message_, registered));
     ++stats_.eve_records;
   }
-  if (!message_.qr) detect(pkt, registered);
+  // Responses feed the scorer's NXDOMAIN and answer-bytes features.
+  if (message_.qr && scoring_) dns_scorer_.observeResponse(pkt, message_, registered);
+  // Responses only matter to rules (direction: response, dns.answer.txt).
+  if (!message_.qr || plane_->rules) detect(pkt, registered);
 }
 
-bool Engine::suppressed(const PacketContext& pkt, std::string_view registered_domain) {
+bool Engine::suppressed(const PacketContext& pkt, std::string_view registered_domain,
+                        uint32_t signature_id) {
   if (config_->alert_suppress_seconds == 0) return false;
-  uint64_t h = pkt.src.hash();
+  // Keyed per (client, registered domain, signature): a rule firing on a
+  // domain must not hide another rule's (or the lexical detector's) alert.
+  uint64_t h = pkt.src.hash() ^ (uint64_t{signature_id} * 0x9e3779b97f4a7c15ULL);
   for (unsigned char c : registered_domain) h = (h ^ c) * 1099511628211ULL;
   h = mix(h) | 1;  // 0 marks an empty slot
   SuppressSlot& slot = suppress_[h % suppress_.size()];
@@ -109,39 +150,141 @@ bool Engine::suppressed(const PacketContext& pkt, std::string_view registered_do
   return false;
 }
 
-void Engine::detect(const PacketContext& pkt, std::string_view registered_domain) {
-  for (const auto& q : message_.questions) {
-    if (!q.name.valid) continue;
-    const score::LexicalFeatures f = score::lexicalFeatures(message_.raw(q.name), registered_domain);
-    const score::LexicalVerdict verdict = score::judgeLexical(f, config_->lexical);
-    if (verdict == score::LexicalVerdict::Benign) continue;
-    if (suppressed(pkt, registered_domain)) {
+namespace {
+// " rule_score=1.50 score_rules=1000101,1000102" when score rules matched.
+void appendRuleScore(std::string& out, const rules::RuleScore& score) {
+  if (score.count == 0) return;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, " rule_score=%.2f score_rules=", score.total);
+  out += buf;
+  const std::size_t n = std::min<std::size_t>(score.count, rules::RuleScore::kMaxScoreRules);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i) out += ',';
+    out += std::to_string(score.rule_ids[i]);
+  }
+}
+}  // namespace
+
+bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool first,
+                        std::string_view registered_domain) {
+  rules::MatchContext ctx;
+  ctx.qtype = q.type;
+  ctx.response = message_.qr;
+  ctx.server_port = message_.qr ? pkt.src_port : pkt.dst_port;
+  matcher_.begin(ctx);
+  const std::string_view name = message_.lower(q.name);
+  matcher_.scan(rules::Field::DnsQname, name);
+  matcher_.scan(rules::Field::DnsQnameRaw, message_.raw(q.name));
+  matcher_.scan(rules::Field::DnsRegisteredDomain, registered_domain);
+  if (message_.qr && first) {
+    // TXT answers belong to the message, not to one question: they are
+    // judged with the first question's name.
+    const auto& segments = message_.txtSegments();
+    for (const auto& rr : message_.answers) {
+      if (rr.kind != dns::RdataKind::Txt) continue;
+      for (uint32_t i = 0; i < rr.txt_count && rr.txt_first + i < segments.size(); ++i) {
+        matcher_.scan(rules::Field::DnsAnswerTxt, message_.txt(segments[rr.txt_first + i]));
+      }
+    }
+  }
+  if (rule_observer_) {
+    for (std::size_t i = 0; i < matcher_.hitCount(); ++i) rule_observer_->onMatch(matcher_.hit(i), name);
+  }
+
+  if (const rules::Rule* allow = matcher_.allowedBy()) {
+    ++stats_.rule_allowed;
+    if (rule_observer_) {  // `rules test`: say what the allow rule hid
+      for (std::size_t i = 0; i < matcher_.alertCount(); ++i) {
+        const rules::Rule& r = matcher_.alert(i);
+        rule_observer_->onSuppressed(*allow, name, "rule " + std::to_string(r.id) + " " + r.name);
+      }
+      if (!message_.qr) {
+        const auto f = score::lexicalFeatures(message_.raw(q.name), registered_domain);
+        if (score::judgeLexical(f, config_->lexical) != score::LexicalVerdict::Benign) {
+          rule_observer_->onSuppressed(*allow, name, "lexical detector");
+        }
+      }
+    }
+    return false;
+  }
+
+  for (std::size_t i = 0; i < matcher_.alertCount(); ++i) {
+    const rules::Rule& r = matcher_.alert(i);
+    if (suppressed(pkt, registered_domain, r.id)) {
       ++stats_.alerts_suppressed;
-      return;
+      continue;
     }
     Alert alert;
-    if (verdict == score::LexicalVerdict::BinaryLabels) {
-      alert.signature_id = kBinarySignatureId;
-      alert.signature = "EXFILWATCH DNS query name carries raw binary labels";
-      alert.severity = 1;
-    } else {
-      alert.signature_id = kLexicalSignatureId;
-      alert.signature = "EXFILWATCH DNS tunnel-shaped query name";
-      alert.severity = 2;
-    }
-    alert.category = "Potential DNS tunneling";
-    char reasons[256];
-    std::snprintf(reasons, sizeof reasons,
-                  "prefix_len=%u entropy=%.2f max_label=%u labels=%u non_ldh=%u high_bytes=%u",
-                  f.prefix_length, f.entropy, f.max_label_length, f.label_count, f.non_ldh,
-                  f.high_bytes);
-    alert.reasons = reasons;
+    alert.signature_id = r.id;
+    alert.signature = r.name;
+    alert.category = r.category;
+    alert.severity = r.severity;
+    alert.reasons = "rule_field=";
+    alert.reasons += rules::fieldName(r.field);
+    appendRuleScore(alert.reasons, matcher_.score());
     EveMeta meta{frame_number_, config_->sensor_name};
     sink_.write(eve_.alert(pkt, meta, alert, &message_, registered_domain));
     ++stats_.alerts;
+    ++stats_.rule_alerts;
     ++stats_.eve_records;
-    return;  // one alert per message
   }
+  return true;
+}
+
+void Engine::detect(const PacketContext& pkt, std::string_view registered_domain) {
+  const bool rules_on = plane_->rules != nullptr;
+  bool lexical_done = message_.qr;  // the lexical detector judges queries, once per message
+  bool first = true;
+  for (const auto& q : message_.questions) {
+    if (!q.name.valid) {
+      first = false;
+      continue;
+    }
+    const std::string_view reg =
+        first ? registered_domain : registered_.lookup(message_.lower(q.name));
+    const bool is_first = first;
+    first = false;
+    if (rules_on && !applyRules(pkt, q, is_first, reg)) continue;  // allowed
+    // ---- scoring (src/score): one verdict path, suppression per pair ----
+    if (lexical_done || !scoring_) continue;
+    lexical_done = true;  // the scorer judges a query once, by its first name
+    score::RuleHits hits;
+    if (rules_on) hits.score_weight = matcher_.score().total;
+    if (const score::DnsVerdict* v = dns_scorer_.observeQuery(pkt, message_, reg, hits)) {
+      emitDnsVerdict(pkt, *v, v->domain);
+    }
+    // ---- end scoring ----
+  }
+}
+
+void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
+                            std::string_view registered_domain) {
+  Alert& alert = score_alert_;
+  alert.signature_id = kScoreSignatureId;
+  alert.signature = v.update ? "EXFILWATCH DNS tunneling or exfiltration (update)"
+                             : "EXFILWATCH DNS tunneling or exfiltration";
+  alert.category = "Potential DNS tunneling";
+  alert.severity = 1;
+  alert.reasons.assign(v.reasons);
+  if (plane_->rules) appendRuleScore(alert.reasons, matcher_.score());
+  EveMeta meta{frame_number_, config_->sensor_name};
+  sink_.write(eve_.alert(pkt, meta, alert, &message_, registered_domain));
+  ++stats_.alerts;
+  ++stats_.eve_records;
+}
+
+void Engine::emitTlsVerdict(const PacketContext& pkt, const tls::TlsVerdict& v) {
+  Alert& alert = score_alert_;
+  alert.signature_id = v.drip ? kTlsDripSignatureId : kTlsBulkSignatureId;
+  alert.signature = v.drip ? "EXFILWATCH TLS upload drip" : "EXFILWATCH TLS bulk upload";
+  if (v.update) alert.signature += " (update)";
+  alert.category = "Potential data exfiltration";
+  alert.severity = 1;
+  alert.reasons.assign(v.reasons);
+  EveMeta meta{frame_number_, config_->sensor_name};
+  sink_.write(eve_.alert(pkt, meta, alert, nullptr, {}));
+  ++stats_.alerts;
+  ++stats_.eve_records;
 }
 
 }  // namespace exfilwatch

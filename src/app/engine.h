@@ -18,7 +18,10 @@
 #include "dns/message.h"
 #include "dns/registered_domain.h"
 #include "dns/tcp_stream.h"
+#include "rules/matcher.h"
+#include "score/dns_scorer.h"
 #include "score/lexical.h"
+#include "tls/tls_tracker.h"
 
 namespace exfilwatch {
 
@@ -32,6 +35,9 @@ struct EngineStats {
   uint64_t alerts = 0;
   uint64_t alerts_suppressed = 0;
   uint64_t eve_records = 0;
+  uint64_t rule_alerts = 0;         // alerts raised by analyst rules (in `alerts` too)
+  uint64_t rule_allowed = 0;        // names an allow rule let through
+  uint64_t rule_adopt_failures = 0; // new rule set not adopted (scratch allocation)
   void mergeFrom(const EngineStats& o);
 };
 
@@ -56,13 +62,33 @@ class Engine final : public dns::TcpMessageSink {
   const DecodeStats& decodeStats() const { return decoder_.stats(); }
   const EngineStats& stats() const { return stats_; }
   const dns::TcpReassembler& tcpReassembler() const { return tcp_; }
+  // The analyst-rule matcher: per-rule hit counters (allow rules: names
+  // allowed), and the last name's rule score (RuleScore) for the scorer.
+  const rules::Matcher& ruleMatcher() const { return matcher_; }
+  // `exfilwatch rules test` watches every rule hit; null in the sensor.
+  void setRuleObserver(rules::Observer* observer) { rule_observer_ = observer; }
 
   void onTcpDnsMessage(const PacketContext& pkt, const uint8_t* msg, std::size_t len) override;
+
+  // Scoring state (src/score, src/tls): pair counts, evictions, memory.
+  const score::DnsScorer& dnsScorer() const { return dns_scorer_; }
+  const tls::TlsTracker& tlsTracker() const { return tls_; }
+  // Scoring off: decode, DNS and rules only (bench: the scoring path's cost).
+  void setScoringEnabled(bool on) { scoring_ = on; }
 
  private:
   void handleDns(const PacketContext& pkt, const uint8_t* data, std::size_t len);
   void detect(const PacketContext& pkt, std::string_view registered_domain);
-  bool suppressed(const PacketContext& pkt, std::string_view registered_domain);
+  // Runs the rule set on one question (and the TXT answers of a response).
+  // Returns false when an allow rule matched: no detection for this name.
+  bool applyRules(const PacketContext& pkt, const dns::Question& q, bool first,
+                  std::string_view registered_domain);
+  bool suppressed(const PacketContext& pkt, std::string_view registered_domain,
+                  uint32_t signature_id);
+  // Scorer verdicts -> EVE alerts (one path, suppression per pair inside).
+  void emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
+                      std::string_view registered_domain);
+  void emitTlsVerdict(const PacketContext& pkt, const tls::TlsVerdict& v);
 
   ControlPlanePtr plane_;
   const Config* config_;  // plane_->config, cached
@@ -84,6 +110,12 @@ class Engine final : public dns::TcpMessageSink {
     int64_t last_alert_sec = 0;
   };
   std::vector<SuppressSlot> suppress_;
+  rules::Matcher matcher_;
+  rules::Observer* rule_observer_ = nullptr;
+  score::DnsScorer dns_scorer_;
+  tls::TlsTracker tls_;
+  bool scoring_ = true;
+  Alert score_alert_;  // reused: its strings keep their capacity
 };
 
 }  // namespace exfilwatch

@@ -14,6 +14,16 @@ void usage() {
                "usage: exfilwatch COMMAND [ARGS]\n"
                "  replay [--config FILE] [--eve FILE] [--dns-log] PCAP...\n"
                "                 run captures through the detection path, EVE JSON out\n"
+               "  run [--config FILE] [--eve FILE] [--stats-interval N]\n"
+               "                 the live sensor: VXLAN/GENEVE over UDP, NLB health checks\n"
+               "  mirror PCAP... --to HOST:PORT [--vni N] [--pps N] [--loop N]\n"
+               "                 send captures as a traffic-mirror session would\n"
+               "  rules check|test|list [DIR] [PCAP...]\n"
+               "                 validate, try out and list the analyst rules\n"
+               "  model train --out FILE NAMES-or-PCAP...\n"
+               "                 train the benign-name n-gram model (models/README.md)\n"
+               "  explain PCAP... --client IP (--domain NAME | --dest IP:PORT)\n"
+               "                 feature timeline and verdicts for one pair\n"
                "  version        print the version\n"
                "\n"
                "exfilwatch COMMAND --help for a command's options.\n",
@@ -28,6 +38,11 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   if (command == "replay") return exfilwatch::app::replayCommand(argc - 1, argv + 1);
+  if (command == "run") return exfilwatch::app::runCommand(argc - 1, argv + 1);
+  if (command == "mirror") return exfilwatch::app::mirrorCommand(argc - 1, argv + 1);
+  if (command == "rules") return exfilwatch::app::rulesCommand(argc - 1, argv + 1);
+  if (command == "model") return exfilwatch::app::modelCommand(argc - 1, argv + 1);
+  if (command == "explain") return exfilwatch::app::explainCommand(argc - 1, argv + 1);
   if (command == "version" || command == "--version") {
     std::printf("exfilwatch %s\n", EXFILWATCH_VERSION);
     return 0;

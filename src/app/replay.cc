@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/control_plane_builder.h"
 #include "app/engine.h"
 #include "capture/pcap_source.h"
 #include "config/config.h"
@@ -24,7 +25,8 @@ void usage() {
                "  --config FILE  configuration (YAML); defaults otherwise\n"
                "  --eve FILE     write EVE JSON lines to FILE instead of stdout\n"
                "  --dns-log      one event_type \"dns\" record per DNS message\n"
-               "  --quiet        no summary on stderr\n");
+               "  --quiet        no summary on stderr\n"
+               "  --no-score     skip the scoring engine (bench: its cost next to decode)\n");
 }
 
 void printSummary(const Engine& engine, std::size_t files, double seconds) {
@@ -64,6 +66,18 @@ void printSummary(const Engine& engine, std::size_t files, double seconds) {
     anomalies += std::to_string(w.get(id));
   }
   std::fprintf(stderr, "anomalies:%s\n", anomalies.empty() ? " none" : anomalies.c_str());
+  {  // scoring state (src/score, src/tls): bounded tables and what they evicted
+    const auto& ds = engine.dnsScorer();
+    const auto& tt = engine.tlsTracker();
+    std::fprintf(stderr,
+                 "score: dns_pairs=%zu/%zu dns_evictions=%llu dns_bytes_per_pair=%.1f "
+                 "dns_memory=%zu tls_pairs=%zu tls_evictions=%llu tls_bytes_per_pair=%.1f "
+                 "tls_memory=%zu tls_hellos=%llu\n",
+                 ds.pairs(), ds.capacity(), static_cast<unsigned long long>(ds.evictions()),
+                 ds.bytesPerPair(), ds.memoryBytes(), tt.pairs(),
+                 static_cast<unsigned long long>(tt.pairEvictions()), tt.bytesPerPair(),
+                 tt.memoryBytes(), static_cast<unsigned long long>(tt.stats().hellos));
+  }
   const double pps = seconds > 0 ? static_cast<double>(d.frames) / seconds : 0.0;
   std::fprintf(stderr, "elapsed: %.3f s, %.0f packets/s\n", seconds, pps);
 }
@@ -74,6 +88,7 @@ int replayCommand(int argc, char** argv) {
   std::string eve_path;
   bool dns_log = false;
   bool quiet = false;
+  bool no_score = false;
   std::vector<std::string> pcaps;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -92,6 +107,8 @@ int replayCommand(int argc, char** argv) {
       dns_log = true;
     } else if (arg == "--quiet" || arg == "-q") {
       quiet = true;
+    } else if (arg == "--no-score") {
+      no_score = true;
     } else if (arg == "--help" || arg == "-h") {
       usage();
       return 0;
@@ -133,7 +150,9 @@ int replayCommand(int argc, char** argv) {
 
   std::unique_ptr<Engine> engine;
   try {
-    engine = std::make_unique<Engine>(makeControlPlane(config), sink);
+    // The same plane the sensor builds: configuration plus compiled rules.
+    engine = std::make_unique<Engine>(buildControlPlane(config, 1), sink);
+    engine->setScoringEnabled(!no_score);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "exfilwatch: %s\n", e.what());
     return 2;

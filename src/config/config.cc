@@ -1,7 +1,10 @@
 // config.cc: YAML configuration with strict validation and file:line errors.
 #include "config/config.h"
+#include "score/ngram_model.h"
 
 #include <yaml-cpp/yaml.h>
+
+#include <array>
 
 #include <fstream>
 #include <functional>
@@ -79,6 +82,14 @@ class Loader {
     return out;
   }
 
+  // A numeric IPv4 or IPv6 address (no names: a sensor must not depend on DNS to start).
+  std::string address(const YAML::Node& node, const std::string& key) const {
+    const std::string text = string(node, key);
+    IpAddress parsed;
+    if (!IpAddress::parse(text, parsed)) fail(node, key + ": '" + text + "' is not an IP address");
+    return text;
+  }
+
   using Handler = std::function<void(const YAML::Node&)>;
   // Walks a mapping; every key must be known.
   void section(const YAML::Node& node, const std::string& name,
@@ -103,6 +114,79 @@ class Loader {
 };
 
 }  // namespace
+
+// ---- score: (owned by src/score; README "Scoring") -------------------------
+namespace {
+std::array<uint32_t, score::kWindows> windowList(const Loader& l, const YAML::Node& n,
+                                                 const std::string& key, uint32_t min) {
+  if (!n.IsSequence() || n.size() != score::kWindows) {
+    l.fail(n, key + ": expected a list of " + std::to_string(score::kWindows) + " numbers");
+  }
+  std::array<uint32_t, score::kWindows> out{};
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = l.integer<uint32_t>(n[i], key, min, 86400 * 7);
+  return out;
+}
+
+void scoreSection(const Loader& l, const YAML::Node& n, Config& c) {
+  auto& d = c.score.dns;
+  auto& t = c.score.tls;
+  constexpr uint64_t kMaxMem = uint64_t{1} << 36;
+  auto ascending = [&](const YAML::Node& v, const std::array<uint32_t, score::kWindows>& w,
+                       const std::string& key) {
+    for (std::size_t i = 1; i < w.size(); ++i) {
+      if (w[i] <= w[i - 1]) l.fail(v, key + ": windows must be strictly ascending");
+    }
+  };
+  l.section(n, "score", {
+      {"dns", [&](const YAML::Node& x) {
+         l.section(x, "score.dns", {
+             {"enabled", [&](const YAML::Node& v) { d.enabled = l.boolean(v, "score.dns.enabled"); }},
+             {"memory_bytes", [&](const YAML::Node& v) { d.memory_bytes = l.integer<uint64_t>(v, "score.dns.memory_bytes", 65536, kMaxMem); }},
+             {"seen_names_bytes", [&](const YAML::Node& v) { d.seen_names_bytes = l.integer<uint64_t>(v, "score.dns.seen_names_bytes", 4096, kMaxMem); }},
+             {"windows", [&](const YAML::Node& v) { d.windows = windowList(l, v, "score.dns.windows", 1); ascending(v, d.windows, "score.dns.windows"); }},
+             {"info_bytes", [&](const YAML::Node& v) { d.info_bytes = windowList(l, v, "score.dns.info_bytes", 0); }},
+             {"unique_subdomains", [&](const YAML::Node& v) { d.unique_subdomains = l.integer<uint32_t>(v, "score.dns.unique_subdomains", 0, 1u << 30); }},
+             {"answer_bytes", [&](const YAML::Node& v) { d.answer_bytes = l.integer<uint32_t>(v, "score.dns.answer_bytes", 0, 1u << 31); }},
+             {"lexical_hits", [&](const YAML::Node& v) { d.lexical_hits = l.integer<uint32_t>(v, "score.dns.lexical_hits", 0, 1u << 16); }},
+             {"model_bits_per_char", [&](const YAML::Node& v) { d.model_bits_per_char = l.real(v, "score.dns.model_bits_per_char", 0.0, 64.0); }},
+             {"model_min_label", [&](const YAML::Node& v) { d.model_min_label = l.integer<uint32_t>(v, "score.dns.model_min_label", 1, 255); }},
+             {"risky_types_min_queries", [&](const YAML::Node& v) { d.risky_types_min_queries = l.integer<uint32_t>(v, "score.dns.risky_types_min_queries", 1, 1u << 16); }},
+             {"alert_score", [&](const YAML::Node& v) { d.alert_score = l.real(v, "score.dns.alert_score", 0.01, 1000.0); }},
+             {"weight_info", [&](const YAML::Node& v) { d.weight_info = l.real(v, "score.dns.weight_info", 0.0, 100.0); }},
+             {"weight_unique", [&](const YAML::Node& v) { d.weight_unique = l.real(v, "score.dns.weight_unique", 0.0, 100.0); }},
+             {"weight_answer", [&](const YAML::Node& v) { d.weight_answer = l.real(v, "score.dns.weight_answer", 0.0, 100.0); }},
+             {"weight_lexical", [&](const YAML::Node& v) { d.weight_lexical = l.real(v, "score.dns.weight_lexical", 0.0, 100.0); }},
+             {"weight_types", [&](const YAML::Node& v) { d.weight_types = l.real(v, "score.dns.weight_types", 0.0, 100.0); }},
+             {"weight_rules", [&](const YAML::Node& v) { d.weight_rules = l.real(v, "score.dns.weight_rules", 0.0, 100.0); }},
+             {"model", [&](const YAML::Node& v) {
+                d.model_path = l.string(v, "score.dns.model");
+                std::string error;
+                c.score_model = score::NgramModel::load(d.model_path, error);
+                if (!c.score_model) l.fail(v, "score.dns.model: " + d.model_path + ": " + error);
+              }},
+         });
+       }},
+      {"tls", [&](const YAML::Node& x) {
+         l.section(x, "score.tls", {
+             {"enabled", [&](const YAML::Node& v) { t.enabled = l.boolean(v, "score.tls.enabled"); }},
+             {"ports", [&](const YAML::Node& v) { t.ports = l.ports(v, "score.tls.ports"); }},
+             {"memory_bytes", [&](const YAML::Node& v) { t.memory_bytes = l.integer<uint64_t>(v, "score.tls.memory_bytes", 65536, kMaxMem); }},
+             {"max_flows", [&](const YAML::Node& v) { t.max_flows = l.integer<uint32_t>(v, "score.tls.max_flows", 16, 1u << 26); }},
+             {"hello_buffers", [&](const YAML::Node& v) { t.hello_buffers = l.integer<uint32_t>(v, "score.tls.hello_buffers", 1, 1u << 16); }},
+             {"hello_max_bytes", [&](const YAML::Node& v) { t.hello_max_bytes = l.integer<uint32_t>(v, "score.tls.hello_max_bytes", 512, 65535); }},
+             {"flow_idle_seconds", [&](const YAML::Node& v) { t.flow_idle_seconds = l.integer<uint32_t>(v, "score.tls.flow_idle_seconds", 1, 86400); }},
+             {"windows", [&](const YAML::Node& v) { t.windows = windowList(l, v, "score.tls.windows", 1); ascending(v, t.windows, "score.tls.windows"); }},
+             {"bulk_upload_bytes", [&](const YAML::Node& v) { t.bulk_upload_bytes = l.integer<uint64_t>(v, "score.tls.bulk_upload_bytes", 0, kMaxMem); }},
+             {"drip_flows", [&](const YAML::Node& v) { t.drip_flows = l.integer<uint32_t>(v, "score.tls.drip_flows", 0, 1u << 24); }},
+             {"drip_upload_bytes", [&](const YAML::Node& v) { t.drip_upload_bytes = l.integer<uint64_t>(v, "score.tls.drip_upload_bytes", 0, kMaxMem); }},
+             {"drip_flow_min_bytes", [&](const YAML::Node& v) { t.drip_flow_min_bytes = l.integer<uint32_t>(v, "score.tls.drip_flow_min_bytes", 1, 1u << 30); }},
+             {"upload_ratio", [&](const YAML::Node& v) { t.upload_ratio = l.real(v, "score.tls.upload_ratio", 1.0, 1e6); }},
+         });
+       }},
+  });
+}
+}  // namespace
+// ---- end score: ---------------------------------------------------------
 
 Config parseConfig(const std::string& yaml_text, const std::string& source_name) {
   Config c;
@@ -160,6 +244,40 @@ Config parseConfig(const std::string& yaml_text, const std::string& source_name)
                     {"min_high_bytes", [&](const YAML::Node& v) { c.lexical.min_high_bytes = l.integer<uint32_t>(v, "min_high_bytes", 1, 255); }},
                 });
               }},
+         });
+       }},
+      {"score", [&](const YAML::Node& n) { scoreSection(l, n, c); }},
+      {"listen", [&](const YAML::Node& n) {
+         auto& L = c.listen;
+         l.section(n, "listen", {
+             {"address", [&](const YAML::Node& v) { L.address = l.address(v, "listen.address"); }},
+             {"vxlan_port", [&](const YAML::Node& v) { L.vxlan_port = l.integer<uint16_t>(v, "listen.vxlan_port", 1, 65535); }},
+             {"geneve_enabled", [&](const YAML::Node& v) { L.geneve_enabled = l.boolean(v, "listen.geneve_enabled"); }},
+             {"geneve_port", [&](const YAML::Node& v) { L.geneve_port = l.integer<uint16_t>(v, "listen.geneve_port", 1, 65535); }},
+             {"health_address", [&](const YAML::Node& v) { L.health_address = l.address(v, "listen.health_address"); }},
+             {"health_port", [&](const YAML::Node& v) { L.health_port = l.integer<uint16_t>(v, "listen.health_port", 0, 65535); }},
+             {"workers", [&](const YAML::Node& v) { L.workers = l.integer<uint32_t>(v, "listen.workers", 0, 256); }},
+             {"rcvbuf_bytes", [&](const YAML::Node& v) { L.rcvbuf_bytes = l.integer<uint64_t>(v, "listen.rcvbuf_bytes", 65536, uint64_t{1} << 31); }},
+             {"batch_size", [&](const YAML::Node& v) { L.batch_size = l.integer<uint32_t>(v, "listen.batch_size", 1, 1024); }},
+             {"max_datagram_bytes", [&](const YAML::Node& v) { L.max_datagram_bytes = l.integer<uint32_t>(v, "listen.max_datagram_bytes", 256, 65535); }},
+             {"handoff_ring_bytes", [&](const YAML::Node& v) { L.handoff_ring_bytes = l.integer<uint64_t>(v, "listen.handoff_ring_bytes", 1u << 18, uint64_t{1} << 31); }},
+             {"eve_queue_bytes", [&](const YAML::Node& v) { L.eve_queue_bytes = l.integer<uint64_t>(v, "listen.eve_queue_bytes", 1u << 18, uint64_t{1} << 31); }},
+         });
+         if (L.vxlan_port == L.geneve_port && L.geneve_enabled) {
+           l.fail(n, "listen: vxlan_port and geneve_port must differ");
+         }
+       }},
+      {"rules", [&](const YAML::Node& n) {
+         l.section(n, "rules", {
+             {"enabled", [&](const YAML::Node& v) { c.rules.enabled = l.boolean(v, "rules.enabled"); }},
+             {"directory", [&](const YAML::Node& v) { c.rules.directory = l.string(v, "rules.directory"); }},
+             {"cache_directory", [&](const YAML::Node& v) { c.rules.cache_directory = l.string(v, "rules.cache_directory"); }},
+         });
+       }},
+      {"health", [&](const YAML::Node& n) {
+         l.section(n, "health", {
+             {"require_rules", [&](const YAML::Node& v) { c.health.require_rules = l.boolean(v, "health.require_rules"); }},
+             {"stall_seconds", [&](const YAML::Node& v) { c.health.stall_seconds = l.integer<uint32_t>(v, "health.stall_seconds", 1, 3600); }},
          });
        }},
   });

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -14,12 +15,51 @@
 #include "dns/registered_domain.h"
 #include "dns/tcp_stream.h"
 #include "score/lexical.h"
+#include "score/score_config.h"
 
 namespace exfilwatch {
+
+namespace score {
+class NgramModel;
+}  // namespace score
 
 class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// `listen:`: the live sensor's sockets and threads (`exfilwatch run`). Read
+// once at start: a reload that changes them is applied to everything else
+// and logs that these need a restart.
+struct ListenConfig {
+  std::string address = "0.0.0.0";       // VXLAN and GENEVE sockets
+  uint16_t vxlan_port = 4789;
+  bool geneve_enabled = false;
+  uint16_t geneve_port = 6081;
+  std::string health_address = "0.0.0.0";
+  uint16_t health_port = 4789;           // TCP; 0: no health listener
+  uint32_t workers = 0;                  // 0: one per core
+  uint64_t rcvbuf_bytes = 32u << 20;     // SO_RCVBUF per socket (kernel caps at rmem_max)
+  uint32_t batch_size = 64;              // datagrams per recvmmsg
+  uint32_t max_datagram_bytes = 9216;    // receive slot; AWS mirror MTU is 9001
+  uint64_t handoff_ring_bytes = 4u << 20;  // per worker pair (receiver -> owner)
+  uint64_t eve_queue_bytes = 8u << 20;     // per worker, to the EVE writer thread
+  bool operator==(const ListenConfig&) const = default;
+};
+
+// `health:`: when the NLB health check (TCP accept) must fail.
+struct HealthConfig {
+  bool require_rules = false;  // unhealthy while the control plane has no rule set
+  uint32_t stall_seconds = 5;  // unhealthy when a worker made no progress this long
+};
+
+// `rules:`: the analyst rule set (src/rules, README "Rules"). Compiled with
+// the rest of the control plane; a rule set that does not load fails the
+// whole build, so a reload with a broken rule keeps the old plane running.
+struct RulesConfig {
+  bool enabled = true;
+  std::string directory;        // "": the installed default rules (see README)
+  std::string cache_directory;  // "": $XDG_CACHE_HOME or ~/.cache /exfilwatch/rules; "off": none
 };
 
 struct Config {
@@ -35,8 +75,17 @@ struct Config {
   uint32_t alert_suppress_seconds = 300;  // one alert per client and domain per interval
   uint32_t alert_suppress_slots = 65536;  // bounded suppression table
 
+  // `score:` (src/score, src/tls; README "Scoring"). The n-gram model named
+  // by score.dns.model is loaded with the config; null: the built-in one.
+  score::ScoreConfig score;
+  std::shared_ptr<const score::NgramModel> score_model;
+
   std::string sensor_name;
   bool dns_log = false;
+
+  ListenConfig listen;
+  HealthConfig health;
+  RulesConfig rules;
 };
 
 // Defaults when path is empty. Throws ConfigError.

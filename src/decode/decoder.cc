@@ -1,6 +1,8 @@
 // decoder.cc: link -> tunnel -> IP -> transport, for any packet source.
 #include "decode/decoder.h"
 
+#include <algorithm>
+
 #include "decode/ip.h"
 #include "decode/link.h"
 #include "decode/transport.h"
@@ -44,14 +46,20 @@ bool Decoder::decode(const Frame& frame, PacketContext& ctx, WeirdCounters& weir
   ++stats_.frames;
   stats_.bytes += frame.wirelen;
 
-  decode::LinkResult link;
-  if (!decode::decodeLink(frame.linktype, frame.data, frame.caplen, link, ctx, weird)) {
-    // decodeLink counts real anomalies; a clean non-IP frame is just not ours.
-    ++stats_.non_ip;
-    return false;
+  Outcome outcome;
+  if (frame.linktype == static_cast<int>(LinkType::VxlanPayload) ||
+      frame.linktype == static_cast<int>(LinkType::GenevePayload)) {
+    outcome = decodeSocketPayload(frame, ctx, weird);
+  } else {
+    decode::LinkResult link;
+    if (!decode::decodeLink(frame.linktype, frame.data, frame.caplen, link, ctx, weird)) {
+      // decodeLink counts real anomalies; a clean non-IP frame is just not ours.
+      ++stats_.non_ip;
+      return false;
+    }
+    outcome = decodeNetwork(frame.data + link.l3_offset, frame.caplen - link.l3_offset,
+                            link.ethertype, ctx, weird);
   }
-  const Outcome outcome = decodeNetwork(frame.data + link.l3_offset, frame.caplen - link.l3_offset,
-                                        link.ethertype, ctx, weird);
   switch (outcome) {
     case Outcome::Transport:
       if (ctx.ip_proto == ipproto::kUdp) {
@@ -103,8 +111,21 @@ Decoder::Outcome Decoder::decodeNetwork(const uint8_t* data, uint32_t len, uint1
     const uint8_t* whole = nullptr;
     uint32_t whole_len = 0;
     FragmentReassembler& level = fragments_[ctx.tunnel_depth];
-    if (!level.add(key, ctx.ts, ip.fragment_offset, ip.more_fragments, l4, l4_caplen, l4_wirelen,
-                   whole, whole_len, weird)) {
+    const bool completed = level.add(key, ctx.ts, ip.fragment_offset, ip.more_fragments, l4,
+                                     l4_caplen, l4_wirelen, whole, whole_len, weird);
+    if (!completed) {
+      // A first fragment cut by the snap length can never be reassembled
+      // (the reassembler has refused the datagram), but it holds the
+      // transport header and the start of the payload: decode that much, as
+      // for any truncated packet, with the datagram's length from its UDP
+      // header when there is one.
+      if (ip.fragment_offset == 0 && l4_caplen < l4_wirelen) {
+        uint32_t datagram_len = l4_wirelen;
+        if (ip.proto == ipproto::kUdp && l4_caplen >= 8) {
+          datagram_len = std::max<uint32_t>(datagram_len, loadBe16(l4 + 4));
+        }
+        return decodeTransport(ip.proto, l4, l4_caplen, datagram_len, ctx, weird, true);
+      }
       return Outcome::Held;
     }
     ++stats_.reassembled;
@@ -113,14 +134,21 @@ Decoder::Outcome Decoder::decodeNetwork(const uint8_t* data, uint32_t len, uint1
     l4_caplen = l4_wirelen = whole_len;
   }
 
-  if (ip.proto == ipproto::kUdp) {
+  return decodeTransport(ip.proto, l4, l4_caplen, l4_wirelen, ctx, weird, true);
+}
+
+Decoder::Outcome Decoder::decodeTransport(uint8_t proto, const uint8_t* l4, uint32_t l4_caplen,
+                                          uint32_t l4_wirelen, PacketContext& ctx,
+                                          WeirdCounters& weird, bool may_tunnel) {
+  if (proto == ipproto::kUdp) {
     if (!decode::decodeUdp(l4, l4_caplen, l4_wirelen, ctx, weird)) return Outcome::Malformed;
-    if (vxlan_ports_.test(ctx.dst_port) || geneve_ports_.test(ctx.dst_port)) {
-      return decodeTunnelPayload(ctx, weird);
+    if (may_tunnel && (vxlan_ports_.test(ctx.dst_port) || geneve_ports_.test(ctx.dst_port))) {
+      return decodeTunnelPayload(
+          ctx, weird, vxlan_ports_.test(ctx.dst_port) ? TunnelType::Vxlan : TunnelType::Geneve);
     }
     return Outcome::Transport;
   }
-  if (ip.proto == ipproto::kTcp) {
+  if (proto == ipproto::kTcp) {
     return decode::decodeTcp(l4, l4_caplen, l4_wirelen, ctx, weird) ? Outcome::Transport
                                                                      : Outcome::Malformed;
   }
@@ -128,7 +156,36 @@ Decoder::Outcome Decoder::decodeNetwork(const uint8_t* data, uint32_t len, uint1
   return Outcome::NotOurs;
 }
 
-Decoder::Outcome Decoder::decodeTunnelPayload(PacketContext& ctx, WeirdCounters& weird) {
+bool looksLikeVxlanHeader(const uint8_t* data, uint32_t len) {
+  // RFC 7348: flags R R R R I R R R, 24 reserved bits, VNI, 8 reserved bits.
+  // Linux and AWS send 0x08; the group-policy extension (G, 0x80) carries a
+  // policy id in the 24 bits, so only the R flag bits and the last byte are
+  // checked. A cleared I flag alone is vxlan.bad_flags, not "not a tunnel".
+  return len >= decode::kVxlanHeader && (data[0] & 0x77U) == 0 && data[7] == 0;
+}
+
+Decoder::Outcome Decoder::decodeSocketPayload(const Frame& frame, PacketContext& ctx,
+                                              WeirdCounters& weird) {
+  const bool vxlan = frame.linktype == static_cast<int>(LinkType::VxlanPayload);
+  // A datagram larger than the receive slot: keep what we have, as a
+  // snap-length-limited mirror session would deliver it.
+  if (frame.caplen < frame.wirelen) weird.add(Weird::SocketOversize);
+  if (frame.caplen < kMinTunnelDatagram) {
+    weird.add(Weird::SocketRunt);
+    return Outcome::Malformed;
+  }
+  if (vxlan && !looksLikeVxlanHeader(frame.data, frame.caplen)) {
+    weird.add(Weird::SocketNotTunnel);
+    return Outcome::Malformed;
+  }
+  ctx.payload = frame.data;
+  ctx.payload_len = frame.caplen;
+  ctx.payload_wire_len = frame.wirelen;
+  return decodeTunnelPayload(ctx, weird, vxlan ? TunnelType::Vxlan : TunnelType::Geneve);
+}
+
+Decoder::Outcome Decoder::decodeTunnelPayload(PacketContext& ctx, WeirdCounters& weird,
+                                              TunnelType type) {
   if (ctx.tunnel_depth >= kMaxTunnelDepth) {
     weird.add(Weird::TunnelTooDeep);
     return Outcome::Malformed;
@@ -138,7 +195,7 @@ Decoder::Outcome Decoder::decodeTunnelPayload(PacketContext& ctx, WeirdCounters&
   TunnelLayer layer;
   uint32_t inner = 0;
   uint16_t inner_ethertype = decode::ethertype::kTransparentEthernet;
-  const bool is_vxlan = vxlan_ports_.test(ctx.dst_port);
+  const bool is_vxlan = type == TunnelType::Vxlan;
   const bool ok = is_vxlan ? decode::decodeVxlan(payload, len, layer, inner, weird)
                            : decode::decodeGeneve(payload, len, layer, inner, inner_ethertype, weird);
   if (!ok) return Outcome::Malformed;

@@ -36,12 +36,22 @@ struct DecodeStats {
   void mergeFrom(const DecodeStats& o);
 };
 
+// A live tunnel datagram shorter than this (tunnel header + inner Ethernet
+// header) cannot carry a packet: counted as socket.runt.
+inline constexpr uint32_t kMinTunnelDatagram = 8 + 14;
+
+// True when the first 8 bytes are shaped like a VXLAN header (reserved flag
+// bits and the last reserved byte clear), whatever the I flag says.
+bool looksLikeVxlanHeader(const uint8_t* data, uint32_t len);
+
 class Decoder {
  public:
   explicit Decoder(const DecoderConfig& config = {});
 
   // Fills ctx for the frame. True when ctx holds a UDP or TCP packet whose
-  // payload view is valid until the next call.
+  // payload view is valid until the next call. Frames of the pseudo link
+  // types VxlanPayload/GenevePayload start at the tunnel header (a live
+  // socket's datagram); caplen < wirelen there means the datagram was cut.
   bool decode(const Frame& frame, PacketContext& ctx, WeirdCounters& weird);
 
   // Drops fragment state older than its timeout, by packet time.
@@ -53,9 +63,14 @@ class Decoder {
 
  private:
   enum class Outcome { Transport, NotOurs, Malformed, Held };
+  // UDP or TCP; a UDP packet to a tunnel port is decapsulated when allowed.
+  Outcome decodeTransport(uint8_t proto, const uint8_t* l4, uint32_t l4_caplen, uint32_t l4_wirelen,
+                          PacketContext& ctx, WeirdCounters& weird, bool may_tunnel);
   Outcome decodeNetwork(const uint8_t* data, uint32_t len, uint16_t ethertype, PacketContext& ctx,
                         WeirdCounters& weird);
-  Outcome decodeTunnelPayload(PacketContext& ctx, WeirdCounters& weird);
+  Outcome decodeTunnelPayload(PacketContext& ctx, WeirdCounters& weird, TunnelType type);
+  // LinkType::VxlanPayload / GenevePayload: a datagram from a live socket.
+  Outcome decodeSocketPayload(const Frame& frame, PacketContext& ctx, WeirdCounters& weird);
 
   std::bitset<65536> vxlan_ports_;
   std::bitset<65536> geneve_ports_;

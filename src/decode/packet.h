@@ -58,6 +58,11 @@ enum class LinkType : int {
   LinuxSll2 = 276,
   Ipv4 = 228,
   Ipv6 = 229,
+  // exfilwatch-internal, never in a pcap file (outside libpcap's 16-bit
+  // range): a UDP datagram's payload read from a live tunnel socket, starting
+  // at the VXLAN or GENEVE header. The socket it arrived on says which.
+  VxlanPayload = 0x10000,
+  GenevePayload = 0x10001,
 };
 
 // One captured frame, as any source delivers it.

@@ -25,20 +25,25 @@ constexpr uint16_t kClassAny = 255;
 // do not grow the vectors byte by byte.
 constexpr std::size_t kInitialTextCapacity = 2048;
 
-// ASCII-only lower-casing of a whole name, branch-free so the compiler
-// vectorises it (the two buffers never overlap).
-void lowerCopy(uint8_t* __restrict out, const uint8_t* __restrict in, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    const uint8_t c = in[i];
-    out[i] = static_cast<uint8_t>(c + (static_cast<uint8_t>(c - 'A') < 26 ? 32 : 0));
+// ASCII-only lower-casing of a whole name, eight bytes at a time (SWAR):
+// for each byte, bit 7 of `upper` is set when it is 'A'..'Z', and 0x80 >> 2
+// is the 0x20 that lower-cases it. Bytes >= 0x80 are left alone. Reads and
+// writes whole words up to n rounded up to 8: callers guarantee the room.
+void lowerCopyWords(uint8_t* __restrict out, const uint8_t* __restrict in, std::size_t n) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  for (std::size_t i = 0; i < n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, in + i, 8);
+    const uint64_t low7 = w & ~kHigh;
+    const uint64_t above_z = low7 + (0x7F - 'Z') * kOnes;
+    const uint64_t from_a = low7 + (0x80 - 'A') * kOnes;
+    const uint64_t upper = ~w & (from_a ^ above_z) & kHigh;
+    w |= upper >> 2;
+    std::memcpy(out + i, &w, 8);
   }
 }
 
-inline uint8_t asciiLower(uint8_t c) {
-  // Only ASCII letters: tunnels put 8-bit bytes in labels and a locale-aware
-  // tolower would rewrite them.
-  return (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c + ('a' - 'A')) : c;
-}
 
 }  // namespace
 
@@ -73,6 +78,26 @@ bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::si
   ref.offset = static_cast<uint32_t>(start);
   next = 0;
 
+  // Fast paths for the two commonest names in a message: the root (OPT
+  // owners) and one pointer to a name decoded before (every answer's owner).
+  if (offset < len) {
+    if (d[offset] == 0) {
+      next = offset + 1;
+      ref.valid = true;
+      return true;
+    }
+    if ((d[offset] & 0xC0) == 0xC0 && len - offset >= 2) {
+      const std::size_t target = (std::size_t{d[offset] & 0x3Fu} << 8) | d[offset + 1];
+      const auto& known = msg.decoded_names_[target % DnsMessage::kDecodedNameSlots];
+      if (target < offset && known.generation == msg.name_generation_ && known.offset == target &&
+          known.jumps + 1 <= kMaxPointerChain) {
+        next = offset + 2;
+        ref = known.ref;
+        return true;
+      }
+    }
+  }
+
   // A decoded name never exceeds kMaxNameLength text bytes: make room once,
   // then write through plain pointers (no per-label growth checks).
   msg.raw_text_.reserve(start + kMaxNameLength + 1);
@@ -89,7 +114,9 @@ bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::si
   auto finish = [&](bool ok) {
     msg.raw_text_.resize(start + used);
     msg.lower_text_.resize(start + used);
-    lowerCopy(msg.lower_text_.data() + start, msg.raw_text_.data() + start, used);
+    // Room: kMaxNameLength + 1 bytes were reserved and used <= 253, so the
+    // word-wise copy stays inside both buffers.
+    lowerCopyWords(msg.lower_text_.data() + start, msg.raw_text_.data() + start, used);
     ref.length = static_cast<uint16_t>(used);
     ref.valid = ok;
     if (ok && offset <= 0xFFFF) {
@@ -462,8 +489,11 @@ bool Parser::parse(const uint8_t* data, std::size_t len, DnsMessage& out,
     Question q;
     const std::size_t text_mark = out.raw_text_.size();
     std::size_t next = 0;
-    readName(out, off, q.name, next, weird);
-    if (next == 0) {
+    // A question whose name does not decode (forward or out-of-range
+    // pointer, loop, bad label) ends the walk: its type and class would be
+    // read from bytes of unknown meaning, and junk must not be reported as
+    // a question. The weird is counted; the message is incomplete.
+    if (!readName(out, off, q.name, next, weird) || next == 0) {
       out.rollbackText(text_mark);
       walked = false;
       break;

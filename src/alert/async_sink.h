@@ -1,0 +1,65 @@
+// async_sink.h: EVE output that never blocks a worker. Each worker writes
+// through its own Producer (an EveSink) into a bounded single-producer ring;
+// one writer thread drains every ring to the file. A full ring drops the
+// line and counts it (a slow disk must cost alerts, visibly, not packets).
+// stop() drains everything still queued and flushes: on shutdown no
+// accepted line is lost.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "alert/eve.h"
+#include "app/spsc_ring.h"
+
+namespace exfilwatch {
+
+class AsyncEveSink {
+ public:
+  class Producer final : public EveSink {
+   public:
+    Producer(AsyncEveSink& owner, std::size_t ring_bytes) : owner_(owner), ring_(ring_bytes) {}
+    void write(std::string_view line) override;
+    void flush() override {}  // the writer flushes whenever it runs dry
+    uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+   private:
+    friend class AsyncEveSink;
+    AsyncEveSink& owner_;
+    SpscByteRing ring_;
+    std::atomic<uint64_t> dropped_{0};  // written by the producer thread only
+  };
+
+  // `out` is written by the writer thread only; closed at stop() when owned.
+  AsyncEveSink(std::FILE* out, bool owned, std::size_t producers, std::size_t ring_bytes);
+  ~AsyncEveSink();
+
+  Producer& producer(std::size_t i) { return *producers_[i]; }
+  void start();
+  void stop();  // drains, flushes, joins; idempotent
+
+  uint64_t lines() const { return lines_.load(std::memory_order_relaxed); }
+  uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+  uint64_t dropped() const;
+
+ private:
+  void run();
+  bool drainOnce();
+  void wake();
+
+  std::FILE* out_;
+  bool owned_;
+  std::vector<std::unique_ptr<Producer>> producers_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> sleeping_{false};
+  std::atomic<uint32_t> seq_{0};
+  std::atomic<uint64_t> lines_{0};
+  std::atomic<uint64_t> failures_{0};
+};
+
+}  // namespace exfilwatch

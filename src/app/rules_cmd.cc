@@ -1,0 +1,353 @@
+// rules_cmd.cc: `exfilwatch rules check|test|list`, the analyst's loop:
+// write a rule, `check` it (schema, Hyperscan compile, the rule's own
+// tests), `test` it on captures (hits per rule with sample names, and what
+// each allow rule hid), then reload the sensor. `test` runs the very Engine
+// the sensor runs, with an observer attached, so what it shows is what the
+// sensor would do.
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "alert/json.h"
+#include "app/commands.h"
+#include "app/control_plane_builder.h"
+#include "app/engine.h"
+#include "capture/pcap_source.h"
+#include "config/config.h"
+#include "rules/matcher.h"
+
+namespace exfilwatch::app {
+
+namespace {
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: exfilwatch rules check [--config FILE] [--no-cache] [DIR]\n"
+               "       exfilwatch rules test  [--config FILE] [--json] [DIR] PCAP...\n"
+               "       exfilwatch rules list  [--config FILE] [DIR]\n"
+               "  check  validate and compile the rules, run each rule's tests; exit 1 on error\n"
+               "  test   run captures through the sensor's path: hits per rule with sample\n"
+               "         names, and what each allow rule suppressed\n"
+               "  list   the loaded rules, one line each\n"
+               "  DIR    rules directory; default: rules.directory of the configuration,\n"
+               "         else the installed default rules\n");
+}
+
+struct Args {
+  std::string config_path;
+  std::string dir;
+  std::vector<std::string> pcaps;
+  bool json = false;
+  bool no_cache = false;
+};
+
+// Escapes bytes a terminal should not get raw (tunnel names carry them).
+std::string printable(std::string_view v) {
+  std::string out;
+  for (unsigned char c : v) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+bool parseArgs(int argc, char** argv, bool takes_pcaps, Args& a, int& status) {
+  std::vector<std::string> positional;
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config") {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "exfilwatch rules: --config needs a value\n");
+        status = 2;
+        return false;
+      }
+      a.config_path = argv[++i];
+    } else if (arg == "--json") {
+      a.json = true;
+    } else if (arg == "--no-cache") {
+      a.no_cache = true;
+    } else if (arg == "--help" || arg == "-h") {
+      usage();
+      status = 0;
+      return false;
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::fprintf(stderr, "exfilwatch rules: unknown option %s\n", arg.c_str());
+      usage();
+      status = 2;
+      return false;
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  // DIR is optional and comes first: recognise it by being a directory.
+  std::error_code ec;
+  if (!positional.empty() && std::filesystem::is_directory(positional.front(), ec)) {
+    a.dir = positional.front();
+    positional.erase(positional.begin());
+  }
+  if (takes_pcaps) {
+    a.pcaps = positional;
+    if (a.pcaps.empty()) {
+      usage();
+      status = 2;
+      return false;
+    }
+  } else if (!positional.empty()) {
+    std::fprintf(stderr, "exfilwatch rules: %s is not a rules directory\n",
+                 positional.front().c_str());
+    status = 2;
+    return false;
+  }
+  return true;
+}
+
+// The configuration with the command line's DIR applied; rules forced on.
+bool loadConfigFor(const Args& a, Config& config) {
+  try {
+    config = loadConfig(a.config_path);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "exfilwatch: %s\n", e.what());
+    return false;
+  }
+  config.rules.enabled = true;
+  if (!a.dir.empty()) config.rules.directory = a.dir;
+  if (a.no_cache) config.rules.cache_directory = "off";
+  return true;
+}
+
+void printErrors(const std::exception& e) {
+  if (const auto* re = dynamic_cast<const rules::RuleError*>(&e); re && !re->messages().empty()) {
+    for (const auto& m : re->messages()) std::fprintf(stderr, "error: %s\n", m.c_str());
+    std::fprintf(stderr, "%zu error(s)\n", re->messages().size());
+  } else {
+    std::fprintf(stderr, "error: %s\n", e.what());
+  }
+}
+
+rules::RuleSetPtr loadRules(const Config& config, rules::BuildInfo& info) {
+  rules::BuildOptions options;
+  options.cache_dir = rulesCacheDirectory(config.rules);
+  return rules::RuleSet::loadDirectory(rulesDirectory(config.rules), options, &info);
+}
+
+int checkCommand(const Args& a) {
+  Config config;
+  if (!loadConfigFor(a, config)) return 2;
+  const std::string dir = rulesDirectory(config.rules);
+  rules::BuildInfo info;
+  rules::RuleSetPtr set;
+  try {
+    set = loadRules(config, info);
+  } catch (const std::exception& e) {
+    printErrors(e);
+    return 1;
+  }
+  const auto problems = set->selfTest();
+  for (const auto& p : problems) std::fprintf(stderr, "error: %s\n", p.c_str());
+  std::size_t tests = 0;
+  for (const auto& r : set->rules()) {
+    if (r.enabled) tests += r.test_match.size() + r.test_no_match.size();
+  }
+  char hit[48] = "";
+  if (info.cache == "hit") std::snprintf(hit, sizeof hit, " (%.1f ms)", info.cache_load_ms);
+  std::printf("%s: %zu rules (%zu enabled), %zu rule tests, %zu failed; load %.1f ms, "
+              "compile %.1f ms, cache %s%s\n",
+              dir.c_str(), info.rules, info.enabled, tests, problems.size(), info.load_ms,
+              info.compile_ms, info.cache.c_str(), hit);
+  return problems.empty() ? 0 : 1;
+}
+
+int listCommand(const Args& a) {
+  Config config;
+  if (!loadConfigFor(a, config)) return 2;
+  rules::BuildInfo info;
+  rules::RuleSetPtr set;
+  try {
+    set = loadRules(config, info);
+  } catch (const std::exception& e) {
+    printErrors(e);
+    return 1;
+  }
+  for (const auto& r : set->rules()) std::printf("%s\n", r.toString().c_str());
+  return 0;
+}
+
+class NullSink final : public EveSink {
+ public:
+  void write(std::string_view) override { ++lines; }
+  void flush() override {}
+  uint64_t lines = 0;
+};
+
+// Collects hits and suppressions per rule, with a few distinct sample names.
+class TestObserver final : public rules::Observer {
+ public:
+  static constexpr std::size_t kSamples = 3;
+  struct PerRule {
+    uint64_t hits = 0;
+    std::set<std::string> names;  // distinct, capped
+    uint64_t distinct = 0;
+    std::map<std::string, uint64_t> suppressed;  // what -> count
+    std::set<std::string> suppressed_names;
+  };
+  void onMatch(const rules::Rule& rule, std::string_view name) override {
+    PerRule& p = by_id[rule.id];
+    ++p.hits;
+    if (p.names.size() < kSamples) p.names.insert(printable(name));
+  }
+  void onSuppressed(const rules::Rule& allow, std::string_view name, std::string_view what) override {
+    PerRule& p = by_id[allow.id];
+    ++p.suppressed[std::string(what)];
+    if (p.suppressed_names.size() < kSamples) p.suppressed_names.insert(printable(name));
+  }
+  std::map<uint32_t, PerRule> by_id;
+};
+
+int testCommand(const Args& a) {
+  Config config;
+  if (!loadConfigFor(a, config)) return 2;
+  ControlPlanePtr plane;
+  rules::BuildInfo info;
+  try {
+    plane = buildControlPlane(config, 1, &info);
+  } catch (const std::exception& e) {
+    printErrors(e);
+    return 1;
+  }
+  NullSink sink;
+  TestObserver observer;
+  std::unique_ptr<Engine> engine;
+  try {
+    engine = std::make_unique<Engine>(plane, sink);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "exfilwatch: %s\n", e.what());
+    return 2;
+  }
+  engine->setRuleObserver(&observer);
+  int status = 0;
+  for (const auto& path : a.pcaps) {
+    std::string error;
+    auto source = PcapSource::open(path, error);
+    if (!source) {
+      std::fprintf(stderr, "exfilwatch rules test: %s\n", error.c_str());
+      status = 1;
+      continue;
+    }
+    Frame frame;
+    uint64_t n = 0;
+    while (source->next(frame)) engine->process(frame, ++n);
+  }
+  const EngineStats& s = engine->stats();
+  const auto& rule_list = plane->rules->rules();
+
+  if (a.json) {
+    JsonWriter w;
+    w.openObject();
+    w.uint("dns_messages", s.dns_messages);
+    w.uint("alerts", s.alerts);
+    w.uint("rule_alerts", s.rule_alerts);
+    w.uint("names_allowed", s.rule_allowed);
+    w.openArray("rules");
+    for (const auto& r : rule_list) {
+      const auto it = observer.by_id.find(r.id);
+      if (it == observer.by_id.end()) continue;
+      const auto& p = it->second;
+      w.openObject();
+      w.uint("id", r.id);
+      w.string("name", r.name);
+      w.string("action", rules::actionName(r.action));
+      w.string("field", rules::fieldName(r.field));
+      w.uint("hits", p.hits);
+      w.openArray("samples");
+      for (const auto& n : p.names) w.string("", n);
+      w.closeArray();
+      if (r.action == rules::Action::Allow) {
+        w.openObject("suppressed");
+        for (const auto& [what, count] : p.suppressed) w.uint(what, count);
+        w.closeObject();
+        w.openArray("suppressed_samples");
+        for (const auto& n : p.suppressed_names) w.string("", n);
+        w.closeArray();
+      }
+      w.closeObject();
+    }
+    w.closeArray();
+    w.closeObject();
+    std::printf("%s\n", w.text().c_str());
+    return status;
+  }
+
+  std::printf("%zu capture(s): %llu DNS messages, %llu alerts (%llu from rules), %llu names "
+              "allowed\n",
+              a.pcaps.size(), static_cast<unsigned long long>(s.dns_messages),
+              static_cast<unsigned long long>(s.alerts),
+              static_cast<unsigned long long>(s.rule_alerts),
+              static_cast<unsigned long long>(s.rule_allowed));
+  std::size_t silent = 0;
+  for (const auto& r : rule_list) {
+    const auto it = observer.by_id.find(r.id);
+    if (it == observer.by_id.end()) {
+      ++silent;
+      continue;
+    }
+    const auto& p = it->second;
+    std::printf("%-8u %-5s %6llu hits  %s\n", r.id, std::string(rules::actionName(r.action)).c_str(),
+                static_cast<unsigned long long>(p.hits), r.name.c_str());
+    for (const auto& n : p.names) std::printf("           e.g. %s\n", n.c_str());
+    if (r.action == rules::Action::Allow) {
+      if (p.suppressed.empty()) {
+        std::printf("           suppressed: nothing (no other detection fired on these names)\n");
+      }
+      for (const auto& [what, count] : p.suppressed) {
+        std::printf("           suppressed %llu x %s\n", static_cast<unsigned long long>(count),
+                    what.c_str());
+      }
+      for (const auto& n : p.suppressed_names) std::printf("           hid %s\n", n.c_str());
+    }
+  }
+  std::printf("%zu rule(s) without hits\n", silent);
+  return status;
+}
+
+}  // namespace
+
+int rulesCommand(int argc, char** argv) {
+  if (argc < 2) {
+    usage();
+    return 2;
+  }
+  const std::string sub = argv[1];
+  Args a;
+  int status = 0;
+  if (sub == "check") {
+    if (!parseArgs(argc, argv, false, a, status)) return status;
+    return checkCommand(a);
+  }
+  if (sub == "list") {
+    if (!parseArgs(argc, argv, false, a, status)) return status;
+    return listCommand(a);
+  }
+  if (sub == "test") {
+    if (!parseArgs(argc, argv, true, a, status)) return status;
+    return testCommand(a);
+  }
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    usage();
+    return 0;
+  }
+  std::fprintf(stderr, "exfilwatch rules: unknown subcommand '%s'\n", sub.c_str());
+  usage();
+  return 2;
+}
+
+}  // namespace exfilwatch::app

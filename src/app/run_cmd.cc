@@ -1,0 +1,381 @@
+// run_cmd.cc: `exfilwatch run`: the always-on sensor behind the Network Load
+// Balancer. Worker threads receive VXLAN (and GENEVE) datagrams and run them
+// through the same Engine as `replay`; the main thread is the control
+// plane: signals (SIGHUP reload, SIGTERM/SIGINT drain and exit 0), the
+// health-check listener and the statistics.
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <cstdarg>
+#include <functional>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alert/async_sink.h"
+#include "app/commands.h"
+#include "app/control_plane_builder.h"
+#include "app/health.h"
+#include "app/workers.h"
+
+namespace exfilwatch::app {
+
+namespace {
+void usage() {
+  std::fprintf(stderr,
+               "usage: exfilwatch run [--config FILE] [--eve FILE] [--dns-log] [--stats-interval N]\n"
+               "  --config FILE        configuration (YAML); the listen: section sets the sockets\n"
+               "  --eve FILE           EVE JSON lines to FILE (default: stdout)\n"
+               "  --dns-log            one event_type \"dns\" record per DNS message\n"
+               "  --workers N          worker threads (overrides listen.workers)\n"
+               "  --stats-interval N   print statistics to stderr every N seconds\n"
+               "signals: SIGHUP reloads the configuration (refused if invalid);\n"
+               "         SIGTERM/SIGINT finish the queued packets, flush alerts, exit 0\n");
+}
+
+void log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void log(const char* fmt, ...) {
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  std::fprintf(stderr, "exfilwatch run: %s\n", line);
+  std::fflush(stderr);
+}
+
+using ull = unsigned long long;
+
+class Sensor {
+ public:
+  Sensor(std::string config_path, bool dns_log) : config_path_(std::move(config_path)), dns_log_(dns_log) {}
+
+  // The control plane, with command-line overrides applied.
+  ControlPlanePtr build(uint64_t generation) {
+    Config config = loadConfig(config_path_);
+    if (dns_log_) config.dns_log = true;
+    return buildControlPlane(std::move(config), generation);
+  }
+
+  int run(uint32_t workers_override, std::FILE* eve, bool eve_owned, unsigned stats_interval) {
+    ControlPlanePtr plane;
+    try {
+      plane = build(1);
+    } catch (const std::exception& e) {
+      // A sensor that cannot load its configuration must not pretend to run.
+      log("cannot start: %s", e.what());
+      if (eve_owned) std::fclose(eve);
+      return 2;
+    }
+    const ListenConfig listen = plane->config.listen;
+    std::size_t workers = workers_override ? workers_override : listen.workers;
+    if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+
+    holder_ = std::make_unique<ControlPlaneHolder>(plane);
+    sink_ = std::make_unique<AsyncEveSink>(eve, eve_owned, workers, listen.eve_queue_bytes);
+    std::vector<std::string> warnings;
+    try {
+      pool_ = std::make_unique<WorkerPool>(*holder_, generation_, *sink_, workers, warnings);
+    } catch (const std::exception& e) {
+      log("cannot start: %s", e.what());
+      return 1;
+    }
+    for (const auto& w : warnings) log("warning: %s", w.c_str());
+
+    boost::asio::io_context io;
+    // Before anything runs: a SIGTERM during start-up must drain, not kill.
+    boost::asio::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int sig) {
+          if (ec) return;
+          if (sig == SIGHUP) {
+            reload();
+            signals.async_wait(on_signal);
+            return;
+          }
+          log("%s: stopping: draining queued packets and alerts", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+          io.stop();
+        };
+    signals.async_wait(on_signal);
+
+    if (listen.health_port != 0) {
+      health_ = std::make_unique<HealthListener>(io, listen.health_address, listen.health_port);
+    }
+    sink_->start();
+    pool_->start();
+    try {
+      evaluateHealth();
+    } catch (const std::exception& e) {
+      log("cannot start: %s", e.what());
+      pool_->stop();
+      sink_->stop();
+      return 1;
+    }
+    // Workers exist now (threads inherit the creator's nice value): lower
+    // this thread's priority so health-check floods and statistics yield
+    // the CPU to packet processing.
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+    // Every thread exists and the handlers are installed: take the signals
+    // (any that arrived during start-up are delivered now).
+    sigset_t control_signals;
+    sigemptyset(&control_signals);
+    sigaddset(&control_signals, SIGHUP);
+    sigaddset(&control_signals, SIGTERM);
+    sigaddset(&control_signals, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &control_signals, nullptr);
+
+    log("listening on %s:%u/udp (vxlan)%s, %zu worker(s), health %s, generation %llu%s",
+        listen.address.c_str(), pool_->vxlanPort(),
+        listen.geneve_enabled ? (" and :" + std::to_string(listen.geneve_port) + "/udp (geneve)").c_str() : "",
+        workers,
+        listen.health_port ? (listen.health_address + ":" + std::to_string(listen.health_port) + "/tcp").c_str() : "off",
+        static_cast<ull>(plane->generation), plane->config.source.empty() ? " (defaults)" : "");
+    log("ready");
+
+    boost::asio::steady_timer tick(io);
+    unsigned seconds = 0;
+    std::function<void(const boost::system::error_code&)> on_tick = [&](const boost::system::error_code& ec) {
+      if (ec) return;
+      ++seconds;
+      try {
+        evaluateHealth();
+      } catch (const std::exception& e) {
+        log("health: %s", e.what());
+      }
+      if (stats_interval && seconds % stats_interval == 0) printStats(false);
+      tick.expires_after(std::chrono::seconds(1));
+      tick.async_wait(on_tick);
+    };
+    tick.expires_after(std::chrono::seconds(1));
+    tick.async_wait(on_tick);
+
+    io.run();
+
+    if (health_) health_->setHealthy(false);  // stop taking traffic first
+    pool_->stop();
+    sink_->stop();
+    printStats(true);
+    const uint64_t failures = sink_->failures();
+    if (failures) {
+      log("%llu EVE write failures", static_cast<ull>(failures));
+      return 1;
+    }
+    return 0;
+  }
+
+ private:
+  void reload() {
+    const uint64_t current = generation_.load();
+    ControlPlanePtr next;
+    try {
+      next = build(current + 1);
+    } catch (const std::exception& e) {
+      reloadCounters().failed.fetch_add(1, std::memory_order_relaxed);
+      log("reload refused: %s; keeping generation %llu", e.what(), static_cast<ull>(current));
+      return;
+    }
+    if (!(next->config.listen == holder_->load()->config.listen)) {
+      log("reload: listen.* changes take effect at the next restart; sockets and workers unchanged");
+    }
+    holder_->publish(next);
+    generation_.store(current + 1, std::memory_order_release);
+    reloadCounters().succeeded.fetch_add(1, std::memory_order_relaxed);
+    log("reload: generation %llu from %s", static_cast<ull>(current + 1),
+        config_path_.empty() ? "defaults" : config_path_.c_str());
+    evaluateHealth();
+  }
+
+  // Why the sensor cannot do its job now, or "" when it can.
+  std::string unhealthyReason() {
+    const ControlPlanePtr plane = holder_->load();
+    if (plane->config.health.require_rules && !plane->rules) {
+      return "no rule set loaded (health.require_rules is true)";
+    }
+    if (pool_->anyStalled(plane->config.health.stall_seconds)) {
+      return "a worker made no progress for " + std::to_string(plane->config.health.stall_seconds) + " s";
+    }
+    return "";
+  }
+
+  void evaluateHealth() {
+    const std::string reason = unhealthyReason();
+    const bool healthy = reason.empty();
+    if (health_) {
+      const bool was = health_->healthy();
+      health_->setHealthy(healthy);
+      if (was != healthy || !health_logged_) {
+        log("health: %s%s", healthy ? "healthy, accepting checks on " : "UNHEALTHY, refusing checks: ",
+            healthy ? (std::to_string(health_->port()) + "/tcp").c_str() : reason.c_str());
+      }
+    } else if (healthy != last_healthy_ || !health_logged_) {
+      log("health: %s%s", healthy ? "healthy" : "UNHEALTHY: ", reason.c_str());
+    }
+    last_healthy_ = healthy;
+    health_logged_ = true;
+  }
+
+  void printStats(bool final) {
+    uint64_t datagrams = 0, bytes = 0, processed = 0, handoff = 0, handoff_drops = 0;
+    uint64_t kernel_drops = 0, socket_errors = 0;
+    DecodeStats decode;
+    EngineStats engine;
+    WeirdCounters weird;
+    std::string per_worker;
+    for (std::size_t i = 0; i < pool_->size(); ++i) {
+      const WorkerCounters& c = pool_->counters(i);
+      const uint64_t kd = final ? pool_->kernelDropsNow(i) : c.kernel_drops.get();
+      datagrams += c.datagrams.get();
+      bytes += c.bytes.get();
+      processed += c.processed.get();
+      handoff += c.handoff_out.get();
+      handoff_drops += c.handoff_drops.get();
+      kernel_drops += kd;
+      socket_errors += c.socket_errors.get();
+      const WorkerSnapshot s = pool_->snapshot(i);
+      decode.mergeFrom(s.decode);
+      engine.mergeFrom(s.engine);
+      weird.mergeFrom(s.weird);
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "stats worker=%zu datagrams=%llu processed=%llu handoff=%llu handoff_drops=%llu "
+                    "kernel_drops=%llu generation=%llu\n",
+                    i, static_cast<ull>(c.datagrams.get()), static_cast<ull>(c.processed.get()),
+                    static_cast<ull>(c.handoff_out.get()), static_cast<ull>(c.handoff_drops.get()),
+                    static_cast<ull>(kd), static_cast<ull>(c.generation.get()));
+      per_worker += line;
+    }
+    std::string anomalies;
+    for (std::size_t i = 0; i < kWeirdCount; ++i) {
+      const auto id = static_cast<Weird>(i);
+      if (weird.get(id) == 0) continue;
+      anomalies += ' ';
+      anomalies += weirdName(id);
+      anomalies += '=';
+      anomalies += std::to_string(weird.get(id));
+    }
+    std::fprintf(stderr, "%s", per_worker.c_str());
+    std::fprintf(
+        stderr,
+        "stats:%s datagrams=%llu bytes=%llu processed=%llu handoff=%llu handoff_drops=%llu "
+        "kernel_drops=%llu socket_errors=%llu frames=%llu malformed=%llu non_ip=%llu "
+        "dns_messages=%llu alerts=%llu alerts_suppressed=%llu eve_lines=%llu eve_drops=%llu "
+        "eve_failures=%llu reloads=%llu reload_failures=%llu generation=%llu healthy=%d "
+        "health_accepted=%llu rss_kb=%ld%s\n",
+        final ? " final" : "", static_cast<ull>(datagrams), static_cast<ull>(bytes),
+        static_cast<ull>(processed), static_cast<ull>(handoff), static_cast<ull>(handoff_drops),
+        static_cast<ull>(kernel_drops), static_cast<ull>(socket_errors),
+        static_cast<ull>(decode.frames), static_cast<ull>(decode.malformed),
+        static_cast<ull>(decode.non_ip), static_cast<ull>(engine.dns_messages),
+        static_cast<ull>(engine.alerts), static_cast<ull>(engine.alerts_suppressed),
+        static_cast<ull>(sink_->lines()), static_cast<ull>(sink_->dropped()),
+        static_cast<ull>(sink_->failures()), static_cast<ull>(reloadCounters().succeeded.load()),
+        static_cast<ull>(reloadCounters().failed.load()), static_cast<ull>(generation_.load()),
+        last_healthy_ ? 1 : 0, static_cast<ull>(health_ ? health_->accepted() : 0), rssKb(),
+        anomalies.c_str());
+    std::fflush(stderr);
+  }
+
+  static long rssKb() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    long pages = 0, resident = 0;
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+    return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+  }
+
+  std::string config_path_;
+  bool dns_log_;
+  std::atomic<uint64_t> generation_{1};
+  std::unique_ptr<ControlPlaneHolder> holder_;
+  std::unique_ptr<AsyncEveSink> sink_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<HealthListener> health_;
+  bool last_healthy_ = false;
+  bool health_logged_ = false;
+};
+}  // namespace
+
+int runCommand(int argc, char** argv) {
+  std::string config_path;
+  std::string eve_path;
+  bool dns_log = false;
+  unsigned stats_interval = 0;
+  uint32_t workers = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "exfilwatch run: %s needs a value\n", name);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto number = [&](const char* name, unsigned long max) -> unsigned long {
+      const std::string v = value(name);
+      char* end = nullptr;
+      const unsigned long n = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n > max) {
+        std::fprintf(stderr, "exfilwatch run: %s: bad number '%s'\n", name, v.c_str());
+        std::exit(2);
+      }
+      return n;
+    };
+    if (arg == "--config") {
+      config_path = value("--config");
+    } else if (arg == "--eve") {
+      eve_path = value("--eve");
+    } else if (arg == "--dns-log") {
+      dns_log = true;
+    } else if (arg == "--stats-interval") {
+      stats_interval = static_cast<unsigned>(number("--stats-interval", 86400));
+    } else if (arg == "--workers") {
+      workers = static_cast<uint32_t>(number("--workers", 256));
+    } else if (arg == "--help" || arg == "-h") {
+      usage();
+      return 0;
+    } else {
+      std::fprintf(stderr, "exfilwatch run: unknown argument %s\n", arg.c_str());
+      usage();
+      return 2;
+    }
+  }
+  std::FILE* out = stdout;
+  bool owned = false;
+  if (!eve_path.empty() && eve_path != "-") {
+    out = std::fopen(eve_path.c_str(), "a");
+    if (out == nullptr) {
+      std::fprintf(stderr, "exfilwatch run: cannot open %s: %s\n", eve_path.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+    owned = true;
+  }
+  static char buffer[1 << 20];
+  std::setvbuf(out, buffer, _IOFBF, sizeof buffer);
+  std::signal(SIGPIPE, SIG_IGN);
+  // Hold SIGHUP/SIGTERM/SIGINT pending until the control thread's handlers
+  // exist (loading rules can take a while: a SIGTERM then must still drain,
+  // not kill). Threads created meanwhile inherit the mask, so only the
+  // control thread ever receives them.
+  sigset_t control_signals;
+  sigemptyset(&control_signals);
+  sigaddset(&control_signals, SIGHUP);
+  sigaddset(&control_signals, SIGTERM);
+  sigaddset(&control_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &control_signals, nullptr);
+  Sensor sensor(config_path, dns_log);
+  return sensor.run(workers, out, owned, stats_interval);
+}
+
+}  // namespace exfilwatch::app

@@ -1,0 +1,104 @@
+// workers.h: the live sensor's threads. N workers, each with its own Asio
+// io_context, its own SO_REUSEPORT tunnel socket(s) and its own Engine.
+//
+// Dispatch: the kernel spreads *outer* flows over the sockets, and AWS
+// varies the outer source port per inner flow, so one client's queries
+// arrive at every worker. Each receiver therefore peeks the inner client
+// address (inner_peek.h) and hands datagrams it does not own to the owning
+// worker (clientHash % N) through a bounded SPSC ring, copied once; the
+// owner runs them through its Engine. Per-client state (suppression now,
+// volume scoring later) thus lives in exactly one Engine, without locks.
+// A full ring drops the datagram and counts it (handoff_drops).
+//
+// Counters are written by their worker only and read by the control thread:
+// plain relaxed loads/stores of per-worker atomics (no shared read-modify-
+// write per packet). Engine statistics are copied into a snapshot at batch
+// ends (at most every 50 ms) under a per-worker mutex the worker only
+// try-locks, so a reader can never stall a worker.
+#pragma once
+
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alert/async_sink.h"
+#include "app/engine.h"
+#include "app/spsc_ring.h"
+#include "config/control_plane.h"
+
+namespace exfilwatch {
+
+struct RelaxedCounter {
+  std::atomic<uint64_t> v{0};
+  // Single writer: a load and a store, not a locked read-modify-write.
+  void add(uint64_t n) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void set(uint64_t n) { v.store(n, std::memory_order_relaxed); }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+struct alignas(64) WorkerCounters {
+  RelaxedCounter datagrams;      // received from this worker's sockets
+  RelaxedCounter bytes;          // their wire bytes
+  RelaxedCounter processed;      // run through this worker's Engine (own + handed in)
+  RelaxedCounter handoff_out;    // copied to another worker's ring
+  RelaxedCounter handoff_drops;  // refused by a full ring
+  RelaxedCounter kernel_drops;   // SO_RXQ_OVFL, cumulative, this worker's sockets
+  RelaxedCounter socket_errors;
+  RelaxedCounter batches;
+  RelaxedCounter heartbeat;      // moves at every batch and every 100 ms tick
+  RelaxedCounter generation;     // control plane generation in use
+};
+
+struct WorkerSnapshot {
+  DecodeStats decode;
+  EngineStats engine;
+  WeirdCounters weird;
+};
+
+class Worker;
+
+class WorkerPool {
+ public:
+  // Opens every socket (throws std::runtime_error on failure); `warnings`
+  // collects non-fatal start-up notes (receive buffer capped...).
+  WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint64_t>& generation,
+             AsyncEveSink& sink, std::size_t workers, std::vector<std::string>& warnings);
+  ~WorkerPool();
+
+  void start();
+  // Stops receiving, reads what the sockets already queued, finishes every
+  // ring, joins. Idempotent.
+  void stop();
+
+  std::size_t size() const { return workers_.size(); }
+  const WorkerCounters& counters(std::size_t i) const;
+  WorkerSnapshot snapshot(std::size_t i) const;
+  uint64_t kernelDropsNow(std::size_t i) const;  // SO_MEMINFO, also tail drops
+  uint16_t vxlanPort() const;
+
+  // Called about once a second by the control thread: true when some worker
+  // showed no progress for `stall_seconds` (stuck in a handler).
+  bool anyStalled(uint32_t stall_seconds);
+
+ private:
+  friend class Worker;
+  const ControlPlaneHolder& holder_;
+  const std::atomic<uint64_t>& generation_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  // rings_[producer * N + consumer]; null on the diagonal.
+  std::vector<std::unique_ptr<SpscByteRing>> rings_;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<std::barrier<>> drained_;
+  std::vector<std::thread> threads_;
+  std::vector<uint64_t> last_heartbeat_;
+  std::vector<std::chrono::steady_clock::time_point> last_progress_;
+  bool started_ = false;
+};
+
+}  // namespace exfilwatch

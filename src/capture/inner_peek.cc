@@ -1,0 +1,96 @@
+// inner_peek.cc: tunnel -> Ethernet -> IP -> ports, read-only and bounded.
+#include "capture/inner_peek.h"
+
+namespace exfilwatch {
+
+namespace {
+constexpr uint16_t kIpv4 = 0x0800;
+constexpr uint16_t kIpv6 = 0x86DD;
+constexpr uint16_t kTransparentEthernet = 0x6558;
+constexpr int kMaxPeekTags = 4;
+
+uint64_t mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+bool peekIp(const uint8_t* data, uint32_t len, uint16_t ethertype, InnerFlow& out) {
+  ByteReader r(data, len);
+  uint32_t l4 = 0;
+  if (ethertype == kIpv4) {
+    uint8_t vihl = 0;
+    uint16_t frag = 0;
+    if (!r.u8(0, vihl) || (vihl >> 4) != 4 || !r.u16(6, frag) || !r.u8(9, out.proto) ||
+        !r.has(12, 8)) {
+      return false;
+    }
+    out.src = IpAddress::v4(data + 12);
+    out.dst = IpAddress::v4(data + 16);
+    if ((frag & 0x3FFFU) != 0) return true;  // MF or an offset: a fragment, no ports
+    l4 = (vihl & 0x0FU) * 4U;
+  } else if (ethertype == kIpv6) {
+    uint8_t v = 0;
+    if (!r.u8(0, v) || (v >> 4) != 6 || !r.u8(6, out.proto) || !r.has(8, 32)) return false;
+    out.src = IpAddress::v6(data + 8);
+    out.dst = IpAddress::v6(data + 24);
+    // Extension headers (fragments included) are left to the decoder: no ports.
+    if (out.proto != ipproto::kUdp && out.proto != ipproto::kTcp) return true;
+    l4 = 40;
+  } else {
+    return false;
+  }
+  if ((out.proto == ipproto::kUdp || out.proto == ipproto::kTcp) && r.u16(l4, out.src_port) &&
+      r.u16(l4 + 2, out.dst_port)) {
+    out.has_ports = true;
+  }
+  return true;
+}
+}  // namespace
+
+bool peekEthernetFlow(const uint8_t* data, uint32_t len, InnerFlow& out) {
+  ByteReader r(data, len);
+  uint16_t type = 0;
+  uint32_t off = 12;
+  if (!r.u16(off, type)) return false;
+  off += 2;
+  for (int i = 0; i < kMaxPeekTags && (type == 0x8100 || type == 0x88A8 || type == 0x9100); ++i) {
+    if (!r.u16(off + 2, type)) return false;
+    off += 4;
+  }
+  return peekIp(data + off, len - off, type, out);
+}
+
+bool peekInnerFlow(const uint8_t* data, uint32_t len, bool vxlan, InnerFlow& out) {
+  out = InnerFlow{};
+  ByteReader r(data, len);
+  if (vxlan) {
+    if (!r.has(0, 8)) return false;
+    return peekEthernetFlow(data + 8, len - 8, out);
+  }
+  uint8_t ver_optlen = 0;
+  uint16_t proto = 0;
+  if (!r.u8(0, ver_optlen) || !r.u16(2, proto)) return false;
+  const uint32_t inner = 8 + (ver_optlen & 0x3FU) * 4U;
+  if (!r.has(inner, 1)) return false;
+  if (proto == kTransparentEthernet) return peekEthernetFlow(data + inner, len - inner, out);
+  return peekIp(data + inner, len - inner, proto, out);
+}
+
+uint64_t clientHash(const InnerFlow& f) {
+  const IpAddress& client =
+      f.has_ports ? (f.dst_port > f.src_port ? f.dst : f.src) : f.dst;
+  return mix(client.hash());
+}
+
+uint64_t flowHash(const InnerFlow& f) {
+  uint64_t h = f.src.hash() * 31 + f.dst.hash();
+  h = h * 131 + f.proto;
+  h = (h << 32) ^ (uint64_t{f.src_port} << 16) ^ f.dst_port;
+  return mix(h);
+}
+
+}  // namespace exfilwatch

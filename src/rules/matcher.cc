@@ -1,0 +1,298 @@
+// matcher.cc: rule-set compilation (or cache load) and per-worker scanning.
+#include "rules/matcher.h"
+
+#include <hs/hs.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <unordered_map>
+
+namespace exfilwatch::rules {
+
+namespace {
+
+double msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+struct CompileInput {
+  std::vector<std::string> expressions;
+  std::vector<const char*> cstrs;
+  std::vector<unsigned> flags;
+  std::vector<unsigned> ids;  // rule indexes
+};
+
+// Hyperscan's per-expression check: parses and analyses one pattern without
+// building a database, so every bad rule is reported, not only the first.
+void checkExpression(const Rule& r, std::vector<std::string>& errors) {
+  const std::string expr = r.expression();
+  hs_expr_info_t* info = nullptr;
+  hs_compile_error_t* err = nullptr;
+  if (hs_expression_info(expr.c_str(), r.hsFlags(), &info, &err) != HS_SUCCESS) {
+    errors.push_back(r.where() + "pattern '" + expr + "': Hyperscan: " +
+                     (err && err->message ? err->message : "unknown error"));
+    hs_free_compile_error(err);
+    return;
+  }
+  // A pattern that matches the empty string matches every name: certainly a
+  // mistake (Hyperscan itself refuses it at compile time).
+  if (info && info->min_width == 0) {
+    errors.push_back(r.where() + "pattern '" + expr + "' matches the empty string (every value)");
+  }
+  std::free(info);
+}
+
+void freeAll(DatabaseArray& dbs) {
+  for (auto& db : dbs) {
+    if (db) hs_free_database(db);
+    db = nullptr;
+  }
+}
+
+}  // namespace
+
+RuleSet::~RuleSet() {
+  if (prototype_) hs_free_scratch(prototype_);
+  freeAll(dbs_);
+}
+
+std::shared_ptr<const RuleSet> RuleSet::build(std::vector<Rule> rules, const std::string& key,
+                                              const BuildOptions& options, BuildInfo* info) {
+  BuildInfo local;
+  BuildInfo& bi = info ? *info : local;
+  std::shared_ptr<RuleSet> set(new RuleSet());
+  set->rules_ = std::move(rules);
+  set->key_ = key;
+  bi.rules = set->rules_.size();
+  bi.key = key;
+
+  std::array<CompileInput, kFieldCount> inputs;
+  std::vector<std::string> errors;
+  for (uint32_t i = 0; i < set->rules_.size(); ++i) {
+    const Rule& r = set->rules_[i];
+    if (!r.enabled) continue;
+    ++bi.enabled;
+    auto& in = inputs[static_cast<std::size_t>(r.field)];
+    in.expressions.push_back(r.expression());
+    in.flags.push_back(r.hsFlags());
+    in.ids.push_back(i);
+  }
+  bool cached = false;
+  if (!options.cache_dir.empty() && !key.empty()) {
+    const auto start = std::chrono::steady_clock::now();
+    std::string why;
+    cached = loadCachedDatabases(options.cache_dir, key, set->dbs_, why);
+    // A hit must also agree with what this rule set compiles to: one
+    // database per field that has enabled rules, none elsewhere.
+    for (std::size_t f = 0; cached && f < kFieldCount; ++f) {
+      if ((set->dbs_[f] != nullptr) != !inputs[f].ids.empty()) {
+        cached = false;
+        why = "corrupt (field layout)";
+        freeAll(set->dbs_);
+      }
+    }
+    bi.cache = why;
+    if (cached) bi.cache_load_ms = msSince(start);
+  } else {
+    bi.cache = "off";
+  }
+
+  // A cache hit means these exact files compiled before; otherwise check
+  // every expression first (disabled rules too: `rules check` validates
+  // all), so all bad patterns are reported at once.
+  if (!cached) {
+    for (const Rule& r : set->rules_) checkExpression(r, errors);
+    if (!errors.empty()) throw RuleError(std::move(errors));
+  }
+
+  if (!cached) {
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t f = 0; f < kFieldCount; ++f) {
+      auto& in = inputs[f];
+      if (in.ids.empty()) continue;
+      for (const auto& e : in.expressions) in.cstrs.push_back(e.c_str());
+      hs_compile_error_t* err = nullptr;
+      const hs_error_t rc =
+          hs_compile_multi(in.cstrs.data(), in.flags.data(), in.ids.data(),
+                           static_cast<unsigned>(in.ids.size()), HS_MODE_BLOCK, nullptr,
+                           &set->dbs_[f], &err);
+      if (rc != HS_SUCCESS) {
+        std::string message = err && err->message ? err->message : "unknown error";
+        std::string where = std::string(fieldName(static_cast<Field>(f))) + ": ";
+        if (err && err->expression >= 0 &&
+            static_cast<std::size_t>(err->expression) < in.ids.size()) {
+          const Rule& r = set->rules_[in.ids[static_cast<std::size_t>(err->expression)]];
+          where = r.where() + "pattern '" + in.expressions[static_cast<std::size_t>(err->expression)] +
+                  "': ";
+        }
+        hs_free_compile_error(err);
+        throw RuleError(where + "Hyperscan: " + message);
+      }
+    }
+    bi.compile_ms = msSince(start);
+    if (!options.cache_dir.empty() && !key.empty()) {
+      std::string why;
+      if (!storeCachedDatabases(options.cache_dir, key, set->dbs_, why)) {
+        bi.cache += "; store failed: " + why;
+      }
+    }
+  }
+
+  for (auto* db : set->dbs_) {
+    if (!db) continue;
+    std::size_t sz = 0;
+    if (hs_database_size(db, &sz) == HS_SUCCESS) bi.database_bytes += sz;
+    // One prototype scratch large enough for every database of the set.
+    if (hs_alloc_scratch(db, &set->prototype_) != HS_SUCCESS) {
+      throw RuleError("Hyperscan: cannot allocate scratch space");
+    }
+  }
+  return set;
+}
+
+std::shared_ptr<const RuleSet> RuleSet::loadDirectory(const std::string& dir,
+                                                      const BuildOptions& options, BuildInfo* info) {
+  BuildInfo local;
+  BuildInfo& bi = info ? *info : local;
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<RuleSource> sources = readRuleDirectory(dir);
+  std::vector<Rule> rules = parseRuleSources(sources);
+  bi.load_ms = msSince(start);
+  return build(std::move(rules), cacheKey(sources), options, &bi);
+}
+
+std::vector<std::string> RuleSet::selfTest() const {
+  std::vector<std::string> problems;
+  Matcher m;
+  // The matcher needs a shared_ptr; borrow this set without owning it.
+  if (!m.adopt(RuleSetPtr(RuleSetPtr{}, this))) return {"cannot allocate scratch for self-test"};
+  for (uint32_t i = 0; i < rules_.size(); ++i) {
+    const Rule& r = rules_[i];
+    if (!r.enabled) continue;  // not compiled; `rules check` lists them as disabled
+    auto matched = [&](const std::string& value) {
+      MatchContext ctx;
+      // Conditions are the packet's business; tests check the pattern, so
+      // scan with the rule's own conditions satisfied.
+      ctx.qtype = r.qtypes.empty() ? 0 : r.qtypes.front();
+      ctx.response = r.direction == Direction::Response;
+      ctx.server_port = r.ports.empty() ? 0 : r.ports.front();
+      m.begin(ctx);
+      m.scan(r.field, value);
+      for (std::size_t h = 0; h < m.hitCount(); ++h) {
+        if (&m.hit(h) == &r) return true;
+      }
+      return false;
+    };
+    auto printable = [](const std::string& v) {
+      std::string out;
+      for (unsigned char c : v) {
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+          out += static_cast<char>(c);
+        } else {
+          char buf[5];
+          std::snprintf(buf, sizeof buf, "\\x%02x", c);
+          out += buf;
+        }
+      }
+      return out;
+    };
+    for (const auto& v : r.test_match) {
+      if (!matched(v)) problems.push_back(r.where() + "test: '" + printable(v) + "' should match but does not");
+    }
+    for (const auto& v : r.test_no_match) {
+      if (matched(v)) problems.push_back(r.where() + "test: '" + printable(v) + "' should not match but does");
+    }
+  }
+  return problems;
+}
+
+Matcher::~Matcher() {
+  if (scratch_) hs_free_scratch(scratch_);
+}
+
+bool Matcher::adopt(RuleSetPtr set) {
+  if (set == set_) return true;
+  hs_scratch_t* scratch = nullptr;
+  if (set && set->prototype_ && hs_clone_scratch(set->prototype_, &scratch) != HS_SUCCESS) {
+    return false;
+  }
+  // Carry the lifetime counters over by rule id.
+  std::vector<uint64_t> counts(set ? set->size() : 0, 0);
+  if (set_ && set) {
+    std::unordered_map<uint32_t, uint64_t> by_id;
+    for (std::size_t i = 0; i < set_->size() && i < rule_hits_.size(); ++i) {
+      by_id[set_->rule(static_cast<uint32_t>(i)).id] = rule_hits_[i];
+    }
+    for (std::size_t i = 0; i < set->size(); ++i) {
+      const auto it = by_id.find(set->rule(static_cast<uint32_t>(i)).id);
+      if (it != by_id.end()) counts[i] = it->second;
+    }
+  }
+  if (scratch_) hs_free_scratch(scratch_);
+  scratch_ = scratch;
+  set_ = std::move(set);
+  const std::size_t n = set_ ? set_->size() : 0;
+  hits_.assign(n, 0);
+  alerts_.assign(n, 0);
+  seen_.assign(n, 0);
+  rule_hits_ = std::move(counts);
+  epoch_ = 0;
+  begin(MatchContext{});
+  return true;
+}
+
+void Matcher::begin(const MatchContext& ctx) {
+  ctx_ = ctx;
+  hits_n_ = 0;
+  alerts_n_ = 0;
+  allow_ = -1;
+  score_ = RuleScore{};
+  if (++epoch_ == 0) {  // wrapped: forget every stamp once per 2^32 names
+    std::fill(seen_.begin(), seen_.end(), 0);
+    epoch_ = 1;
+  }
+}
+
+int Matcher::onHsMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int,
+                       void* ctx) {
+  static_cast<Matcher*>(ctx)->record(id, static_cast<std::size_t>(to));
+  return 0;  // keep scanning: every rule on the field gets its chance
+}
+
+void Matcher::record(uint32_t index, std::size_t end) {
+  if (index >= seen_.size() || seen_[index] == epoch_) return;  // once per name
+  const Rule& r = set_->rule(index);
+  if (!r.literalFits(value_, end)) return;  // another occurrence may still fit
+  seen_[index] = epoch_;
+  if (!r.appliesTo(ctx_)) return;
+  hits_[hits_n_++] = index;
+  ++rule_hits_[index];
+  switch (r.action) {
+    case Action::Allow:
+      if (allow_ < 0) allow_ = static_cast<int32_t>(index);
+      break;
+    case Action::Alert:
+      alerts_[alerts_n_++] = index;
+      break;
+    case Action::Score:
+      score_.total += r.weight;
+      if (score_.count < RuleScore::kMaxScoreRules) score_.rule_ids[score_.count] = r.id;
+      ++score_.count;
+      break;
+  }
+}
+
+void Matcher::scan(Field field, std::string_view value) {
+  // Empty values never match (min_width > 0 is checked at load).
+  if (!set_ || !scratch_ || value.empty()) return;
+  const hs_database_t* db = set_->dbs_[static_cast<std::size_t>(field)];
+  if (!db) return;
+  value_ = value;
+  const hs_error_t rc = hs_scan(db, value.data(), static_cast<unsigned>(value.size()), 0, scratch_,
+                                &Matcher::onHsMatch, this);
+  if (rc != HS_SUCCESS) ++scan_errors_;
+}
+
+}  // namespace exfilwatch::rules

@@ -1,0 +1,163 @@
+// matcher.h: compiled rule sets and the per-worker matcher.
+//
+// RuleSet: the immutable, shared half. One Hyperscan block-mode database per
+// field (hs_compile_multi, every rule HS_FLAG_SINGLEMATCH, the Hyperscan id
+// of a pattern is its rule's index), plus a prototype scratch sized for all
+// of them. It is built off the packet path (control plane build or reload),
+// published inside the ControlPlane by atomic swap, and freed by the last
+// shared_ptr owner, i.e. when no worker still holds the plane it came with.
+// Nothing in it changes after build(), so any number of workers read it.
+//
+// Matcher: the per-worker half. It owns the worker's scratch (cloned from
+// the prototype when the worker adopts a rule set, between batches) and
+// fixed-size result buffers, so scanning allocates nothing and takes no lock.
+// It turns raw matches into a verdict for one name: which allow rule (if
+// any) let it through, which alert rules fire, and the score-rule total.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rules/cache.h"
+#include "rules/loader.h"
+#include "rules/rule.h"
+
+struct hs_scratch;
+
+namespace exfilwatch::rules {
+
+struct BuildOptions {
+  std::string cache_dir;  // "" = no compiled-database cache
+};
+
+// What a build did, for `rules check`, logs and the benchmark.
+struct BuildInfo {
+  std::size_t rules = 0;          // loaded (enabled or not)
+  std::size_t enabled = 0;        // compiled
+  double load_ms = 0;             // reading + parsing the files
+  double compile_ms = 0;          // Hyperscan compile (0 on a cache hit)
+  double cache_load_ms = 0;       // deserializing a cache entry
+  std::string cache;              // "off", "hit", "miss", "corrupt (...)", "store failed: ..."
+  std::string key;                // content key (cache key)
+  std::size_t database_bytes = 0; // sum of the databases' sizes
+};
+
+class RuleSet {
+ public:
+  // Validates every expression, then compiles (or loads the cached
+  // databases keyed by `key`; empty key: never cached). Throws RuleError
+  // with "file:line: rule N: <Hyperscan's message>" for each bad pattern.
+  static std::shared_ptr<const RuleSet> build(std::vector<Rule> rules, const std::string& key,
+                                              const BuildOptions& options, BuildInfo* info = nullptr);
+  // readRuleDirectory + parseRuleSources + build, keyed by the files' bytes.
+  static std::shared_ptr<const RuleSet> loadDirectory(const std::string& dir,
+                                                      const BuildOptions& options,
+                                                      BuildInfo* info = nullptr);
+
+  ~RuleSet();
+  RuleSet(const RuleSet&) = delete;
+  RuleSet& operator=(const RuleSet&) = delete;
+
+  const std::vector<Rule>& rules() const { return rules_; }
+  const Rule& rule(uint32_t index) const { return rules_[index]; }
+  std::size_t size() const { return rules_.size(); }
+  bool hasField(Field f) const { return dbs_[static_cast<std::size_t>(f)] != nullptr; }
+  const std::string& key() const { return key_; }
+
+  // Runs every rule's own tests (tests: match / no_match) against the
+  // compiled databases. Returns one "file:line: rule N: ..." per failure.
+  std::vector<std::string> selfTest() const;
+
+ private:
+  friend class Matcher;
+  RuleSet() = default;
+  std::vector<Rule> rules_;
+  DatabaseArray dbs_{};
+  hs_scratch* prototype_ = nullptr;  // cloned per worker, never scanned with
+  std::string key_;
+};
+
+using RuleSetPtr = std::shared_ptr<const RuleSet>;
+
+// The rule-score result of one name, for the scoring engine (a later
+// issue): the sum of the weights of every `score` rule that matched, and
+// which rules they were (the first kMaxScoreRules of them).
+struct RuleScore {
+  static constexpr std::size_t kMaxScoreRules = 8;
+  double total = 0;
+  uint32_t count = 0;  // score rules matched (may exceed kMaxScoreRules)
+  std::array<uint32_t, kMaxScoreRules> rule_ids{};
+};
+
+// Sees every rule hit; set by `exfilwatch rules test`, null in the sensor.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  // A rule matched `name` (its conditions held).
+  virtual void onMatch(const Rule& rule, std::string_view name) = 0;
+  // `allow` suppressed a detection on `name`; `what` names it ("rule 1000001
+  // <name>" or "lexical detector").
+  virtual void onSuppressed(const Rule& allow, std::string_view name, std::string_view what) = 0;
+};
+
+class Matcher {
+ public:
+  Matcher() = default;
+  ~Matcher();
+  Matcher(const Matcher&) = delete;
+  Matcher& operator=(const Matcher&) = delete;
+
+  // Switches to `set` (null: no rules). Allocates the scratch and buffers:
+  // call at start or between batches, never mid-packet. On failure keeps the
+  // previous set and returns false.
+  bool adopt(RuleSetPtr set);
+  const RuleSet* ruleSet() const { return set_.get(); }
+
+  // Starts the verdict for one name.
+  void begin(const MatchContext& ctx);
+  // Scans one value of `field` and folds its hits into the verdict. Rules
+  // whose conditions do not hold for the context are ignored. No allocation.
+  void scan(Field field, std::string_view value);
+
+  // The verdict since begin().
+  const Rule* allowedBy() const { return allow_ < 0 ? nullptr : &set_->rule(allow_); }
+  std::size_t alertCount() const { return alerts_n_; }
+  const Rule& alert(std::size_t i) const { return set_->rule(alerts_[i]); }
+  const RuleScore& score() const { return score_; }
+  // Every rule hit since begin(), alert/score/allow alike (for observers).
+  std::size_t hitCount() const { return hits_n_; }
+  const Rule& hit(std::size_t i) const { return set_->rule(hits_[i]); }
+
+  // Lifetime counters, indexed like ruleSet()->rules(); carried over by rule
+  // id across adopt() so a reload does not reset them.
+  const std::vector<uint64_t>& ruleHits() const { return rule_hits_; }
+  uint64_t scanErrors() const { return scan_errors_; }
+
+ private:
+  static int onHsMatch(unsigned int id, unsigned long long from, unsigned long long to,
+                       unsigned int flags, void* ctx);
+  void record(uint32_t index, std::size_t end);
+
+  RuleSetPtr set_;
+  hs_scratch* scratch_ = nullptr;
+  MatchContext ctx_;
+  std::string_view value_;  // being scanned, for literal anchors
+  // Hit buffers sized to the rule count at adopt(): with SINGLEMATCH and the
+  // per-name dedup below, no name can produce more hits than rules.
+  std::vector<uint32_t> hits_;
+  std::vector<uint32_t> alerts_;
+  std::vector<uint32_t> seen_;  // per rule: epoch of the name it last hit
+  std::size_t hits_n_ = 0;
+  std::size_t alerts_n_ = 0;
+  uint32_t epoch_ = 0;
+  int32_t allow_ = -1;
+  RuleScore score_;
+  std::vector<uint64_t> rule_hits_;
+  uint64_t scan_errors_ = 0;
+};
+
+}  // namespace exfilwatch::rules

@@ -1,0 +1,382 @@
+// dns_scorer.cc: per-pair DNS features, the score, and the verdict text.
+#include "score/dns_scorer.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace exfilwatch::score {
+
+namespace {
+constexpr uint64_t kKeySeed = 0x6a09e667f3bcc909ULL;  // fixed: replays are reproducible
+
+uint8_t entropyBin(double e) {
+  static constexpr double kEdges[7] = {1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5};
+  uint8_t b = 0;
+  while (b < 7 && e >= kEdges[b]) ++b;
+  return b;
+}
+constexpr double kEntropyUpper[8] = {1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 8.0};
+
+// Saturating histogram bump: when a bin is full every bin halves, keeping
+// the shape (the profile is about proportions, not totals).
+template <std::size_t N>
+void bump(uint8_t (&hist)[N], std::size_t i) {
+  if (hist[i] == 255) {
+    for (auto& h : hist) h = static_cast<uint8_t>(h >> 1);
+  }
+  ++hist[i];
+}
+
+void appendKv(std::string& out, const char* key, const std::string& suffix, double v,
+              int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s%s=%.*f ", key, suffix.c_str(), decimals, v);
+  out += buf;
+}
+}  // namespace
+
+bool isRiskyType(uint16_t t) {
+  namespace rt = dns::rrtype;
+  return t == rt::NULL_ || t == rt::TXT || t == rt::KEY || t == rt::CNAME || t == rt::MX ||
+         t == rt::SRV || t == rt::ANY || (t >= 65280 && t <= 65534);
+}
+
+void appendSafeName(std::string& out, std::string_view name, std::size_t max) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const std::size_t n = std::min(name.size(), max);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (c > 0x20 && c < 0x7f && c != '=' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (name.size() > max) out += "...";
+}
+
+std::string DnsScorer::windowName(uint32_t s) {
+  if (s % 3600 == 0) return std::to_string(s / 3600) + "h";
+  if (s % 60 == 0) return std::to_string(s / 60) + "m";
+  return std::to_string(s) + "s";
+}
+
+DnsScorer::DnsScorer(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel> model,
+                     uint32_t suppress_seconds, const LexicalThresholds& lexical)
+    : cfg_(cfg),
+      model_(std::move(model)),
+      suppress_seconds_(suppress_seconds),
+      lexical_(lexical),
+      table_(StateTable<DnsPairRecord>::capacityFor(cfg.memory_bytes)),
+      seen_(cfg.seen_names_bytes) {
+  reasons_.reserve(1024);
+  reconfigure(cfg, model_, suppress_seconds, lexical);
+}
+
+void DnsScorer::reconfigure(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel> model,
+                            uint32_t suppress_seconds, const LexicalThresholds& lexical) {
+  const uint64_t mem = cfg_.memory_bytes, seen = cfg_.seen_names_bytes;
+  cfg_ = cfg;
+  cfg_.memory_bytes = mem;  // budgets hold until restart
+  cfg_.seen_names_bytes = seen;
+  for (auto& w : cfg_.windows) w = std::max<uint32_t>(w, 1);
+  model_ = std::move(model);
+  suppress_seconds_ = suppress_seconds;
+  lexical_ = lexical;
+  for (int i = 0; i < kWindows; ++i) win_names_[i] = windowName(cfg_.windows[i]);
+}
+
+uint64_t DnsScorer::pairKey(const IpAddress& client, std::string_view domain) const {
+  uint64_t h = fnv1a(&client.family, 1, kKeySeed);
+  h = fnv1a(client.bytes, client.size(), h);
+  h = fnv1a(domain.data(), domain.size(), h ^ 0xff);
+  h = mix64(h);
+  return h ? h : 1;
+}
+
+namespace {
+// A label that can be a top-level domain: letters only (2-24), or punycode.
+bool plausibleTld(std::string_view name) {
+  const auto dot = name.rfind('.');
+  const std::string_view tld = dot == std::string_view::npos ? name : name.substr(dot + 1);
+  if (tld.size() > 4 && tld.substr(0, 4) == "xn--") return true;
+  if (tld.size() < 2 || tld.size() > 24) return false;
+  for (char c : tld) {
+    if (c < 'a' || c > 'z') return false;
+  }
+  return true;
+}
+
+// The domain a query is aggregated under, and the prefix left of it.
+void splitName(std::string_view raw, std::string_view lower, std::string_view registered,
+               std::string_view& domain, std::string_view& prefix) {
+  if (!registered.empty() && registered.size() < lower.size() &&
+      lower[lower.size() - registered.size() - 1] == '.') {
+    domain = registered;
+    prefix = raw.substr(0, raw.size() - registered.size() - 1);
+  } else {
+    // The registered domain itself, or no registered domain (single label,
+    // public suffix): the whole name is the domain, nothing is sent in it.
+    domain = lower.substr(0, std::min<std::size_t>(lower.size(), 255));
+    prefix = {};
+  }
+}
+}  // namespace
+
+const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
+                                          std::string_view registered, const RuleHits& hits) {
+  if (!cfg_.enabled || msg.questions.empty()) return nullptr;
+  const dns::Question& q = msg.questions.front();
+  if (!q.name.valid && q.name.length == 0) return nullptr;
+  ++stats_.queries;
+  if (hits.allowed) {
+    ++stats_.allowed;
+    return nullptr;  // an allow rule: no state, no verdict
+  }
+  const std::string_view raw = msg.raw(q.name);
+  const std::string_view lower = msg.lower(q.name);
+  std::string_view domain, prefix;
+  splitName(raw, lower, registered, domain, prefix);
+  if (!plausibleTld(lower)) {
+    // No real TLD (dnscat2's "dnscat.<hex>..." straight to its server): no
+    // resolver can route it, so the channel is the server; the pair is
+    // (client, "@server") and the whole name is payload.
+    domain = serverDomain(pkt.dst);
+    prefix = raw;
+  }
+  const uint32_t now = static_cast<uint32_t>(pkt.ts.sec);
+
+  bool inserted = false;
+  DnsPairRecord& r = table_.findOrInsert(pairKey(pkt.src, domain), inserted);
+  if (inserted) {
+    r.first_seen = now;
+    const std::size_t n = std::min(raw.size(), sizeof r.first_name);
+    std::copy_n(raw.data(), n, r.first_name);
+    r.first_len = static_cast<uint8_t>(n);
+    if (raw.size() > n) r.flags |= 1;
+  }
+  r.last_seen = now;
+  satAdd(r.queries_total, 1);
+
+  // A name is new information only the first time it is seen under its
+  // domain, from any client: antivirus and blocklist look-ups repeat the
+  // same random-looking names across hosts, a tunnel never does.
+  const std::string_view lprefix = prefix.empty() ? std::string_view{} : lower.substr(0, prefix.size());
+  uint64_t fp = fnv1a(domain.data(), domain.size(), kKeySeed);
+  fp = mix64(fnv1a(prefix.data(), prefix.size(), fp ^ 0x2e));  // raw: case carries bits
+  const bool novel = !prefix.empty() && !seen_.testAndSet(fp);
+
+  uint32_t info_bits = 0;
+  bool lexical_hit = false;
+  if (novel) {
+    ++stats_.new_names;
+    r.hll.add(mix64(fnv1a(lprefix.data(), lprefix.size(), 0x9e3779b97f4a7c15ULL)));
+    const LexicalFeatures lf = lexicalFeatures(raw, domain);
+    info_bits = static_cast<uint32_t>(std::lround(prefixInfoBits(model_.get(), prefix)));
+    satAdd(r.info_total_bits, info_bits);
+    uint32_t longest = 0, cur = 0;  // longest label of the prefix
+    for (char c : prefix) {
+      cur = (c == '.') ? 0 : cur + 1;
+      longest = std::max(longest, cur);
+    }
+    // Tunnel-shaped: the entropy/binary rule of lexical.h, or a long label
+    // (longer than any benign family we measured) the benign model finds
+    // improbable. Hex payload (entropy <= 4) needs the second.
+    if (judgeLexical(lf, lexical_) != LexicalVerdict::Benign) {
+      lexical_hit = true;
+    } else if (longest >= cfg_.model_min_label &&
+               prefixModelBitsPerChar(model_.get(), prefix) >= cfg_.model_bits_per_char) {
+      lexical_hit = true;
+    }
+    bump(r.entropy_hist, entropyBin(lf.entropy));
+    const auto eq = static_cast<uint8_t>(std::min(lf.entropy * 30.0, 255.0));
+    r.entropy_max_q = std::max(r.entropy_max_q, eq);
+    r.max_label = static_cast<uint8_t>(std::min<uint32_t>(std::max<uint32_t>(r.max_label, longest), 255));
+    bump(r.label_hist, std::min<uint32_t>(longest / 16, 3));
+  }
+  const bool risky = isRiskyType(q.type);
+  const auto rule_centi = static_cast<uint64_t>(std::clamp(hits.score_weight, 0.0, 600.0) * 100.0);
+  for (int i = 0; i < kWindows; ++i) {
+    auto& w = r.win[i];
+    w.advance(now, cfg_.windows[i]);
+    satAdd(w.cur.queries, 1);
+    if (novel) satAdd(w.cur.new_names, 1);
+    satAdd(w.cur.info_bits, info_bits);
+    if (risky) satAdd(w.cur.risky_types, 1);
+    if (lexical_hit) satAdd(w.cur.lexical_hits, 1);
+    // Rule weight, like information, counts once per distinct name: a
+    // score rule on a name asked again and again is not new evidence.
+    if (novel) satAdd(w.cur.rule_centi, rule_centi);
+  }
+
+  DnsFeatures f;
+  compute(r, now, f, false);
+  if (f.score < cfg_.alert_score) return nullptr;
+  const bool first = r.last_alert == 0;
+  if (!first && now - r.last_alert < suppress_seconds_) {
+    ++stats_.suppressed;
+    return nullptr;
+  }
+  r.last_alert = now ? now : 1;
+  satAdd(r.alerts, 1);
+  ++stats_.verdicts;
+  compute(r, now, f, true);
+  formatReasons(r, f, raw, now);
+  verdict_.update = !first;
+  verdict_.score = f.score;
+  verdict_.alerts = r.alerts;
+  verdict_.reasons = reasons_;
+  verdict_.domain = domain;
+  return &verdict_;
+}
+
+std::string_view DnsScorer::serverDomain(const IpAddress& server) {
+  server_domain_[0] = '@';
+  server_domain_[1] = '\0';
+  if (server.family) {
+    inet_ntop(server.family == 6 ? AF_INET6 : AF_INET, server.bytes, server_domain_ + 1,
+              sizeof server_domain_ - 1);
+  }
+  return {server_domain_, std::strlen(server_domain_)};
+}
+
+void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage& msg,
+                                std::string_view registered) {
+  if (!cfg_.enabled || msg.questions.empty()) return;
+  const dns::Question& q = msg.questions.front();
+  std::string_view domain, prefix;
+  splitName(msg.raw(q.name), msg.lower(q.name), registered, domain, prefix);
+  if (!plausibleTld(msg.lower(q.name))) domain = serverDomain(pkt.src);
+  DnsPairRecord* r = table_.find(pairKey(pkt.dst, domain));
+  if (r == nullptr) return;
+  ++stats_.responses;
+  uint64_t answer = 0;
+  for (const auto& rr : msg.answers) answer += rr.rdlength;
+  const uint32_t now = static_cast<uint32_t>(pkt.ts.sec);
+  for (int i = 0; i < kWindows; ++i) {
+    auto& w = r->win[i];
+    w.advance(now, cfg_.windows[i]);
+    satAdd(w.cur.answer_bytes, answer);
+    if ((msg.rcode & 0xf) == dns::rcode::NXDOMAIN) satAdd(w.cur.nxdomain, 1);
+  }
+}
+
+void DnsScorer::compute(const DnsPairRecord& r, uint32_t now, DnsFeatures& f, bool full) const {
+  for (int i = 0; i < kWindows; ++i) {
+    const auto& w = r.win[i];
+    const uint32_t width = cfg_.windows[i];
+    // A window whose current bucket is older than one width holds nothing.
+    const uint32_t b = now / width;
+    double pw = 0.0, cw = 0.0;
+    if (b == w.bucket || now < uint64_t{w.bucket} * width) {
+      pw = w.prevWeight(now, width);
+      cw = 1.0;
+    } else if (b == w.bucket + 1) {
+      // cur has become the previous bucket
+      pw = 1.0 - static_cast<double>(now - uint64_t{b} * width) / width;
+      cw = 0.0;
+      auto& o = f.w[i];
+      const auto& c = w.cur;
+      o.info_bytes = c.info_bits / 8.0 * pw;
+      o.answer_bytes = c.answer_bytes * pw;
+      o.queries = c.queries * pw;
+      o.unique = c.new_names * pw;
+      o.nxdomain = c.nxdomain * pw;
+      o.risky = c.risky_types * pw;
+      o.lexical = c.lexical_hits * pw;
+      o.rule_weight = c.rule_centi / 100.0 * pw;
+      continue;
+    }
+    auto& o = f.w[i];
+    const auto& c = w.cur;
+    const auto& p = w.prev;
+    o.info_bytes = (c.info_bits * cw + p.info_bits * pw) / 8.0;
+    o.answer_bytes = c.answer_bytes * cw + p.answer_bytes * pw;
+    o.queries = c.queries * cw + p.queries * pw;
+    o.unique = c.new_names * cw + p.new_names * pw;
+    o.nxdomain = c.nxdomain * cw + p.nxdomain * pw;
+    o.risky = c.risky_types * cw + p.risky_types * pw;
+    o.lexical = c.lexical_hits * cw + p.lexical_hits * pw;
+    o.rule_weight = (c.rule_centi * cw + p.rule_centi * pw) / 100.0;
+  }
+  if (full) {  // profiles only for reasons and explain: the HLL estimate is the costly part
+    f.distinct = r.hll.estimate();
+  }
+  f.max_label = r.max_label;
+  f.queries_total = r.queries_total;
+  f.info_total_bytes = r.info_total_bits / 8.0;
+  f.entropy_max = r.entropy_max_q / 30.0;
+  uint32_t total = 0;
+  for (uint8_t h : r.entropy_hist) total += h;
+  if (total) {
+    uint32_t acc = 0;
+    for (int i = 0; i < 8; ++i) {
+      acc += r.entropy_hist[i];
+      if (acc * 10 >= total * 9) {
+        f.entropy_p90 = std::min(kEntropyUpper[i], f.entropy_max);
+        break;
+      }
+    }
+  }
+  // The score: weighted ratios of each feature to its threshold, each capped
+  // at 2 so that one runaway feature reads as "twice the threshold".
+  auto ratio = [](double v, double t) { return t > 0 ? std::min(v / t, 2.0) : 0.0; };
+  double info = 0.0;
+  for (int i = 0; i < kWindows; ++i) info = std::max(info, ratio(f.w[i].info_bytes, cfg_.info_bytes[i]));
+  const auto& m = f.w[1];
+  f.c_info = cfg_.weight_info * info;
+  f.c_unique = cfg_.weight_unique * ratio(m.unique, cfg_.unique_subdomains);
+  f.c_answer = cfg_.weight_answer * ratio(m.answer_bytes, cfg_.answer_bytes);
+  f.c_lexical = cfg_.weight_lexical * ratio(m.lexical, cfg_.lexical_hits);
+  f.c_types = m.queries >= cfg_.risky_types_min_queries && m.queries > 0
+                  ? cfg_.weight_types * (m.risky / m.queries)
+                  : 0.0;
+  // Score rules are evidence, not verdicts (alert rules alert on their own):
+  // their weight over the window counts up to 1, times weight_rules.
+  f.c_rules = cfg_.weight_rules * std::min(m.rule_weight, 1.0);
+  f.score = f.c_info + f.c_unique + f.c_answer + f.c_lexical + f.c_types + f.c_rules;
+}
+
+bool DnsScorer::features(uint64_t key, uint32_t now, DnsFeatures& out) const {
+  const DnsPairRecord* r = table_.peek(key);
+  if (r == nullptr) return false;
+  out = DnsFeatures{};
+  compute(*r, now, out, true);
+  return true;
+}
+
+void DnsScorer::formatReasons(const DnsPairRecord& r, const DnsFeatures& f,
+                              std::string_view last_name, uint32_t now) {
+  std::string& o = reasons_;
+  o.clear();
+  appendKv(o, "score", "", f.score, 2);
+  for (int i = 0; i < kWindows; ++i) appendKv(o, "info_bytes_", win_names_[i], f.w[i].info_bytes, 0);
+  appendKv(o, "unique_subdomains_", win_names_[1], f.w[1].unique, 0);
+  appendKv(o, "distinct_subdomains", "", f.distinct, 0);
+  appendKv(o, "queries_", win_names_[0], f.w[0].queries, 0);
+  appendKv(o, "queries_", win_names_[1], f.w[1].queries, 0);
+  appendKv(o, "queries_total", "", f.queries_total, 0);
+  appendKv(o, "nxdomain_ratio_", win_names_[1],
+           f.w[1].queries > 0 ? std::min(1.0, f.w[1].nxdomain / f.w[1].queries) : 0.0, 2);
+  appendKv(o, "answer_bytes_", win_names_[1], f.w[1].answer_bytes, 0);
+  appendKv(o, "risky_types_", win_names_[1], f.w[1].risky, 0);
+  appendKv(o, "lexical_hits_", win_names_[1], f.w[1].lexical, 0);
+  if (f.c_rules > 0) appendKv(o, "rule_weight_", win_names_[1], f.c_rules, 2);
+  appendKv(o, "entropy_p90", "", f.entropy_p90, 1);
+  appendKv(o, "max_label", "", f.max_label, 0);
+  appendKv(o, "duration_s", "", now >= r.first_seen ? now - r.first_seen : 0, 0);
+  appendKv(o, "alerts", "", r.alerts, 0);
+  o += "first_name=";
+  appendSafeName(o, {r.first_name, r.first_len}, sizeof r.first_name);
+  if (r.flags & 1) o += "...";
+  o += " last_name=";
+  appendSafeName(o, last_name);
+}
+
+}  // namespace exfilwatch::score

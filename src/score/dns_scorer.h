@@ -1,0 +1,155 @@
+// dns_scorer.h: per (client, registered domain) scoring of DNS queries.
+//
+// In: each parsed query (and response) with its registered domain and the
+// rules engine's per-query result. Out, rarely: a verdict naming the pair's
+// features with their values, for the Engine to turn into an EVE alert.
+// State lives in a fixed-budget StateTable (one 248-byte record per pair,
+// LRU eviction, counted) plus a fixed SeenSet of name fingerprints; nothing
+// allocates per packet. One alert per pair per suppression interval, then
+// "update" alerts while the pair stays over the score.
+//
+// Features per window (1 m, 10 m, 1 h by default; sliding, see window.h):
+// information sent (bytes of names never seen before under the domain, after
+// compression: prefixInfoBits), unique subdomains, queries, NXDOMAIN
+// answers, answer bytes (downstream channel), risky record types (NULL, TXT,
+// KEY, PRIVATE, CNAME, MX, SRV ... see isRiskyType), tunnel-shaped queries
+// (lexical rule or n-gram model), rule weight. Per pair: distinct
+// subdomains (HyperLogLog), entropy and label-length profiles, first name.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "decode/packet.h"
+#include "dns/message.h"
+#include "score/lexical.h"
+#include "score/ngram_model.h"
+#include "score/score_config.h"
+#include "score/state_table.h"
+#include "score/window.h"
+
+namespace exfilwatch::score {
+
+struct DnsCounters {
+  uint32_t info_bits = 0;     // information sent, bits
+  uint32_t answer_bytes = 0;  // answer RDATA bytes
+  uint16_t queries = 0;
+  uint16_t new_names = 0;     // names never seen under the domain
+  uint16_t nxdomain = 0;
+  uint16_t risky_types = 0;
+  uint16_t lexical_hits = 0;
+  uint16_t rule_centi = 0;    // rule weight x 100
+};
+static_assert(sizeof(DnsCounters) == 20);
+
+struct DnsPairRecord {
+  uint64_t key;
+  uint32_t lru_prev, lru_next, chain;
+  uint32_t first_seen, last_seen, last_alert;  // unix seconds; last_alert 0: never
+  uint32_t queries_total;
+  uint32_t info_total_bits;
+  uint16_t alerts;
+  uint8_t max_label;
+  uint8_t entropy_max_q;   // max prefix entropy x 30
+  uint8_t first_len;       // bytes kept in first_name
+  uint8_t flags;           // bit 0: first name truncated
+  uint8_t pad_[2];
+  SlidingWindow<DnsCounters> win[kWindows];
+  Hll64 hll;               // distinct subdomains, lifetime
+  uint8_t entropy_hist[8]; // prefix entropy: <1.5, <2, <2.5, <3, <3.5, <4, <4.5, >=4.5
+  uint8_t label_hist[4];   // longest prefix label: <16, <32, <48, >=48
+  char first_name[24];     // first query name, truncated
+};
+static_assert(sizeof(DnsPairRecord) == 248, "keep the per-pair record within the 256-byte budget");
+
+// Everything the verdict (and explain) looks at for one pair, at one time.
+struct DnsFeatures {
+  struct PerWindow {
+    double info_bytes = 0, answer_bytes = 0, queries = 0, unique = 0, nxdomain = 0,
+           risky = 0, lexical = 0, rule_weight = 0;
+  } w[kWindows];
+  double distinct = 0;  // HLL estimate
+  double entropy_p90 = 0, entropy_max = 0;
+  uint32_t max_label = 0;
+  uint32_t queries_total = 0;
+  double info_total_bytes = 0;
+  // Score components (already weighted) and the total.
+  double c_info = 0, c_unique = 0, c_answer = 0, c_lexical = 0, c_types = 0, c_rules = 0;
+  double score = 0;
+};
+
+struct DnsVerdict {
+  bool update = false;     // false: first alert for the pair in this interval
+  double score = 0;
+  uint32_t alerts = 0;     // alerts for this pair so far, this one included
+  std::string_view reasons;
+  std::string_view domain;  // what the pair aggregates under (to name in the alert)
+};
+
+struct DnsScorerStats {
+  uint64_t queries = 0, responses = 0, allowed = 0, new_names = 0, verdicts = 0,
+           suppressed = 0;
+};
+
+bool isRiskyType(uint16_t qtype);
+
+class DnsScorer {
+ public:
+  DnsScorer(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel> model,
+            uint32_t suppress_seconds, const LexicalThresholds& lexical);
+
+  // Thresholds, weights, model and suppression follow a reload; the budgets
+  // (table sizes) hold until restart.
+  void reconfigure(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel> model,
+                   uint32_t suppress_seconds, const LexicalThresholds& lexical);
+
+  // A query from pkt.src. Returns a verdict (valid until the next call) or
+  // null.
+  const DnsVerdict* observeQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
+                                 std::string_view registered_domain, const RuleHits& hits);
+  // A response to pkt.dst: NXDOMAIN and answer bytes, for pairs already
+  // tracked (responses never create state).
+  void observeResponse(const PacketContext& pkt, const dns::DnsMessage& msg,
+                       std::string_view registered_domain);
+
+  uint64_t pairKey(const IpAddress& client, std::string_view domain) const;
+  // Features of a tracked pair at `now`; false when not tracked.
+  bool features(uint64_t key, uint32_t now, DnsFeatures& out) const;
+  const DnsPairRecord* record(uint64_t key) const { return table_.peek(key); }
+  const DnsScoreConfig& config() const { return cfg_; }
+
+  const DnsScorerStats& stats() const { return stats_; }
+  std::size_t pairs() const { return table_.size(); }
+  std::size_t capacity() const { return table_.capacity(); }
+  uint64_t evictions() const { return table_.evictions(); }
+  std::size_t memoryBytes() const { return table_.memoryBytes() + seen_.memoryBytes(); }
+  double bytesPerPair() const { return table_.bytesPerRecord(); }
+
+  static std::string windowName(uint32_t seconds);  // 60 -> "1m", 3600 -> "1h"
+
+ private:
+  void compute(const DnsPairRecord& r, uint32_t now, DnsFeatures& f, bool full) const;
+  std::string_view serverDomain(const IpAddress& server);
+  void formatReasons(const DnsPairRecord& r, const DnsFeatures& f, std::string_view last_name,
+                     uint32_t now);
+
+  DnsScoreConfig cfg_;
+  std::shared_ptr<const NgramModel> model_;
+  uint32_t suppress_seconds_;
+  LexicalThresholds lexical_;
+  StateTable<DnsPairRecord> table_;
+  SeenSet seen_;
+  DnsScorerStats stats_;
+  DnsVerdict verdict_;
+  std::string reasons_;  // reserved once; reused
+  std::string win_names_[kWindows];
+  char server_domain_[64] = {};  // "@" + INET6_ADDRSTRLEN
+};
+
+// Appends `name` with bytes outside printable ASCII, spaces, '=' and '\\'
+// escaped as \xNN, at most `max` input bytes (then "...").
+void appendSafeName(std::string& out, std::string_view name, std::size_t max = 80);
+
+}  // namespace exfilwatch::score

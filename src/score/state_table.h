@@ -1,0 +1,221 @@
+// state_table.h: the bounded per-pair state behind the scoring engine. A
+// fixed slab of records, preallocated from a byte budget at configuration
+// time, indexed by a chained hash table with a fixed number of buckets, and
+// threaded on an intrusive least-recently-used list. When the slab is full
+// the least recently used record is recycled and `evictions` counts it, so a
+// flood of millions of unique names (attackers choose every name) never
+// grows memory past the budget. Nothing here allocates after construction.
+//
+// A record type Rec must be trivially copyable and have the fields
+//   uint64_t key; uint32_t lru_prev, lru_next, chain;
+// Key 0 is reserved (empty slot); callers hash their pair to a non-zero key.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+namespace exfilwatch::score {
+
+inline constexpr uint32_t kNil = 0xffffffffu;
+
+// 64-bit mixing (the murmur3 finaliser): keys are FNV-1a over bytes an
+// attacker picks, so they are mixed before indexing.
+inline uint64_t mix64(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+inline uint64_t fnv1a(const void* data, std::size_t len, uint64_t h = 1469598103934665603ULL) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < len; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  return h;
+}
+
+template <class Rec>
+class StateTable {
+  static_assert(std::is_trivially_copyable_v<Rec>, "records are recycled with memset");
+
+ public:
+  // Capacity from a byte budget: records plus their share of bucket heads.
+  static std::size_t capacityFor(std::size_t budget_bytes) {
+    // Buckets are a power of two >= capacity/2 (load <= 2): at most 4 bytes
+    // of head per record on top of the record itself.
+    const std::size_t per = sizeof(Rec) + sizeof(uint32_t);
+    std::size_t cap = budget_bytes / per;
+    return cap < 2 ? 2 : cap;
+  }
+
+  explicit StateTable(std::size_t capacity) {
+    if (capacity < 2) capacity = 2;
+    if (capacity > 0xfffffff0u) capacity = 0xfffffff0u;
+    std::size_t buckets = 1;
+    while (buckets < capacity / 2) buckets <<= 1;
+    slab_.resize(capacity);
+    heads_.assign(buckets, kNil);
+    mask_ = buckets - 1;
+  }
+
+  // Finds `key`; marks it most recently used. Null when absent.
+  Rec* find(uint64_t key) {
+    const uint32_t i = lookup(key);
+    if (i == kNil) return nullptr;
+    touch(i);
+    return &slab_[i];
+  }
+  // Finds without touching the LRU order (for readers such as explain).
+  const Rec* peek(uint64_t key) const {
+    const uint32_t i = lookup(key);
+    return i == kNil ? nullptr : &slab_[i];
+  }
+
+  // Finds `key` or makes a zeroed record for it (recycling the least recently
+  // used one when full). `inserted` tells which.
+  Rec& findOrInsert(uint64_t key, bool& inserted) {
+    return findOrInsert(key, inserted, [](Rec&) {});
+  }
+  // As above; `on_evict(rec)` sees a recycled record before it is cleared
+  // (to release what it points at, such as a reassembly buffer).
+  template <class F>
+  Rec& findOrInsert(uint64_t key, bool& inserted, F&& on_evict) {
+    uint32_t i = lookup(key);
+    if (i != kNil) {
+      inserted = false;
+      touch(i);
+      return slab_[i];
+    }
+    inserted = true;
+    if (free_ != kNil) {
+      i = free_;
+      free_ = slab_[i].chain;
+    } else if (used_ < slab_.size()) {
+      i = static_cast<uint32_t>(used_++);
+    } else {
+      i = tail_;
+      on_evict(slab_[i]);
+      unlinkChain(i);
+      unlinkLru(i);
+      ++evictions_;
+      --live_;
+    }
+    std::memset(static_cast<void*>(&slab_[i]), 0, sizeof(Rec));
+    Rec& r = slab_[i];
+    r.key = key;
+    const std::size_t b = key & mask_;
+    r.chain = heads_[b];
+    heads_[b] = i;
+    r.lru_prev = kNil;
+    r.lru_next = head_;
+    if (head_ != kNil) slab_[head_].lru_prev = i;
+    head_ = i;
+    if (tail_ == kNil) tail_ = i;
+    ++live_;
+    return r;
+  }
+
+  // Removes least recently used records while `stale(rec)` says so (idle
+  // expiry); `stale` also releases what the record holds. Returns how many.
+  template <class F>
+  std::size_t expireLru(F&& stale) {
+    std::size_t n = 0;
+    while (tail_ != kNil && stale(slab_[tail_])) {
+      const uint32_t i = tail_;
+      unlinkChain(i);
+      unlinkLru(i);
+      slab_[i].key = 0;
+      slab_[i].chain = free_;
+      free_ = i;
+      --live_;
+      ++n;
+    }
+    return n;
+  }
+
+  std::size_t capacity() const { return slab_.size(); }
+  std::size_t size() const { return live_; }
+  uint64_t evictions() const { return evictions_; }
+  // Bytes this table holds, all preallocated.
+  std::size_t memoryBytes() const {
+    return slab_.size() * sizeof(Rec) + heads_.size() * sizeof(uint32_t);
+  }
+  double bytesPerRecord() const { return static_cast<double>(memoryBytes()) / slab_.size(); }
+
+ private:
+  uint32_t lookup(uint64_t key) const {
+    for (uint32_t i = heads_[key & mask_]; i != kNil; i = slab_[i].chain) {
+      if (slab_[i].key == key) return i;
+    }
+    return kNil;
+  }
+  void touch(uint32_t i) {
+    if (head_ == i) return;
+    unlinkLru(i);
+    Rec& r = slab_[i];
+    r.lru_prev = kNil;
+    r.lru_next = head_;
+    if (head_ != kNil) slab_[head_].lru_prev = i;
+    head_ = i;
+    if (tail_ == kNil) tail_ = i;
+  }
+  void unlinkLru(uint32_t i) {
+    Rec& r = slab_[i];
+    if (r.lru_prev != kNil) slab_[r.lru_prev].lru_next = r.lru_next; else head_ = r.lru_next;
+    if (r.lru_next != kNil) slab_[r.lru_next].lru_prev = r.lru_prev; else tail_ = r.lru_prev;
+    r.lru_prev = r.lru_next = kNil;
+  }
+  void unlinkChain(uint32_t i) {
+    uint32_t* link = &heads_[slab_[i].key & mask_];
+    while (*link != kNil) {
+      if (*link == i) {
+        *link = slab_[i].chain;
+        return;
+      }
+      link = &slab_[*link].chain;
+    }
+  }
+
+  std::vector<Rec> slab_;
+  std::vector<uint32_t> heads_;
+  std::size_t mask_ = 0;
+  std::size_t used_ = 0;
+  std::size_t live_ = 0;
+  uint32_t head_ = kNil;  // most recently used
+  uint32_t tail_ = kNil;  // least recently used
+  uint32_t free_ = kNil;  // expired slots, chained through `chain`
+  uint64_t evictions_ = 0;
+};
+
+// "Have we seen this name under this pair before?": a direct-mapped table of
+// 64-bit fingerprints. A hit is a repeat (false hit odds ~2^-64 per probe); a
+// fingerprint overwritten by another only makes a later repeat count as new,
+// which errs towards detection. Bounded, one probe, no allocation.
+class SeenSet {
+ public:
+  explicit SeenSet(std::size_t budget_bytes) {
+    std::size_t n = 1;
+    while (n * 2 * sizeof(uint64_t) <= budget_bytes) n <<= 1;
+    slots_.assign(n, 0);
+    mask_ = n - 1;
+  }
+  // True when `fp` was already there; inserts it otherwise.
+  bool testAndSet(uint64_t fp) {
+    fp |= 1;  // 0 marks an empty slot
+    uint64_t& s = slots_[mix64(fp) & mask_];
+    if (s == fp) return true;
+    s = fp;
+    return false;
+  }
+  std::size_t memoryBytes() const { return slots_.size() * sizeof(uint64_t); }
+
+ private:
+  std::vector<uint64_t> slots_;
+  std::size_t mask_ = 0;
+};
+
+}  // namespace exfilwatch::score

@@ -1,0 +1,130 @@
+// tls_tracker.h: TLS on the configured ports (8443 by default): per-flow
+// bytes and the ClientHello, per (client, destination) upload volume.
+//
+// In: every TCP segment to or from a configured port. Out, rarely: a verdict
+// for a bulk upload (much sent, little received, in the middle window) or a
+// drip (many upload-heavy flows over the longest window). A large download
+// never alerts: both require up/down >= upload_ratio. Bytes come from the IP
+// length fields (PacketContext::payload_wire_len), so they are right behind
+// truncating mirror sessions. A ClientHello split across segments is
+// reassembled in one of a fixed pool of buffers; flows and pairs live in
+// fixed-budget StateTables with LRU eviction. No allocation per packet.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "decode/packet.h"
+#include "score/score_config.h"
+#include "score/state_table.h"
+#include "score/window.h"
+#include "tls/client_hello.h"
+
+namespace exfilwatch::tls {
+
+struct TlsCounters {
+  uint64_t up = 0;    // client -> server payload bytes (wire)
+  uint64_t down = 0;  // server -> client
+  uint32_t flows = 0;
+  uint32_t upload_flows = 0;  // flows that sent >= drip_flow_min_bytes, up/down >= ratio
+};
+
+struct TlsFlowRecord {
+  uint64_t key;
+  uint32_t lru_prev, lru_next, chain;
+  uint32_t hello_buf;       // pool index, kNil when none
+  int64_t first_us, last_us;
+  uint64_t up, down;
+  uint64_t pair_key;
+  uint32_t hello_next_seq;
+  uint16_t hello_len;
+  uint8_t hello_state;      // HelloState
+  uint8_t counted_upload;
+};
+
+struct TlsPairRecord {
+  uint64_t key;
+  uint32_t lru_prev, lru_next, chain;
+  uint32_t first_seen, last_seen, last_alert;
+  uint32_t flows_total;
+  uint16_t alerts;
+  uint8_t sni_len, alpn_len;
+  score::SlidingWindow<TlsCounters> win[score::kWindows];
+  char sni[48];
+  char alpn[8];
+  char ja3[33];
+  char ja4[37];
+};
+
+struct TlsFeatures {
+  struct PerWindow {
+    double up = 0, down = 0, flows = 0, upload_flows = 0;
+  } w[score::kWindows];
+  double bulk = 0, drip = 0, score = 0;
+  bool ratio_ok_mid = false, ratio_ok_long = false;
+};
+
+struct TlsVerdict {
+  bool update = false;
+  bool drip = false;  // which pattern crossed first
+  double score = 0;
+  uint32_t alerts = 0;
+  std::string_view reasons;
+};
+
+struct TlsStats {
+  uint64_t segments = 0, flows = 0, hellos = 0, hello_not_tls = 0, hello_truncated = 0,
+           hello_gap = 0, hello_no_buffer = 0, hello_too_big = 0, verdicts = 0, suppressed = 0,
+           expired = 0;
+};
+
+class TlsTracker {
+ public:
+  TlsTracker(const score::TlsScoreConfig& cfg, uint32_t suppress_seconds);
+  void reconfigure(const score::TlsScoreConfig& cfg, uint32_t suppress_seconds);
+
+  bool isTlsPort(uint16_t port) const { return ports_[port]; }
+  // One TCP segment with a configured port on either side.
+  const TlsVerdict* onTcpSegment(const PacketContext& pkt);
+  void expire(Timestamp now);
+
+  uint64_t pairKey(const IpAddress& client, const IpAddress& server, uint16_t port) const;
+  bool features(uint64_t pair_key, uint32_t now, TlsFeatures& out) const;
+  const TlsPairRecord* pair(uint64_t key) const { return pairs_.peek(key); }
+  const score::TlsScoreConfig& config() const { return cfg_; }
+
+  const TlsStats& stats() const { return stats_; }
+  uint64_t flowEvictions() const { return flows_.evictions(); }
+  uint64_t pairEvictions() const { return pairs_.evictions(); }
+  std::size_t pairs() const { return pairs_.size(); }
+  double bytesPerPair() const { return pairs_.bytesPerRecord(); }
+  std::size_t memoryBytes() const {
+    return flows_.memoryBytes() + pairs_.memoryBytes() + pool_.size();
+  }
+
+ private:
+  enum HelloState : uint8_t { kWaiting = 0, kCollecting, kDone, kFailed };
+  void hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketContext& pkt);
+  void releaseBuffer(TlsFlowRecord& flow);
+  void compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) const;
+  void formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow, const TlsFeatures& f,
+                     const PacketContext& pkt, bool client_is_src);
+
+  score::TlsScoreConfig cfg_;
+  uint32_t suppress_seconds_;
+  std::vector<bool> ports_;
+  score::StateTable<TlsFlowRecord> flows_;
+  score::StateTable<TlsPairRecord> pairs_;
+  std::vector<uint8_t> pool_;        // hello_buffers x hello_max_bytes
+  std::vector<uint32_t> free_bufs_;  // stack of free pool indexes (reserved once)
+  uint32_t hello_max_;
+  ClientHello parsed_;
+  TlsStats stats_;
+  TlsVerdict verdict_;
+  std::string reasons_;
+  std::string win_names_[score::kWindows];
+};
+
+}  // namespace exfilwatch::tls

@@ -1,0 +1,152 @@
+// test_live.cc: the live sensor's building blocks: datagrams from a tunnel
+// socket through the Decoder (pseudo link types), the inner-flow peek that
+// dispatches clients to workers, the SPSC hand-off ring, the listen: config.
+#include <doctest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "app/spsc_ring.h"
+#include "capture/inner_peek.h"
+#include "config/config.h"
+#include "decode/decoder.h"
+
+using namespace exfilwatch;
+
+namespace {
+using Bytes = std::vector<uint8_t>;
+
+Bytes vxlanDns(uint8_t flags, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+               uint16_t frag = 0) {
+  const uint8_t dns[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+                         3, 'f', 'o', 'o', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+  Bytes b = {flags, 0, 0, 0, 0, 0, 1, 0};                          // VXLAN, VNI 1
+  const uint8_t eth[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00};
+  b.insert(b.end(), eth, eth + 14);
+  const uint16_t udp_len = 8 + sizeof dns;
+  const uint16_t ip_len = 20 + udp_len;
+  const uint8_t ip[20] = {0x45, 0, uint8_t(ip_len >> 8), uint8_t(ip_len), 0, 1,
+                          uint8_t(frag >> 8), uint8_t(frag), 64, 17, 0, 0,
+                          uint8_t(src >> 24), uint8_t(src >> 16), uint8_t(src >> 8), uint8_t(src),
+                          uint8_t(dst >> 24), uint8_t(dst >> 16), uint8_t(dst >> 8), uint8_t(dst)};
+  b.insert(b.end(), ip, ip + 20);
+  const uint8_t udp[8] = {uint8_t(sport >> 8), uint8_t(sport), uint8_t(dport >> 8), uint8_t(dport),
+                          uint8_t(udp_len >> 8), uint8_t(udp_len), 0, 0};
+  b.insert(b.end(), udp, udp + 8);
+  b.insert(b.end(), dns, dns + sizeof dns);
+  return b;
+}
+
+Frame socketFrame(const Bytes& b, uint32_t wirelen = 0) {
+  Frame f;
+  f.data = b.data();
+  f.caplen = static_cast<uint32_t>(b.size());
+  f.wirelen = wirelen ? wirelen : f.caplen;
+  f.linktype = static_cast<int>(LinkType::VxlanPayload);
+  return f;
+}
+}  // namespace
+
+TEST_CASE("decoder: a live VXLAN datagram decodes like a captured one") {
+  Decoder d;
+  WeirdCounters w;
+  PacketContext ctx;
+  const Bytes b = vxlanDns(0x08, 0x0a000002, 0x0a000001, 40000, 53);
+  REQUIRE(d.decode(socketFrame(b), ctx, w));
+  CHECK(ctx.tunnel_depth == 1);
+  CHECK(ctx.tunnels[0].type == TunnelType::Vxlan);
+  CHECK(ctx.tunnels[0].vni == 1);
+  CHECK(ctx.dst_port == 53);
+  CHECK(ctx.src.toString() == "10.0.0.2");
+  CHECK(w.total() == 0);
+}
+
+TEST_CASE("decoder: bad socket input is counted under its own name") {
+  Decoder d;
+  WeirdCounters w;
+  PacketContext ctx;
+  const Bytes runt(10, 0x08);
+  CHECK_FALSE(d.decode(socketFrame(runt), ctx, w));
+  CHECK(w.get(Weird::SocketRunt) == 1);
+
+  Bytes http(64, 'A');  // "AAAA...": reserved bits set, not a VXLAN header
+  CHECK_FALSE(d.decode(socketFrame(http), ctx, w));
+  CHECK(w.get(Weird::SocketNotTunnel) == 1);
+
+  const Bytes noflag = vxlanDns(0x00, 0x0a000002, 0x0a000001, 40000, 53);
+  CHECK_FALSE(d.decode(socketFrame(noflag), ctx, w));
+  CHECK(w.get(Weird::VxlanBadFlags) == 1);
+
+  const Bytes cut = vxlanDns(0x08, 0x0a000002, 0x0a000001, 40000, 53);
+  d.decode(socketFrame(cut, 20000), ctx, w);  // the datagram was larger than the slot
+  CHECK(w.get(Weird::SocketOversize) == 1);
+  CHECK(w.get(Weird::SocketRunt) == 1);
+}
+
+TEST_CASE("inner peek: both directions and all fragments go to the client's worker") {
+  InnerFlow q, r, frag;
+  const Bytes query = vxlanDns(0x08, 0x0a000002, 0x0a000001, 40000, 53);
+  const Bytes reply = vxlanDns(0x08, 0x0a000001, 0x0a000002, 53, 40000);
+  const Bytes later = vxlanDns(0x08, 0x0a000001, 0x0a000002, 53, 40000, 0x00b9);  // offset 1480
+  REQUIRE(peekInnerFlow(query.data(), uint32_t(query.size()), true, q));
+  REQUIRE(peekInnerFlow(reply.data(), uint32_t(reply.size()), true, r));
+  REQUIRE(peekInnerFlow(later.data(), uint32_t(later.size()), true, frag));
+  CHECK(q.has_ports);
+  CHECK_FALSE(frag.has_ports);
+  CHECK(clientHash(q) == clientHash(r));
+  CHECK(clientHash(frag) == clientHash(r));  // a response's fragments: the destination
+  CHECK(flowHash(q) != flowHash(r));         // outer source ports differ per direction
+  InnerFlow none;
+  const uint8_t tiny[4] = {8, 0, 0, 0};
+  CHECK_FALSE(peekInnerFlow(tiny, sizeof tiny, true, none));
+}
+
+TEST_CASE("spsc ring: variable records, wrap-around, full ring refuses") {
+  SpscByteRing ring(1);  // rounds up to 64 KiB
+  CHECK(ring.capacity() == 65536);
+  uint64_t produced = 0, consumed = 0;
+  Bytes payload(1000);
+  for (int round = 0; round < 500; ++round) {
+    for (int k = 0; k < 3; ++k) {
+      const auto len = static_cast<uint32_t>(100 + (produced * 37) % 900);
+      uint8_t* p = ring.reserve(len, len, static_cast<int64_t>(produced));
+      REQUIRE(p != nullptr);
+      std::memset(p, static_cast<int>(produced & 0xff), len);
+      ++produced;
+    }
+    ring.commit();
+    SpscByteRing::Record r;
+    while (ring.peek(r)) {
+      CHECK(r.aux == static_cast<int64_t>(consumed));
+      CHECK(r.len == r.tag);
+      CHECK(r.data[r.len - 1] == static_cast<uint8_t>(consumed & 0xff));
+      ring.pop(r);
+      ++consumed;
+    }
+    ring.release();
+  }
+  CHECK(consumed == produced);
+  CHECK(ring.empty());
+  int accepted = 0;
+  while (ring.reserve(1000, 0, 0) != nullptr) ++accepted;
+  CHECK(accepted > 50);
+  CHECK(accepted < 66);
+  CHECK(ring.reserve(40000, 0, 0) == nullptr);  // larger than half the ring: never
+}
+
+TEST_CASE("config: listen and health sections, strict with file:line") {
+  const Config c = parseConfig(
+      "listen:\n  address: 127.0.0.1\n  vxlan_port: 14789\n  workers: 3\n  health_port: 0\n"
+      "health:\n  require_rules: true\n",
+      "t.yaml");
+  CHECK(c.listen.address == "127.0.0.1");
+  CHECK(c.listen.vxlan_port == 14789);
+  CHECK(c.listen.workers == 3);
+  CHECK(c.listen.health_port == 0);
+  CHECK(c.health.require_rules);
+  CHECK_THROWS_WITH_AS(parseConfig("listen:\n  adress: 1.2.3.4\n", "t.yaml"),
+                       doctest::Contains("t.yaml:2: unknown key 'listen.adress'"), ConfigError);
+  CHECK_THROWS_WITH_AS(parseConfig("listen:\n  address: sensor.local\n", "t.yaml"),
+                       doctest::Contains("t.yaml:2: listen.address"), ConfigError);
+  CHECK_THROWS_AS(parseConfig("listen:\n  batch_size: 0\n", "t.yaml"), ConfigError);
+}

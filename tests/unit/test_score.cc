@@ -1,0 +1,204 @@
+// test_score.cc: the scoring engine's parts: the bounded LRU state table
+// (budget, eviction order, eviction counter, expiry), the seen-name set,
+// sliding windows, HyperLogLog accuracy, the n-gram model and information
+// estimate, and the DNS scorer end to end on synthetic queries.
+#include <doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "score/dns_scorer.h"
+#include "score/ngram_model.h"
+#include "score/state_table.h"
+#include "score/window.h"
+
+using namespace exfilwatch;
+using namespace exfilwatch::score;
+
+namespace {
+struct Rec {
+  uint64_t key;
+  uint32_t lru_prev, lru_next, chain;
+  uint32_t value;
+};
+}  // namespace
+
+TEST_CASE("state table: LRU eviction, counter, budget") {
+  StateTable<Rec> t(4);
+  bool ins = false;
+  for (uint64_t k = 1; k <= 4; ++k) t.findOrInsert(k, ins).value = static_cast<uint32_t>(k);
+  CHECK(t.size() == 4);
+  CHECK(t.evictions() == 0);
+  REQUIRE(t.find(1) != nullptr);  // 1 becomes most recent; 2 is now the oldest
+  t.findOrInsert(5, ins);
+  CHECK(ins);
+  CHECK(t.evictions() == 1);
+  CHECK(t.peek(2) == nullptr);
+  CHECK(t.peek(1) != nullptr);
+  CHECK(t.find(5)->value == 0);  // recycled records start zeroed
+  // A million unique keys through a 1,000-record table: size and memory stay.
+  StateTable<Rec> big(StateTable<Rec>::capacityFor(1000 * (sizeof(Rec) + 4)));
+  const std::size_t mem = big.memoryBytes();
+  for (uint64_t k = 1; k <= 1000000; ++k) big.findOrInsert(mix64(k) | 1, ins);
+  CHECK(big.size() == big.capacity());
+  CHECK(big.memoryBytes() == mem);
+  CHECK(big.evictions() == 1000000 - big.capacity());
+  CHECK(mem <= 1000 * (sizeof(Rec) + 4));
+  // Expiry frees slots for reuse without evicting.
+  const std::size_t before = big.size();
+  CHECK(big.expireLru([n = 0](Rec&) mutable { return n++ < 10; }) == 10);
+  CHECK(big.size() == before - 10);
+  const uint64_t ev = big.evictions();
+  for (uint64_t k = 1; k <= 10; ++k) big.findOrInsert(k << 40, ins);
+  CHECK(big.evictions() == ev);
+}
+
+TEST_CASE("per-pair record stays within 256 bytes") {
+  CHECK(sizeof(DnsPairRecord) <= 248);
+  StateTable<DnsPairRecord> t(StateTable<DnsPairRecord>::capacityFor(1 << 20));
+  CHECK(t.bytesPerRecord() <= 256.0);
+}
+
+TEST_CASE("seen set") {
+  SeenSet s(1 << 12);
+  CHECK_FALSE(s.testAndSet(42));
+  CHECK(s.testAndSet(42));
+  CHECK(s.memoryBytes() <= (1 << 12));
+}
+
+TEST_CASE("sliding window") {
+  struct C {
+    uint32_t n = 0;
+  };
+  SlidingWindow<C> w;
+  w.advance(600, 60);  // bucket 10
+  w.cur.n = 60;
+  w.advance(630, 60);  // same bucket
+  CHECK(w.cur.n == 60);
+  w.advance(660, 60);  // next bucket: cur -> prev
+  CHECK(w.prev.n == 60);
+  CHECK(w.cur.n == 0);
+  CHECK(w.prevWeight(660, 60) == doctest::Approx(1.0));
+  CHECK(w.prevWeight(690, 60) == doctest::Approx(0.5));
+  w.advance(900, 60);  // a gap of several buckets: both empty
+  CHECK(w.prev.n == 0);
+  w.advance(100, 60);  // time going back stays in the current bucket
+  CHECK(w.bucket == 15);
+  uint16_t sat = 65530;
+  satAdd(sat, 100);
+  CHECK(sat == 65535);
+}
+
+TEST_CASE("hyperloglog accuracy") {
+  for (const int n : {10, 100, 1000, 10000, 100000}) {
+    Hll64 h;
+    for (int i = 0; i < n; ++i) h.add(mix64(static_cast<uint64_t>(i) * 7919 + 1));
+    for (int i = 0; i < n; ++i) h.add(mix64(static_cast<uint64_t>(i) * 7919 + 1));  // repeats
+    const double err = std::fabs(h.estimate() - n) / n;
+    CAPTURE(n);
+    CAPTURE(h.estimate());
+    CHECK(err < 0.4);  // 3 standard errors of 13%
+  }
+  CHECK(sizeof(Hll64) == 32);
+}
+
+TEST_CASE("n-gram model: file round trip, benign cheaper than random") {
+  NgramModel::Counts c;
+  for (const char* n : {"www.google.com", "mail.google.com", "api.github.com", "login.microsoftonline.com",
+                        "www.amazon.com", "cdn.jsdelivr.net", "www.wikipedia.org", "update.microsoft.com"}) {
+    c.addName(n);
+  }
+  const std::string text = NgramModel::serialize(c, {"unit"}, "test");
+  std::string error;
+  auto m = NgramModel::parse(text, error);
+  REQUIRE(m != nullptr);
+  CHECK(NgramModel::serialize(c, {"unit"}, "test") == text);  // deterministic
+  CHECK(m->labelBits("www") < m->labelBits("xq7"));
+  CHECK(prefixModelBitsPerChar(m.get(), "mail") < prefixModelBitsPerChar(m.get(), "z8kq2v"));
+  // Information: hex costs 4 bits a character at most, whatever the model.
+  const double hex = prefixInfoBits(m.get(), "0123456789abcdef0123456789abcdef");
+  CHECK(hex <= 32 * 4 + 6 + 0.01);
+  CHECK(prefixInfoBits(m.get(), "www") < 3 * 5.25 + 6);
+  CHECK(prefixInfoBits(nullptr, "") == 0.0);
+  // Broken files are refused with a line number.
+  CHECK(NgramModel::parse("format exfilwatch-ngram 2\n", error) == nullptr);
+  CHECK(error.find("line 1") != std::string::npos);
+  CHECK(NgramModel::parse(text.substr(0, text.size() - 4), error) == nullptr);
+  // The shipped model loads.
+  CHECK(NgramModel::builtin() != nullptr);
+}
+
+namespace {
+// A one-question DNS query message in wire format.
+std::vector<uint8_t> query(const std::string& name, uint16_t qtype = 1) {
+  std::vector<uint8_t> m = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    std::size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    m.push_back(static_cast<uint8_t>(dot - start));
+    m.insert(m.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+    start = dot + 1;
+  }
+  m.push_back(0);
+  m.push_back(static_cast<uint8_t>(qtype >> 8));
+  m.push_back(static_cast<uint8_t>(qtype));
+  m.push_back(0);
+  m.push_back(1);
+  return m;
+}
+}  // namespace
+
+TEST_CASE("DNS scorer: hex leak alerts once per interval; repeats carry no information") {
+  DnsScoreConfig cfg;
+  cfg.memory_bytes = 1 << 20;
+  cfg.seen_names_bytes = 1 << 16;
+  cfg.lexical_hits = 0;  // volume only
+  DnsScorer s(cfg, NgramModel::builtin(), 300, LexicalThresholds{});
+  dns::Parser parser;
+  dns::DnsMessage msg;
+  WeirdCounters weird;
+  PacketContext pkt;
+  const uint8_t client[4] = {10, 0, 0, 9};
+  pkt.src = IpAddress::v4(client);
+  std::mt19937_64 rng(7);
+  int verdicts = 0, first_at = 0;
+  for (int i = 0; i < 400; ++i) {
+    char hex[33];
+    std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                  static_cast<unsigned long long>(rng()));
+    const auto m = query(std::string(hex) + ".leak-example.com");
+    REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+    pkt.ts.sec = 1000 + i * 4;  // one 16-byte name every 4 s
+    if (const DnsVerdict* v = s.observeQuery(pkt, msg, "leak-example.com", RuleHits{})) {
+      ++verdicts;
+      if (!first_at) first_at = i + 1;
+      CHECK(v->reasons.find("info_bytes_10m=") != std::string_view::npos);
+      CHECK(v->domain == "leak-example.com");
+    }
+  }
+  CHECK(first_at > 0);
+  CHECK(first_at < 200);
+  CHECK(verdicts >= 2);   // a first alert, then updates ...
+  CHECK(verdicts <= 6);   // ... at most one per 300 s of the 1,600 s
+  // The same name again and again: no new information, no verdict.
+  DnsScorer quiet(cfg, NgramModel::builtin(), 300, LexicalThresholds{});
+  const auto m = query("0123456789abcdef0123456789abcdef.av-example.net");
+  REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+  for (int i = 0; i < 5000; ++i) {
+    pkt.ts.sec = 1000 + i;
+    CHECK(quiet.observeQuery(pkt, msg, "av-example.net", RuleHits{}) == nullptr);
+  }
+  DnsFeatures f;
+  REQUIRE(quiet.features(quiet.pairKey(pkt.src, "av-example.net"), 6000, f));
+  CHECK(f.w[1].queries > 500);
+  CHECK(f.w[1].unique < 1.0);
+  // An allow rule: no state at all.
+  DnsScorer allowed(cfg, NgramModel::builtin(), 300, LexicalThresholds{});
+  RuleHits allow;
+  allow.allowed = true;
+  CHECK(allowed.observeQuery(pkt, msg, "av-example.net", allow) == nullptr);
+  CHECK(allowed.pairs() == 0);
+}
