@@ -1,9 +1,11 @@
 # A thin wrapper over meson: the commands the README starts with.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 MESON_OPTS ?=
 
-.PHONY: all deps build test test-asan test-e2e demo bench clean format tidy
+.PHONY: all deps build test test-asan test-e2e demo bench clean format tidy fuzz test-overload install
 
 all: build
 
@@ -28,6 +30,19 @@ test-asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  bash tests/run.sh $(ASAN_BUILD)
 
+# libFuzzer targets (clang, ASan + UBSan), each run FUZZ_SECONDS, two at a
+# time, seeded from ../shared (tests/fuzz/run_fuzz.sh).
+FUZZ_TARGETS = vxlan geneve l2l4 dns dns_tcp tls rules config
+fuzz: deps
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzzing=true \
+	  -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Db_lto=false
+	ninja -C $(FUZZ_BUILD) $(addprefix tests/fuzz/fuzz_,$(FUZZ_TARGETS))
+	@bash tests/fuzz/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Mirrors at twice the measured no-loss rate (opt-in: minutes, both cores).
+test-overload: build
+	@EXFILWATCH=$(BUILD)/exfilwatch SHARED_DIR=$(CURDIR)/../shared python3 tests/integration/robust_overload.py
+
 # Builds, then runs the sensor on a bundled capture and shows its alerts.
 demo: deps build
 	@bash deploy/demo.sh $(BUILD)
@@ -36,6 +51,11 @@ demo: deps build
 # opt-in, not in CI): iodine through ../shared/lab, alerted by `exfilwatch run`.
 test-e2e: deps build
 	@bash tests/e2e/kernel_mirror.sh $(BUILD)
+
+# Installs binary, configuration, rules, model, systemd unit and man page
+# (docs/operations.md); DESTDIR=/staging for a staged install.
+install: build
+	meson install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
 
 bench: deps build
 	@bash bench/run.sh $(BUILD)
@@ -47,4 +67,4 @@ tidy: build
 	clang-tidy -p $(BUILD) $$(git ls-files 'src/*.cc')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

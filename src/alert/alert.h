@@ -15,6 +15,7 @@ struct Alert {
   std::string category;
   int severity = 2;
   std::string reasons;  // "key=value key=value", stable keys
+  std::string evidence;  // pcap file holding the pair's packets, "" when off
 };
 
 }  // namespace exfilwatch

@@ -24,7 +24,26 @@ AsyncEveSink::AsyncEveSink(std::FILE* out, bool owned, std::size_t producers,
   }
 }
 
+AsyncEveSink::AsyncEveSink(std::unique_ptr<RotatingFile> file, std::size_t producers,
+                           std::size_t ring_bytes)
+    : out_(nullptr), owned_(false), file_(std::move(file)) {
+  for (std::size_t i = 0; i < producers; ++i) {
+    producers_.push_back(std::make_unique<Producer>(*this, ring_bytes));
+  }
+}
+
 AsyncEveSink::~AsyncEveSink() { stop(); }
+
+void AsyncEveSink::requestReopen() {
+  if (!file_) return;
+  file_->requestReopen();
+  wake();  // an idle writer applies it now, not at the next alert
+}
+
+bool AsyncEveSink::flushOut() {
+  if (file_) return file_->flush();
+  return out_ == nullptr || std::fflush(out_) == 0;
+}
 
 void AsyncEveSink::start() { thread_ = std::thread([this] { run(); }); }
 
@@ -39,6 +58,7 @@ void AsyncEveSink::stop() {
     wake();
     thread_.join();
   }
+  if (file_ && !file_->flush()) failures_.fetch_add(1, std::memory_order_relaxed);
   if (out_ != nullptr) {
     if (std::fflush(out_) != 0) failures_.fetch_add(1, std::memory_order_relaxed);
     if (owned_) std::fclose(out_);
@@ -59,17 +79,29 @@ bool AsyncEveSink::drainOnce() {
   for (auto& p : producers_) {
     SpscByteRing::Record r;
     while (p->ring_.peek(r)) {
-      if (std::fwrite(r.data, 1, r.len, out_) != r.len || std::fputc('\n', out_) == EOF) {
-        ++failed;
-      } else {
+      const bool ok = file_ ? file_->writeLine(reinterpret_cast<const char*>(r.data), r.len)
+                            : (std::fwrite(r.data, 1, r.len, out_) == r.len && std::fputc('\n', out_) != EOF);
+      if (ok) {
         ++written;
+      } else {
+        ++failed;
       }
+      if (tap_) tap_->onLine(std::string_view(reinterpret_cast<const char*>(r.data), r.len));
       p->ring_.pop(r);
       any = true;
     }
     p->ring_.release();
   }
-  if (written) lines_.fetch_add(written, std::memory_order_relaxed);
+  // Hand the batch to the kernel before counting it: eve_lines (stats) counts
+  // only lines a crash of this process (kill -9) cannot lose. No fsync: see
+  // README "Crash safety" for what a power loss can cost.
+  if (written) {
+    if (flushOut()) {
+      lines_.fetch_add(written, std::memory_order_relaxed);
+    } else {
+      failed += written;
+    }
+  }
   if (failed) failures_.fetch_add(failed, std::memory_order_relaxed);
   return any;
 }
@@ -78,7 +110,7 @@ void AsyncEveSink::run() {
   for (;;) {
     if (drainOnce()) continue;
     // Ran dry: flush so a tailing reader sees complete alerts promptly.
-    if (std::fflush(out_) != 0) failures_.fetch_add(1, std::memory_order_relaxed);
+    if (!flushOut()) failures_.fetch_add(1, std::memory_order_relaxed);
     const uint32_t seen = seq_.load(std::memory_order_seq_cst);
     sleeping_.store(true, std::memory_order_seq_cst);
     bool pending = false;

@@ -14,9 +14,18 @@
 #include <vector>
 
 #include "alert/eve.h"
+#include "alert/rotating_file.h"
 #include "app/spsc_ring.h"
 
 namespace exfilwatch {
+
+// Sees every line the writer wrote (writer thread only): alert delivery
+// (Alertmanager, syslog, stdout, metrics) hangs off here, never off a worker.
+class EveLineTap {
+ public:
+  virtual ~EveLineTap() = default;
+  virtual void onLine(std::string_view line) = 0;
+};
 
 class AsyncEveSink {
  public:
@@ -36,7 +45,15 @@ class AsyncEveSink {
 
   // `out` is written by the writer thread only; closed at stop() when owned.
   AsyncEveSink(std::FILE* out, bool owned, std::size_t producers, std::size_t ring_bytes);
+  // The same to a rotating file (output.rotate_*); SIGHUP -> requestReopen().
+  AsyncEveSink(std::unique_ptr<RotatingFile> file, std::size_t producers, std::size_t ring_bytes);
   ~AsyncEveSink();
+
+  // Before start(): `tap` must outlive stop().
+  void setTap(EveLineTap* tap) { tap_ = tap; }
+  // Any thread: reopen the rotating file (logrotate) before the next line.
+  void requestReopen();
+  uint64_t rotations() const { return file_ ? file_->rotations() : 0; }
 
   Producer& producer(std::size_t i) { return *producers_[i]; }
   void start();
@@ -49,10 +66,13 @@ class AsyncEveSink {
  private:
   void run();
   bool drainOnce();
+  bool flushOut();
   void wake();
 
   std::FILE* out_;
   bool owned_;
+  std::unique_ptr<RotatingFile> file_;  // instead of out_ when set
+  EveLineTap* tap_ = nullptr;
   std::vector<std::unique_ptr<Producer>> producers_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -220,6 +220,7 @@ const std::string& EveFormatter::alert(const PacketContext& pkt, const EveMeta& 
   w_.string("category", alert.category);
   w_.uint("severity", static_cast<uint64_t>(alert.severity));
   if (!alert.reasons.empty()) w_.string("reasons", alert.reasons);
+  if (!alert.evidence.empty()) w_.string("evidence", alert.evidence);
   w_.closeObject();
   if (msg != nullptr) dnsBlock(*msg, registered_domain);
   w_.closeObject();

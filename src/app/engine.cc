@@ -1,6 +1,9 @@
 // engine.cc: the per-worker packet path.
 #include "app/engine.h"
 
+#include <atomic>
+#include <cstring>
+
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
@@ -43,6 +46,22 @@ uint64_t mix(uint64_t h) {
 }
 }  // namespace
 
+namespace {
+// Names each engine's evidence files apart ("w0", "w1", ...).
+unsigned nextEngineId() {
+  static std::atomic<unsigned> next{0};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+uint64_t Engine::dnsPairKey(const PacketContext& pkt, std::string_view registered) const {
+  const IpAddress& client = message_.qr ? pkt.dst : pkt.src;
+  if (!registered.empty() || message_.questions.empty()) {
+    return EvidenceRecorder::pairKey(client, registered);
+  }
+  return EvidenceRecorder::pairKey(client, message_.lower(message_.questions.front().name));
+}
+
 Engine::Engine(ControlPlanePtr plane, EveSink& sink)
     : plane_(std::move(plane)),
       config_(&plane_->config),
@@ -54,7 +73,8 @@ Engine::Engine(ControlPlanePtr plane, EveSink& sink)
       suppress_(config_->alert_suppress_slots ? config_->alert_suppress_slots : 1),
       dns_scorer_(config_->score.dns, scoreModel(*config_), config_->alert_suppress_seconds,
                   config_->lexical),
-      tls_(config_->score.tls, config_->alert_suppress_seconds) {
+      tls_(config_->score.tls, config_->alert_suppress_seconds),
+      evidence_(config_->evidence, "w" + std::to_string(nextEngineId())) {
   for (uint16_t p : config_->dns_ports) dns_ports_.set(p);
   if (!matcher_.adopt(plane_->rules)) throw std::runtime_error("rules: cannot allocate scratch");
 }
@@ -85,6 +105,7 @@ void Engine::process(const Frame& frame, uint64_t frame_number) {
   // TLS on the scored ports (score.tls.ports): volume and ClientHello.
   if (pkt.ip_proto == ipproto::kTcp && scoring_ &&
       (tls_.isTlsPort(pkt.dst_port) || tls_.isTlsPort(pkt.src_port))) {
+    if (evidence_.enabled()) evidence_.observe(tlsPairKey(pkt), pkt);
     if (const tls::TlsVerdict* v = tls_.onTcpSegment(pkt)) emitTlsVerdict(pkt, *v);
     return;
   }
@@ -102,6 +123,7 @@ void Engine::expire(Timestamp now) {
   decoder_.expire(now, weird_);
   tcp_.expire(now);
   tls_.expire(now);
+  evidence_.expire(now);
 }
 
 void Engine::onTcpDnsMessage(const PacketContext& pkt, const uint8_t* msg, std::size_t len) {
@@ -121,6 +143,10 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
   std::string_view registered;
   if (!message_.questions.empty() && message_.questions.front().name.valid) {
     registered = registered_.lookup(message_.lower(message_.questions.front().name));
+  }
+  if (evidence_.enabled()) {
+    dns_pair_ = dnsPairKey(pkt, registered);
+    evidence_.observe(dns_pair_, pkt);
   }
   if (config_->dns_log) {
     EveMeta meta{frame_number_, config_->sensor_name};
@@ -222,6 +248,7 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
     alert.reasons = "rule_field=";
     alert.reasons += rules::fieldName(r.field);
     appendRuleScore(alert.reasons, matcher_.score());
+    alert.evidence = evidenceFor(pkt, registered_domain);
     EveMeta meta{frame_number_, config_->sensor_name};
     sink_.write(eve_.alert(pkt, meta, alert, &message_, registered_domain));
     ++stats_.alerts;
@@ -267,6 +294,7 @@ void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v
   alert.severity = 1;
   alert.reasons.assign(v.reasons);
   if (plane_->rules) appendRuleScore(alert.reasons, matcher_.score());
+  alert.evidence = evidenceFor(pkt, registered_domain);
   EveMeta meta{frame_number_, config_->sensor_name};
   sink_.write(eve_.alert(pkt, meta, alert, &message_, registered_domain));
   ++stats_.alerts;
@@ -281,10 +309,43 @@ void Engine::emitTlsVerdict(const PacketContext& pkt, const tls::TlsVerdict& v) 
   alert.category = "Potential data exfiltration";
   alert.severity = 1;
   alert.reasons.assign(v.reasons);
+  alert.evidence.clear();
+  if (evidence_.enabled()) {
+    const bool to_server = tls_.isTlsPort(pkt.dst_port);
+    const IpAddress& client = to_server ? pkt.src : pkt.dst;
+    const IpAddress& server = to_server ? pkt.dst : pkt.src;
+    alert.evidence =
+        evidence_.onAlert(tlsPairKey(pkt), pkt, client.toString() + "-" + server.toString());
+  }
   EveMeta meta{frame_number_, config_->sensor_name};
   sink_.write(eve_.alert(pkt, meta, alert, nullptr, {}));
   ++stats_.alerts;
   ++stats_.eve_records;
+}
+
+}  // namespace exfilwatch
+
+namespace exfilwatch {
+
+uint64_t Engine::tlsPairKey(const PacketContext& pkt) const {
+  // (client, server address and port), whichever way the segment goes.
+  const bool to_server = tls_.isTlsPort(pkt.dst_port);
+  const IpAddress& client = to_server ? pkt.src : pkt.dst;
+  const IpAddress& server = to_server ? pkt.dst : pkt.src;
+  const uint16_t port = to_server ? pkt.dst_port : pkt.src_port;
+  char what[19];
+  std::memcpy(what, server.bytes, 16);
+  what[16] = static_cast<char>(port >> 8);
+  what[17] = static_cast<char>(port);
+  what[18] = static_cast<char>(server.family);
+  return EvidenceRecorder::pairKey(client, std::string_view(what, sizeof what));
+}
+
+std::string Engine::evidenceFor(const PacketContext& pkt, std::string_view registered_domain) {
+  if (!evidence_.enabled()) return {};
+  const IpAddress& client = message_.qr ? pkt.dst : pkt.src;
+  return evidence_.onAlert(dnsPairKey(pkt, registered_domain), pkt,
+                           client.toString() + "-" + std::string(registered_domain));
 }
 
 }  // namespace exfilwatch

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "alert/eve.h"
+#include "alert/evidence.h"
 #include "config/config.h"
 #include "config/control_plane.h"
 #include "decode/decoder.h"
@@ -116,6 +117,13 @@ class Engine final : public dns::TcpMessageSink {
   tls::TlsTracker tls_;
   bool scoring_ = true;
   Alert score_alert_;  // reused: its strings keep their capacity
+  EvidenceRecorder evidence_;
+  uint64_t dns_pair_ = 0;  // evidence key of the message being handled
+  // Evidence key of (client, registered domain, or the name when it has none).
+  uint64_t dnsPairKey(const PacketContext& pkt, std::string_view registered) const;
+  uint64_t tlsPairKey(const PacketContext& pkt) const;
+  // Opens (or extends) the evidence pcap of the message's pair; its path.
+  std::string evidenceFor(const PacketContext& pkt, std::string_view registered_domain);
 };
 
 }  // namespace exfilwatch

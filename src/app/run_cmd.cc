@@ -17,12 +17,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "alert/async_sink.h"
+#include "alert/delivery.h"
+#include "metrics/metrics.h"
 #include "app/commands.h"
 #include "app/control_plane_builder.h"
 #include "app/health.h"
@@ -58,7 +61,8 @@ using ull = unsigned long long;
 
 class Sensor {
  public:
-  Sensor(std::string config_path, bool dns_log) : config_path_(std::move(config_path)), dns_log_(dns_log) {}
+  Sensor(std::string config_path, bool dns_log, std::string eve_path)
+      : config_path_(std::move(config_path)), dns_log_(dns_log), eve_path_(std::move(eve_path)) {}
 
   // The control plane, with command-line overrides applied.
   ControlPlanePtr build(uint64_t generation) {
@@ -82,7 +86,26 @@ class Sensor {
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
 
     holder_ = std::make_unique<ControlPlaneHolder>(plane);
-    sink_ = std::make_unique<AsyncEveSink>(eve, eve_owned, workers, listen.eve_queue_bytes);
+    // output.eve (or --eve) as a rotating file: rotation by size/age and
+    // reopen on SIGHUP (logrotate) happen on the writer, between lines.
+    const OutputConfig& output = plane->config.output;
+    const std::string eve_path = !eve_path_.empty() ? eve_path_ : output.eve_path;
+    if (!eve_path.empty() && eve_path != "-") {
+      if (eve_owned) std::fclose(eve);
+      try {
+        sink_ = std::make_unique<AsyncEveSink>(
+            std::make_unique<RotatingFile>(eve_path, output.rotate_bytes, output.rotate_seconds,
+                                           output.rotate_keep),
+            workers, listen.eve_queue_bytes);
+      } catch (const std::exception& e) {
+        log("cannot start: %s", e.what());
+        return 1;
+      }
+    } else {
+      sink_ = std::make_unique<AsyncEveSink>(eve, eve_owned, workers, listen.eve_queue_bytes);
+    }
+    delivery_ = std::make_unique<AlertDelivery>(plane->config);
+    sink_->setTap(delivery_.get());
     std::vector<std::string> warnings;
     try {
       pool_ = std::make_unique<WorkerPool>(*holder_, generation_, *sink_, workers, warnings);
@@ -99,6 +122,7 @@ class Sensor {
         [&](const boost::system::error_code& ec, int sig) {
           if (ec) return;
           if (sig == SIGHUP) {
+            sink_->requestReopen();  // logrotate: the EVE file may have moved
             reload();
             signals.async_wait(on_signal);
             return;
@@ -111,8 +135,10 @@ class Sensor {
     if (listen.health_port != 0) {
       health_ = std::make_unique<HealthListener>(io, listen.health_address, listen.health_port);
     }
+    delivery_->start();
     sink_->start();
     pool_->start();
+    startMetrics(plane->config.metrics.address);
     try {
       evaluateHealth();
     } catch (const std::exception& e) {
@@ -164,7 +190,9 @@ class Sensor {
     if (health_) health_->setHealthy(false);  // stop taking traffic first
     pool_->stop();
     sink_->stop();
+    delivery_->stop();
     printStats(true);
+    metrics_.reset();
     const uint64_t failures = sink_->failures();
     if (failures) {
       log("%llu EVE write failures", static_cast<ull>(failures));
@@ -175,6 +203,7 @@ class Sensor {
 
  private:
   void reload() {
+    last_reload_.store(static_cast<int64_t>(std::time(nullptr)), std::memory_order_relaxed);
     const uint64_t current = generation_.load();
     ControlPlanePtr next;
     try {
@@ -190,6 +219,7 @@ class Sensor {
     holder_->publish(next);
     generation_.store(current + 1, std::memory_order_release);
     reloadCounters().succeeded.fetch_add(1, std::memory_order_relaxed);
+    last_reload_ok_.store(static_cast<int64_t>(std::time(nullptr)), std::memory_order_relaxed);
     log("reload: generation %llu from %s", static_cast<ull>(current + 1),
         config_path_.empty() ? "defaults" : config_path_.c_str());
     evaluateHealth();
@@ -221,6 +251,7 @@ class Sensor {
       log("health: %s%s", healthy ? "healthy" : "UNHEALTHY: ", reason.c_str());
     }
     last_healthy_ = healthy;
+    healthy_metric_.store(healthy, std::memory_order_relaxed);
     health_logged_ = true;
   }
 
@@ -285,6 +316,57 @@ class Sensor {
     std::fflush(stderr);
   }
 
+  // /metrics (metrics.address). A port taken by another process costs the
+  // endpoint, not the sensor: detection keeps running and the log says so.
+  void startMetrics(const std::string& address) {
+    if (address.empty()) return;
+    try {
+      metrics_ = std::make_unique<metrics::Server>(address, [this](metrics::Sample& s) { sample(s); });
+      log("metrics on %s/metrics (port %u)", address.c_str(), metrics_->port());
+    } catch (const std::exception& e) {
+      log("warning: metrics: cannot listen on %s: %s; metrics off", address.c_str(), e.what());
+    }
+  }
+
+  // Scrape time (the exposer's thread): per-worker counters and snapshots
+  // summed here, so the packet path never touches a shared counter.
+  void sample(metrics::Sample& s) {
+    for (std::size_t i = 0; i < pool_->size(); ++i) {
+      const WorkerCounters& c = pool_->counters(i);
+      s.sources.push_back({"worker" + std::to_string(i), c.datagrams.get(), c.bytes.get(),
+                           c.kernel_drops.get(), c.handoff_drops.get(), c.processed.get()});
+      const WorkerSnapshot w = pool_->snapshot(i);
+      s.decode.mergeFrom(w.decode);
+      s.engine.mergeFrom(w.engine);
+      s.weird.mergeFrom(w.weird);
+      s.dns_pairs += w.dns_pairs;
+      s.dns_evictions += w.dns_evictions;
+      s.tls_pairs += w.tls_pairs;
+      for (const auto& [id, n] : w.rule_hits) {
+        bool found = false;
+        for (auto& h : s.rule_hits) {
+          if (h.first == id) {
+            h.second += n;
+            found = true;
+          }
+        }
+        if (!found) s.rule_hits.emplace_back(id, n);
+      }
+      if (i == 0) s.latency.push_back({"worker_batch", {}});
+      s.latency.front().parts.push_back(&c.batch_latency);
+    }
+    s.eve_lines = sink_->lines();
+    s.eve_drops = sink_->dropped();
+    s.eve_failures = sink_->failures();
+    s.eve_rotations = sink_->rotations();
+    s.reloads_ok = reloadCounters().succeeded.load();
+    s.reloads_failed = reloadCounters().failed.load();
+    s.last_reload_seconds = static_cast<double>(last_reload_.load(std::memory_order_relaxed));
+    s.last_reload_success_seconds = static_cast<double>(last_reload_ok_.load(std::memory_order_relaxed));
+    s.healthy = healthy_metric_.load(std::memory_order_relaxed);
+    delivery_->sample(s);
+  }
+
   static long rssKb() {
     std::FILE* f = std::fopen("/proc/self/statm", "r");
     if (!f) return 0;
@@ -296,6 +378,11 @@ class Sensor {
 
   std::string config_path_;
   bool dns_log_;
+  std::string eve_path_;
+  std::unique_ptr<AlertDelivery> delivery_;
+  std::unique_ptr<metrics::Server> metrics_;
+  std::atomic<int64_t> last_reload_{0}, last_reload_ok_{0};
+  std::atomic<bool> healthy_metric_{false};
   std::atomic<uint64_t> generation_{1};
   std::unique_ptr<ControlPlaneHolder> holder_;
   std::unique_ptr<AsyncEveSink> sink_;
@@ -374,7 +461,7 @@ int runCommand(int argc, char** argv) {
   sigaddset(&control_signals, SIGTERM);
   sigaddset(&control_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &control_signals, nullptr);
-  Sensor sensor(config_path, dns_log);
+  Sensor sensor(config_path, dns_log, eve_path);
   return sensor.run(workers, out, owned, stats_interval);
 }
 

@@ -152,6 +152,7 @@ class Worker {
     const uint32_t n = l.receiveBatch();
     counters_.socket_errors.set(socketErrors());
     if (n == 0) return false;
+    const auto batch_start = std::chrono::steady_clock::now();
     const Timestamp ts = l.batchTime();
     const bool vxlan = l.kind() == LinkType::VxlanPayload;
     uint64_t bytes = 0;
@@ -197,6 +198,9 @@ class Worker {
     counters_.handoff_out.add(handed);
     if (drops) counters_.handoff_drops.add(drops);
     counters_.batches.add(1);
+    counters_.batch_latency.observeNs(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - batch_start)
+            .count()));
     uint64_t kdrops = 0;
     for (const auto& s : listeners_) kdrops += s->kernelDropsSeen();
     counters_.kernel_drops.set(kdrops);
@@ -284,6 +288,16 @@ class Worker {
     snap_.decode = engine_.decodeStats();
     snap_.engine = engine_.stats();
     snap_.weird = engine_.weird();
+    snap_.dns_pairs = engine_.dnsScorer().pairs();
+    snap_.dns_evictions = engine_.dnsScorer().evictions();
+    snap_.tls_pairs = engine_.tlsTracker().pairs();
+    snap_.rule_hits.clear();
+    if (const rules::RuleSet* set = engine_.ruleMatcher().ruleSet()) {
+      const auto& hits = engine_.ruleMatcher().ruleHits();
+      for (std::size_t i = 0; i < hits.size() && i < set->rules().size(); ++i) {
+        if (hits[i]) snap_.rule_hits.emplace_back(set->rule(static_cast<uint32_t>(i)).id, hits[i]);
+      }
+    }
     dirty_snapshot_ = false;
   }
 

@@ -31,6 +31,7 @@
 #include "app/engine.h"
 #include "app/spsc_ring.h"
 #include "config/control_plane.h"
+#include "metrics/metrics.h"
 
 namespace exfilwatch {
 
@@ -53,12 +54,18 @@ struct alignas(64) WorkerCounters {
   RelaxedCounter batches;
   RelaxedCounter heartbeat;      // moves at every batch and every 100 ms tick
   RelaxedCounter generation;     // control plane generation in use
+  // Wall time of one received batch through dispatch and the engine (the
+  // per-stage latency metric); written by the worker only.
+  metrics::LatencyHistogram batch_latency;
 };
 
 struct WorkerSnapshot {
   DecodeStats decode;
   EngineStats engine;
   WeirdCounters weird;
+  uint64_t dns_pairs = 0, dns_evictions = 0, tls_pairs = 0;
+  // (rule id, lifetime hits); reuses its capacity between snapshots.
+  std::vector<std::pair<uint32_t, uint64_t>> rule_hits;
 };
 
 class Worker;

@@ -188,6 +188,62 @@ void scoreSection(const Loader& l, const YAML::Node& n, Config& c) {
 }  // namespace
 // ---- end score: ---------------------------------------------------------
 
+// ---- output:, alertmanager:, evidence:, metrics: (issue #6) ---------------
+namespace {
+void deliverySection(const Loader& l, const std::string& name, const YAML::Node& n, Config& c) {
+  if (name == "output") {
+    auto& o = c.output;
+    l.section(n, "output", {
+        {"eve", [&](const YAML::Node& v) { o.eve_path = l.string(v, "output.eve"); }},
+        {"rotate_bytes", [&](const YAML::Node& v) { o.rotate_bytes = l.integer<uint64_t>(v, "output.rotate_bytes", 0, uint64_t{1} << 40); }},
+        {"rotate_seconds", [&](const YAML::Node& v) { o.rotate_seconds = l.integer<uint32_t>(v, "output.rotate_seconds", 0, 86400 * 31); }},
+        {"rotate_keep", [&](const YAML::Node& v) { o.rotate_keep = l.integer<uint32_t>(v, "output.rotate_keep", 1, 100000); }},
+        {"stdout", [&](const YAML::Node& v) { o.stdout_alerts = l.boolean(v, "output.stdout"); }},
+        {"syslog", [&](const YAML::Node& v) { o.syslog_alerts = l.boolean(v, "output.syslog"); }},
+    });
+  } else if (name == "alertmanager") {
+    auto& a = c.alertmanager;
+    l.section(n, "alertmanager", {
+        {"url", [&](const YAML::Node& v) {
+           a.url = l.string(v, "alertmanager.url");
+           if (!a.url.empty() && a.url.rfind("http://", 0) != 0 && a.url.rfind("https://", 0) != 0) {
+             l.fail(v, "alertmanager.url: expected http:// or https://");
+           }
+         }},
+        {"batch_size", [&](const YAML::Node& v) { a.batch_size = l.integer<uint32_t>(v, "alertmanager.batch_size", 1, 10000); }},
+        {"queue_size", [&](const YAML::Node& v) { a.queue_size = l.integer<uint32_t>(v, "alertmanager.queue_size", 1, 10000000); }},
+        {"timeout_ms", [&](const YAML::Node& v) { a.timeout_ms = l.integer<uint32_t>(v, "alertmanager.timeout_ms", 10, 600000); }},
+        {"retry_max_ms", [&](const YAML::Node& v) { a.retry_max_ms = l.integer<uint32_t>(v, "alertmanager.retry_max_ms", 10, 3600000); }},
+        {"resolve_seconds", [&](const YAML::Node& v) { a.resolve_seconds = l.integer<uint32_t>(v, "alertmanager.resolve_seconds", 1, 86400 * 7); }},
+    });
+  } else if (name == "evidence") {
+    auto& e = c.evidence;
+    l.section(n, "evidence", {
+        {"directory", [&](const YAML::Node& v) { e.directory = l.string(v, "evidence.directory"); }},
+        {"seconds", [&](const YAML::Node& v) { e.seconds = l.integer<uint32_t>(v, "evidence.seconds", 0, 86400); }},
+        {"ring_packets", [&](const YAML::Node& v) { e.ring_packets = l.integer<uint32_t>(v, "evidence.ring_packets", 1, 256); }},
+        {"max_pairs", [&](const YAML::Node& v) { e.max_pairs = l.integer<uint32_t>(v, "evidence.max_pairs", 1, 1u << 20); }},
+        {"file_bytes", [&](const YAML::Node& v) { e.file_bytes = l.integer<uint64_t>(v, "evidence.file_bytes", 65536, uint64_t{1} << 40); }},
+        {"files", [&](const YAML::Node& v) { e.files = l.integer<uint32_t>(v, "evidence.files", 1, 100000); }},
+    });
+  } else {
+    l.section(n, "metrics", {
+        {"address", [&](const YAML::Node& v) {
+           // HOST:PORT, [V6]:PORT or :PORT; "" turns the endpoint off.
+           c.metrics.address = l.string(v, "metrics.address");
+           const std::string& a = c.metrics.address;
+           const auto colon = a.rfind(':');
+           if (!a.empty() && (colon == std::string::npos || colon + 1 == a.size() ||
+                              a.find_first_not_of("0123456789", colon + 1) != std::string::npos)) {
+             l.fail(v, "metrics.address: expected HOST:PORT, got '" + a + "'");
+           }
+         }},
+    });
+  }
+}
+}  // namespace
+// ---- end delivery sections ----------------------------------------------
+
 Config parseConfig(const std::string& yaml_text, const std::string& source_name) {
   Config c;
   c.source = source_name;
@@ -280,6 +336,10 @@ Config parseConfig(const std::string& yaml_text, const std::string& source_name)
              {"stall_seconds", [&](const YAML::Node& v) { c.health.stall_seconds = l.integer<uint32_t>(v, "health.stall_seconds", 1, 3600); }},
          });
        }},
+      {"output", [&](const YAML::Node& n) { deliverySection(l, "output", n, c); }},
+      {"alertmanager", [&](const YAML::Node& n) { deliverySection(l, "alertmanager", n, c); }},
+      {"evidence", [&](const YAML::Node& n) { deliverySection(l, "evidence", n, c); }},
+      {"metrics", [&](const YAML::Node& n) { deliverySection(l, "metrics", n, c); }},
   });
   (void)kU32;
   return c;

@@ -53,6 +53,40 @@ struct HealthConfig {
   uint32_t stall_seconds = 5;  // unhealthy when a worker made no progress this long
 };
 
+// `output:`, `alertmanager:`, `evidence:`, `metrics:` (issue #6; README
+// "Alert delivery and metrics"). Read once at start, like listen:.
+struct OutputConfig {
+  std::string eve_path;               // "": --eve or stdout
+  uint64_t rotate_bytes = 0;          // rotate the EVE file at this size; 0: never
+  uint32_t rotate_seconds = 0;        // ... or this age; 0: never
+  uint32_t rotate_keep = 10;          // rotated files kept (FILE.1 newest .. FILE.N)
+  bool stdout_alerts = false;         // alert lines also to stdout (when EVE goes to a file)
+  bool syslog_alerts = false;         // alert lines also to syslog (LOG_DAEMON, warning)
+  bool operator==(const OutputConfig&) const = default;
+};
+struct AlertmanagerConfig {
+  std::string url;                    // e.g. http://127.0.0.1:9093; "": off
+  uint32_t batch_size = 64;           // alerts per POST
+  uint32_t queue_size = 10000;        // pending alerts; beyond: dropped and counted
+  uint32_t timeout_ms = 5000;         // per request
+  uint32_t retry_max_ms = 30000;      // backoff ceiling between failed POSTs
+  uint32_t resolve_seconds = 300;     // endsAt = now + this
+  bool operator==(const AlertmanagerConfig&) const = default;
+};
+struct EvidenceConfig {
+  std::string directory;              // "": off
+  uint32_t seconds = 60;              // packets captured after an alert, per pair
+  uint32_t ring_packets = 16;         // packets before the alert written per pair; ring = x64
+  uint32_t max_pairs = 1024;          // pairs recorded at once per worker
+  uint64_t file_bytes = 16u << 20;    // rotate the evidence pcap at this size
+  uint32_t files = 10;                // evidence files kept
+  bool operator==(const EvidenceConfig&) const = default;
+};
+struct MetricsConfig {
+  std::string address = "0.0.0.0:9108";  // HOST:PORT of /metrics; "": off
+  bool operator==(const MetricsConfig&) const = default;
+};
+
 // `rules:`: the analyst rule set (src/rules, README "Rules"). Compiled with
 // the rest of the control plane; a rule set that does not load fails the
 // whole build, so a reload with a broken rule keeps the old plane running.
@@ -86,6 +120,10 @@ struct Config {
   ListenConfig listen;
   HealthConfig health;
   RulesConfig rules;
+  OutputConfig output;
+  AlertmanagerConfig alertmanager;
+  EvidenceConfig evidence;
+  MetricsConfig metrics;
 };
 
 // Defaults when path is empty. Throws ConfigError.

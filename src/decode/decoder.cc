@@ -94,6 +94,8 @@ Decoder::Outcome Decoder::decodeNetwork(const uint8_t* data, uint32_t len, uint1
     return Outcome::NotOurs;
   }
   if (!ok) return Outcome::Malformed;
+  ctx.ip_packet = data;
+  ctx.ip_packet_caplen = std::min(len, ip.l4_offset + ip.l4_caplen);
 
   const uint8_t* l4 = data + ip.l4_offset;
   uint32_t l4_caplen = ip.l4_caplen;

@@ -116,6 +116,10 @@ struct PacketContext {
   IpAddress dst;
   uint32_t ip_wire_len = 0;  // total length the IP header claims
   bool ip_reassembled = false;
+  // The innermost IP packet as captured (header included), for evidence
+  // pcaps: valid until the next decode, like the payload view.
+  const uint8_t* ip_packet = nullptr;
+  uint32_t ip_packet_caplen = 0;
 
   // Transport.
   uint16_t src_port = 0;

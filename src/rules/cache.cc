@@ -3,7 +3,9 @@
 #include "rules/cache.h"
 
 #include <hs/hs.h>
+#include <openssl/evp.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,105 +18,31 @@ namespace exfilwatch::rules {
 
 namespace {
 
-// FIPS 180-4 SHA-256, small and dependency-free: used on rule files and cache
-// entries (kilobytes to a few megabytes), never on the packet path.
+// SHA-256 from OpenSSL's libcrypto (already linked for JA3/JA4): used on
+// rule files and cache entries, never on the packet path. A failure of the
+// digest (it cannot happen short of a broken library) yields an all-zero
+// digest, which never matches a stored one: the cache is then recompiled.
 class Sha256 {
  public:
-  Sha256() { reset(); }
+  Sha256() : ctx_(EVP_MD_CTX_new()) {
+    ok_ = ctx_ != nullptr && EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1;
+  }
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
   void update(const void* data, std::size_t len) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    total_ += len;
-    while (len > 0) {
-      const std::size_t n = std::min(len, sizeof block_ - used_);
-      std::memcpy(block_ + used_, p, n);
-      used_ += n;
-      p += n;
-      len -= n;
-      if (used_ == sizeof block_) {
-        compress(block_);
-        used_ = 0;
-      }
-    }
+    ok_ = ok_ && EVP_DigestUpdate(ctx_, data, len) == 1;
   }
   std::array<uint8_t, 32> finish() {
-    const uint64_t bits = total_ * 8;
-    const uint8_t pad = 0x80;
-    update(&pad, 1);
-    const uint8_t zero = 0;
-    while (used_ != 56) update(&zero, 1);
-    uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
-    update(len, 8);
     std::array<uint8_t, 32> out{};
-    for (int i = 0; i < 8; ++i) {
-      for (int j = 0; j < 4; ++j) out[i * 4 + j] = static_cast<uint8_t>(h_[i] >> (24 - 8 * j));
-    }
+    unsigned int n = 0;
+    if (!ok_ || EVP_DigestFinal_ex(ctx_, out.data(), &n) != 1 || n != out.size()) out.fill(0);
     return out;
   }
 
  private:
-  static uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-  void reset() {
-    static constexpr uint32_t init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    std::memcpy(h_, init, sizeof h_);
-    used_ = 0;
-    total_ = 0;
-  }
-  void compress(const uint8_t* b) {
-    static constexpr uint32_t k[64] = {
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2};
-    uint32_t w[64];
-    for (int i = 0; i < 16; ++i) {
-      w[i] = (uint32_t{b[i * 4]} << 24) | (uint32_t{b[i * 4 + 1]} << 16) |
-             (uint32_t{b[i * 4 + 2]} << 8) | uint32_t{b[i * 4 + 3]};
-    }
-    for (int i = 16; i < 64; ++i) {
-      const uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-      const uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    uint32_t a = h_[0], bb = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6],
-             h = h_[7];
-    for (int i = 0; i < 64; ++i) {
-      const uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
-      const uint32_t ch = (e & f) ^ (~e & g);
-      const uint32_t t1 = h + S1 + ch + k[i] + w[i];
-      const uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
-      const uint32_t maj = (a & bb) ^ (a & c) ^ (bb & c);
-      const uint32_t t2 = S0 + maj;
-      h = g;
-      g = f;
-      f = e;
-      e = d + t1;
-      d = c;
-      c = bb;
-      bb = a;
-      a = t1 + t2;
-    }
-    h_[0] += a;
-    h_[1] += bb;
-    h_[2] += c;
-    h_[3] += d;
-    h_[4] += e;
-    h_[5] += f;
-    h_[6] += g;
-    h_[7] += h;
-  }
-
-  uint32_t h_[8];
-  uint8_t block_[64];
-  std::size_t used_ = 0;
-  uint64_t total_ = 0;
+  EVP_MD_CTX* ctx_;
+  bool ok_ = false;
 };
 
 std::string toHex(const uint8_t* p, std::size_t n) {

@@ -1,0 +1,93 @@
+// delivery.h: alert delivery beyond the EVE file, all on the EVE writer
+// thread or their own threads, never on a worker: alert counts by category
+// and severity (metrics), alert lines to stdout and syslog, and the
+// Alertmanager API v2 client (batched POST /api/v2/alerts, retried with
+// exponential backoff, through a bounded queue with a drop counter).
+//
+// Alerts are taken from the EVE lines the writer wrote, so every channel
+// reports exactly what the EVE file holds. Our formatter escapes '"' inside
+// values, so a `"key":"` pattern can only be a key: a targeted field scan is
+// exact for our own lines without a general JSON parser.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "alert/async_sink.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
+
+namespace exfilwatch {
+
+// The fields of one EVE alert line that delivery needs.
+struct AlertFields {
+  std::string timestamp, signature, category, src_ip, dest_ip, domain, rrname, reasons, sensor;
+  uint64_t signature_id = 0;
+  int severity = 2;
+};
+// False when `line` is not an alert record.
+bool parseAlertLine(std::string_view line, AlertFields& out);
+
+class AlertmanagerClient {
+ public:
+  AlertmanagerClient(AlertmanagerConfig config, std::string sensor);
+  ~AlertmanagerClient();
+  void start();
+  // Tries for up to `grace_ms` to deliver what is queued, then stops.
+  void stop(uint32_t grace_ms);
+  void enqueue(const AlertFields& a);  // drops (counted) when the queue is full
+
+  uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  uint64_t failedPosts() const { return failed_.load(std::memory_order_relaxed); }
+  uint64_t queued() const;
+  const metrics::LatencyHistogram& postLatency() const { return post_latency_; }
+
+ private:
+  void run();
+  bool post(const std::string& body);
+  std::string body(std::size_t n) const;  // the first n queued alerts, JSON
+
+  AlertmanagerConfig config_;
+  std::string sensor_;
+  std::string endpoint_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<AlertFields> queue_;
+  bool stop_ = false;
+  std::chrono::steady_clock::time_point give_up_{};
+  std::thread thread_;
+  std::atomic<uint64_t> sent_{0}, dropped_{0}, failed_{0};
+  metrics::LatencyHistogram post_latency_;
+};
+
+class AlertDelivery final : public EveLineTap {
+ public:
+  AlertDelivery(const Config& config);
+  ~AlertDelivery() override;
+  void start();
+  void stop();
+  void onLine(std::string_view line) override;
+  // Scrape time: alert counts, Alertmanager figures.
+  void sample(metrics::Sample& s) const;
+
+ private:
+  bool stdout_, syslog_;
+  std::unique_ptr<AlertmanagerClient> am_;
+  mutable std::mutex mu_;
+  // (category, severity) -> alerts; bounded: past kMaxCategories, "other".
+  static constexpr std::size_t kMaxCategories = 256;
+  std::map<std::pair<std::string, int>, uint64_t> counts_;
+  AlertFields fields_;  // reused
+};
+
+}  // namespace exfilwatch

@@ -1,0 +1,218 @@
+// metrics.cc: Sample -> Prometheus metric families, served by prometheus-cpp.
+// Names follow the Prometheus conventions: exfilwatch_ prefix, base units
+// (seconds, bytes), counters end in _total; `promtool check metrics` on a
+// scrape is part of the tests (tests/integration/metrics_prometheus.py).
+#include "metrics/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <limits>
+#include <deque>
+#include <map>
+#include <stdexcept>
+
+#include "build_config.h"
+
+namespace exfilwatch::metrics {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+class Families {
+ public:
+  MetricFamily& family(const std::string& name, const std::string& help, MetricType type) {
+    out_.push_back(MetricFamily{name, help, type, {}});
+    return out_.back();
+  }
+  static void add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    if (f.type == MetricType::Counter) {
+      m.counter.value = value;
+    } else {
+      m.gauge.value = value;
+    }
+    f.metric.push_back(std::move(m));
+  }
+  void scalar(const std::string& name, const std::string& help, MetricType type, double value) {
+    add(family(name, help, type), {}, value);
+  }
+  std::vector<MetricFamily> take() { return {out_.begin(), out_.end()}; }
+
+ private:
+  // A deque: family() hands out references that later families must not
+  // invalidate.
+  std::deque<MetricFamily> out_;
+};
+
+const char* rcodeName(std::size_t i) {
+  static const char* const kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+                                       "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
+                                       "NOTZONE", "DSOTYPENI", "RCODE12", "RCODE13", "RCODE14",
+                                       "RCODE15", "BADVERS", "BADKEY", "BADTIME", "BADMODE",
+                                       "BADNAME", "BADALG", "BADTRUNC", "OTHER"};
+  return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "OTHER";
+}
+
+std::vector<MetricFamily> build(const Sample& s) {
+  Families f;
+  constexpr auto C = MetricType::Counter;
+  constexpr auto G = MetricType::Gauge;
+
+  auto& info = f.family("exfilwatch_build_info", "Build information; always 1.", G);
+  Families::add(info, {{"version", s.version}}, 1);
+
+  auto& pk = f.family("exfilwatch_received_packets_total", "Tunnel datagrams received, by worker socket.", C);
+  auto& by = f.family("exfilwatch_received_bytes_total", "Bytes of received tunnel datagrams, by worker socket.", C);
+  auto& pr = f.family("exfilwatch_processed_packets_total", "Datagrams run through a worker's engine.", C);
+  auto& kd = f.family("exfilwatch_kernel_drops_total", "Datagrams the kernel dropped on the socket (SO_RXQ_OVFL).", C);
+  auto& hd = f.family("exfilwatch_handoff_drops_total", "Datagrams dropped because the owning worker's ring was full.", C);
+  for (const auto& src : s.sources) {
+    Families::add(pk, {{"source", src.worker}}, static_cast<double>(src.datagrams));
+    Families::add(by, {{"source", src.worker}}, static_cast<double>(src.bytes));
+    Families::add(pr, {{"source", src.worker}}, static_cast<double>(src.processed));
+    Families::add(kd, {{"source", src.worker}}, static_cast<double>(src.kernel_drops));
+    Families::add(hd, {{"source", src.worker}}, static_cast<double>(src.handoff_drops));
+  }
+
+  f.scalar("exfilwatch_decoded_frames_total", "Frames entering the decoder.", C, static_cast<double>(s.decode.frames));
+  f.scalar("exfilwatch_malformed_frames_total", "Frames an analyzer refused (see exfilwatch_anomalies_total).", C,
+           static_cast<double>(s.decode.malformed));
+  auto& an = f.family("exfilwatch_anomalies_total", "Decapsulation and parse anomalies, by stable name.", C);
+  for (std::size_t i = 0; i < kWeirdCount; ++i) {
+    const auto id = static_cast<Weird>(i);
+    Families::add(an, {{"name", std::string(weirdName(id))}}, static_cast<double>(s.weird.get(id)));
+  }
+
+  auto& dm = f.family("exfilwatch_dns_messages_total", "DNS messages parsed, by type (query, response).", C);
+  Families::add(dm, {{"type", "query"}}, static_cast<double>(s.engine.dns_queries));
+  Families::add(dm, {{"type", "response"}}, static_cast<double>(s.engine.dns_responses));
+  auto& rc = f.family("exfilwatch_dns_messages_by_rcode_total", "DNS messages, by rcode.", C);
+  for (std::size_t i = 0; i < s.engine.rcodes.size(); ++i) {
+    if (s.engine.rcodes[i] == 0 && i > 5) continue;  // keep the common ones always present
+    Families::add(rc, {{"rcode", rcodeName(i)}}, static_cast<double>(s.engine.rcodes[i]));
+  }
+  f.scalar("exfilwatch_dns_unparsable_total", "DNS payloads without even a header.", C,
+           static_cast<double>(s.engine.dns_unparsable));
+
+  auto& rh = f.family("exfilwatch_rule_hits_total", "Analyst rule hits, by rule id.", C);
+  for (const auto& [id, n] : s.rule_hits) Families::add(rh, {{"rule_id", std::to_string(id)}}, static_cast<double>(n));
+
+  auto& al = f.family("exfilwatch_alerts_total", "Alerts written, by category and severity (1 high .. 3 low).", C);
+  for (const auto& a : s.alerts) {
+    Families::add(al, {{"category", a.category}, {"severity", std::to_string(a.severity)}}, static_cast<double>(a.n));
+  }
+  f.scalar("exfilwatch_alerts_raised_total", "Alerts raised by the engines (before output queues).", C,
+           static_cast<double>(s.engine.alerts));
+  f.scalar("exfilwatch_alerts_suppressed_total", "Alerts suppressed by the per-pair interval.", C,
+           static_cast<double>(s.engine.alerts_suppressed));
+
+  f.scalar("exfilwatch_eve_records_total", "EVE lines written.", C, static_cast<double>(s.eve_lines));
+  f.scalar("exfilwatch_eve_drops_total", "EVE lines dropped because a worker's queue was full.", C,
+           static_cast<double>(s.eve_drops));
+  f.scalar("exfilwatch_eve_write_failures_total", "EVE write errors.", C, static_cast<double>(s.eve_failures));
+  f.scalar("exfilwatch_eve_rotations_total", "EVE file rotations and reopenings.", C,
+           static_cast<double>(s.eve_rotations));
+
+  f.scalar("exfilwatch_dns_tracked_pairs", "(client, registered domain) pairs the DNS scorer tracks.", G,
+           static_cast<double>(s.dns_pairs));
+  f.scalar("exfilwatch_dns_pair_evictions_total", "Tracked pairs recycled because the table was full.", C,
+           static_cast<double>(s.dns_evictions));
+  f.scalar("exfilwatch_tls_tracked_pairs", "(client, destination) pairs the TLS scorer tracks.", G,
+           static_cast<double>(s.tls_pairs));
+
+  auto& rl = f.family("exfilwatch_rule_reloads_total", "Control plane reloads, by result.", C);
+  Families::add(rl, {{"result", "success"}}, static_cast<double>(s.reloads_ok));
+  Families::add(rl, {{"result", "failure"}}, static_cast<double>(s.reloads_failed));
+  f.scalar("exfilwatch_rule_reload_last_timestamp_seconds", "Unix time of the last reload attempt; 0: none.", G,
+           s.last_reload_seconds);
+  f.scalar("exfilwatch_rule_reload_last_success_timestamp_seconds", "Unix time of the last successful reload; 0: none.", G,
+           s.last_reload_success_seconds);
+  f.scalar("exfilwatch_healthy", "1 while the health check accepts connections.", G, s.healthy ? 1 : 0);
+
+  f.scalar("exfilwatch_alertmanager_alerts_sent_total", "Alerts Alertmanager accepted.", C, static_cast<double>(s.am_sent));
+  f.scalar("exfilwatch_alertmanager_alerts_dropped_total", "Alerts dropped because the Alertmanager queue was full.", C,
+           static_cast<double>(s.am_dropped));
+  f.scalar("exfilwatch_alertmanager_post_failures_total", "Failed POSTs to Alertmanager (retried).", C,
+           static_cast<double>(s.am_failed_posts));
+  f.scalar("exfilwatch_alertmanager_queue_alerts", "Alerts waiting for Alertmanager.", G, static_cast<double>(s.am_queue));
+
+  f.scalar("exfilwatch_evidence_packets_total", "Packets written to evidence pcaps.", C,
+           static_cast<double>(s.evidence_packets));
+  f.scalar("exfilwatch_evidence_drops_total", "Evidence packets dropped (queue full or write error).", C,
+           static_cast<double>(s.evidence_drops));
+  f.scalar("exfilwatch_evidence_files_total", "Evidence pcap files opened.", C, static_cast<double>(s.evidence_files));
+
+  auto& lat = f.family("exfilwatch_stage_latency_seconds", "Processing time per stage.", MetricType::Histogram);
+  for (const auto& st : s.latency) {
+    ClientMetric m;
+    m.label = {{"stage", st.name}};
+    auto bucket = [&](std::size_t i) {
+      uint64_t n = 0;
+      for (const auto* h : st.parts) n += h->buckets[i].load(std::memory_order_relaxed);
+      return n;
+    };
+    uint64_t cumulative = 0;
+    uint64_t sum_ns = 0;
+    for (const auto* h : st.parts) sum_ns += h->sum_ns.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+      cumulative += bucket(i);
+      m.histogram.bucket.push_back({cumulative, LatencyHistogram::kBounds[i]});
+    }
+    cumulative += bucket(LatencyHistogram::kBounds.size());
+    m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+    // count = the +Inf bucket, so the exposition is self-consistent even
+    // when a writer raced this read.
+    m.histogram.sample_count = cumulative;
+    m.histogram.sample_sum = static_cast<double>(sum_ns) / 1e9;
+    lat.metric.push_back(std::move(m));
+  }
+  return f.take();
+}
+
+class SensorCollectable final : public prometheus::Collectable {
+ public:
+  explicit SensorCollectable(Server::Sampler sampler) : sampler_(std::move(sampler)) {}
+  std::vector<MetricFamily> Collect() const override {
+    Sample s;
+    s.version = EXFILWATCH_VERSION;
+    sampler_(s);
+    return build(s);
+  }
+
+ private:
+  Server::Sampler sampler_;
+};
+
+}  // namespace
+
+Server::Server(const std::string& address, Sampler sampler) {
+  // civetweb wants "PORT" or "HOST:PORT"; ":PORT" means every address.
+  std::string bind = address;
+  if (!bind.empty() && bind[0] == ':') bind = "0.0.0.0" + bind;
+  exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
+  auto c = std::make_shared<SensorCollectable>(std::move(sampler));
+  exposer_->RegisterCollectable(c, "/metrics");
+  collectable_ = c;
+}
+
+Server::~Server() = default;
+
+uint16_t Server::port() const {
+  const auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : static_cast<uint16_t>(ports.front());
+}
+
+std::string render(const Sample& s) {
+  Sample copy = s;
+  if (copy.version.empty()) copy.version = EXFILWATCH_VERSION;
+  return prometheus::TextSerializer().Serialize(build(copy));
+}
+
+}  // namespace exfilwatch::metrics

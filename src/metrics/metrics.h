@@ -1,0 +1,97 @@
+// metrics.h: the Prometheus endpoint (prometheus-cpp pull exposer). Nothing
+// here runs on the packet path: at scrape time one Collectable asks the
+// sensor for a Sample (per-worker counters and snapshots, summed then) and
+// turns it into metric families. Workers keep plain per-thread counters; no
+// shared atomic is touched per packet for metrics.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "app/engine.h"
+#include "decode/decoder.h"
+#include "decode/weird.h"
+
+namespace prometheus {
+class Exposer;
+}  // namespace prometheus
+
+namespace exfilwatch::metrics {
+
+// Fixed-bucket latency histogram with a single writer (relaxed load+store,
+// like the worker counters) and any number of scrape-time readers.
+struct LatencyHistogram {
+  // Upper bounds in seconds (10 us .. 1 s); the last bucket is +Inf.
+  static constexpr std::array<double, 11> kBounds{1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4,
+                                                  1e-3, 5e-3, 1e-2, 1e-1, 1.0};
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets{};
+  std::atomic<uint64_t> count{0};
+  std::atomic<uint64_t> sum_ns{0};
+  void observeNs(uint64_t ns) {
+    std::size_t i = 0;
+    while (i < kBounds.size() && static_cast<double>(ns) > kBounds[i] * 1e9) ++i;
+    auto bump = [](std::atomic<uint64_t>& a, uint64_t n) {
+      a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    };
+    bump(buckets[i], 1);
+    bump(sum_ns, ns);
+    bump(count, 1);
+  }
+};
+
+// Everything one scrape reports; filled by the sensor (run_cmd.cc).
+struct Sample {
+  struct Source {  // one worker's sockets
+    std::string worker;
+    uint64_t datagrams = 0, bytes = 0, kernel_drops = 0, handoff_drops = 0, processed = 0;
+  };
+  std::vector<Source> sources;
+  DecodeStats decode;
+  EngineStats engine;
+  WeirdCounters weird;
+  uint64_t dns_pairs = 0, dns_evictions = 0, tls_pairs = 0;
+  std::vector<std::pair<uint32_t, uint64_t>> rule_hits;  // (rule id, hits)
+  struct AlertCount {
+    std::string category;
+    int severity;
+    uint64_t n;
+  };
+  std::vector<AlertCount> alerts;  // written alert lines, by category and severity
+  uint64_t eve_lines = 0, eve_drops = 0, eve_failures = 0, eve_rotations = 0;
+  uint64_t reloads_ok = 0, reloads_failed = 0;
+  double last_reload_seconds = 0, last_reload_success_seconds = 0;
+  bool healthy = false;
+  uint64_t am_sent = 0, am_dropped = 0, am_failed_posts = 0, am_queue = 0;
+  uint64_t evidence_packets = 0, evidence_drops = 0, evidence_files = 0;
+  struct Stage {
+    std::string name;
+    std::vector<const LatencyHistogram*> parts;  // summed (e.g. one per worker)
+  };
+  std::vector<Stage> latency;
+  std::string version;
+};
+
+class Server {
+ public:
+  using Sampler = std::function<void(Sample&)>;
+  // Listens on `address` ("HOST:PORT", ":PORT" = every address) and serves
+  // /metrics. Throws std::runtime_error when it cannot bind.
+  Server(const std::string& address, Sampler sampler);
+  ~Server();
+  uint16_t port() const;
+
+ private:
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<void> collectable_;
+};
+
+// The text a scrape returns, without HTTP (tests, `promtool check metrics`).
+std::string render(const Sample& s);
+
+}  // namespace exfilwatch::metrics

@@ -1,0 +1,96 @@
+"""metrics_prometheus (issue #6): a real Prometheus scrapes a running sensor;
+after a capture is mirrored in, Prometheus's HTTP API shows the sensor's
+counters moved. Also: `promtool check metrics` on a scrape is clean,
+`promtool test rules` passes on deploy/prometheus, and every metric the
+Grafana dashboard queries is exported by the sensor."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import delivery_common as dc
+import live_common as lc
+
+# PromQL words that are not metric names.
+PROMQL = {"sum", "by", "rate", "increase", "topk", "histogram_quantile", "min", "max", "avg", "le",
+          "without", "on", "ignoring", "clamp_min", "count", "irate", "stage", "result", "instance",
+          "type", "category", "severity", "rule_id", "name", "source", "h", "m", "s"}
+
+
+def main():
+    dc.need("prometheus", "promtool")
+    with lc.tempdir() as d:
+        port = lc.free_port()
+        mport = lc.free_port()
+        cfg = lc.write_config(d, port, "metrics:\n  address: 127.0.0.1:%d\n" % mport)
+        sensor = lc.Sensor(cfg, os.path.join(d, "eve.json"))
+        prom = None
+        try:
+            text = dc.scrape(mport)
+            check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+            assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), \
+                "promtool check metrics:\n" + check.stdout + check.stderr
+            print("promtool check metrics: clean (%d lines)" % len(text.splitlines()))
+
+            prom, pport = dc.start_prometheus(d, mport)
+            dc.wait_until(lambda: dc.prom_query(pport, 'up{job="exfilwatch"} == 1'), 60, "first scrape")
+            before = dc.wait_until(lambda: dc.prom_query(pport, "sum(exfilwatch_received_packets_total)"),
+                                   60, "sensor series in Prometheus")
+            assert float(before[0]["value"][1]) == 0, before
+            sent = lc.mirror(port, [os.path.join(lc.CAPTURES, "iodine-null.pcap")])
+
+            def moved():
+                r = dc.prom_query(pport, "sum(exfilwatch_received_packets_total)")
+                a = dc.prom_query(pport, 'sum(exfilwatch_alerts_total{severity="1"})')
+                q = dc.prom_query(pport, 'sum(exfilwatch_dns_messages_total{type="query"})')
+                if r and a and q and float(r[0]["value"][1]) == sent and float(a[0]["value"][1]) > 0 \
+                        and float(q[0]["value"][1]) > 0:
+                    return (r[0]["value"][1], a[0]["value"][1], q[0]["value"][1])
+                return None
+            got = dc.wait_until(moved, 60, "counters in Prometheus")
+            print("prometheus: packets=%s alerts=%s queries=%s (sent %d)" % (got + (sent,)))
+            text = dc.scrape(mport)
+            check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+            assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr
+        finally:
+            if prom:
+                prom.stop()
+            rc, _ = sensor.stop()
+        assert rc == 0, rc
+
+        exported = set()
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                name, kind = line.split()[2:4]
+                exported.add(name)
+                if kind == "histogram":
+                    exported |= {name + "_bucket", name + "_sum", name + "_count"}
+
+    # promtool test rules on the shipped rules.
+    pdir = os.path.join(dc.SOURCE, "deploy", "prometheus")
+    r = subprocess.run(["promtool", "test", "rules", "exfilwatch-rules.test.yml"], cwd=pdir,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    print("promtool test rules: SUCCESS")
+    # every exfilwatch_* metric named by the rules and the dashboard is exported.
+    used = {}
+    with open(os.path.join(dc.SOURCE, "deploy", "grafana", "exfilwatch-dashboard.json")) as f:
+        dash = json.load(f)
+    for p in dash["panels"]:
+        for t in p.get("targets", []):
+            for n in re.findall(r"\bexfilwatch_[a-z0-9_]+", t["expr"]):
+                used[n] = "dashboard: " + p["title"]
+    with open(os.path.join(pdir, "exfilwatch-rules.yml")) as f:
+        for n in re.findall(r"\bexfilwatch_[a-z0-9_]+", f.read()):
+            used.setdefault(n, "rules")
+    missing = {n: w for n, w in used.items() if n not in exported}
+    assert not missing, "not exported by the sensor: %s" % missing
+    assert any(w.startswith("dashboard") for w in used.values())
+    print("dashboard and rules: %d metric names, all exported" % len(used))
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
