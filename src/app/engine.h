@@ -48,6 +48,10 @@ class Engine final : public dns::TcpMessageSink {
   // restart; thresholds and rules follow every adopted plane.
   Engine(ControlPlanePtr plane, EveSink& sink);
 
+  // Makes this engine's scorer use `other`'s set of names already seen, so
+  // that several workers judge novelty as one would (before start only).
+  void shareSeenNames(const Engine& other) { dns_scorer_.shareSeenNames(other.dns_scorer_); }
+
   // Switches to a newer control plane (between batches, never mid-packet).
   void adopt(ControlPlanePtr plane);
   const ControlPlane& plane() const { return *plane_; }

@@ -29,6 +29,9 @@ class Worker {
   boost::asio::io_context io_{1};
 
  public:
+  // Before start only: see WorkerPool's constructor.
+  void shareSeenNamesWith(const Worker& first) { engine_.shareSeenNames(first.engine_); }
+
   Worker(std::size_t id, WorkerPool& pool, const ListenConfig& listen, EveSink& sink,
          std::vector<std::string>& warnings)
       : id_(id),
@@ -367,6 +370,10 @@ WorkerPool::WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint6
     }
   }
   for (auto& w : workers_) w->connect(workers);
+  // One set of "names already seen" for the whole sensor: the hand-off puts
+  // each client on one worker, but novelty is a property of the name, not of
+  // the client (AV and CDN names are shared by many clients).
+  for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->shareSeenNamesWith(*workers_[0]);
   drained_ = std::make_unique<std::barrier<>>(static_cast<std::ptrdiff_t>(workers));
   last_heartbeat_.assign(workers, 0);
   last_progress_.assign(workers, std::chrono::steady_clock::now());

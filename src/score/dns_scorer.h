@@ -125,6 +125,8 @@ class DnsScorer {
   std::size_t capacity() const { return table_.capacity(); }
   uint64_t evictions() const { return table_.evictions(); }
   std::size_t memoryBytes() const { return table_.memoryBytes() + seen_.memoryBytes(); }
+  // Shares `other`'s set of names already seen (workers of one sensor).
+  void shareSeenNames(const DnsScorer& other) { seen_.shareWith(other.seen_); }
   double bytesPerPair() const { return table_.bytesPerRecord(); }
 
   static std::string windowName(uint32_t seconds);  // 60 -> "1m", 3600 -> "1h"

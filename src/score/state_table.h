@@ -11,6 +11,10 @@
 // Key 0 is reserved (empty slot); callers hash their pair to a non-zero key.
 #pragma once
 
+#include <memory>
+
+#include <atomic>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -197,25 +201,36 @@ class StateTable {
 // which errs towards detection. Bounded, one probe, no allocation.
 class SeenSet {
  public:
-  explicit SeenSet(std::size_t budget_bytes) {
-    std::size_t n = 1;
-    while (n * 2 * sizeof(uint64_t) <= budget_bytes) n <<= 1;
-    slots_.assign(n, 0);
-    mask_ = n - 1;
-  }
-  // True when `fp` was already there; inserts it otherwise.
+  explicit SeenSet(std::size_t budget_bytes) : storage_(std::make_shared<Storage>(budget_bytes)) {}
+  // True when `fp` was already there; inserts it otherwise. Relaxed atomics:
+  // the set may be shared by every worker's scorer (shareWith), and as a
+  // lossy cache a race only loses an insert, never corrupts anything.
   bool testAndSet(uint64_t fp) {
     fp |= 1;  // 0 marks an empty slot
-    uint64_t& s = slots_[mix64(fp) & mask_];
-    if (s == fp) return true;
-    s = fp;
+    std::atomic<uint64_t>& s = storage_->slots[mix64(fp) & storage_->mask];
+    if (s.load(std::memory_order_relaxed) == fp) return true;
+    s.store(fp, std::memory_order_relaxed);
     return false;
   }
-  std::size_t memoryBytes() const { return slots_.size() * sizeof(uint64_t); }
+  std::size_t memoryBytes() const { return (storage_->mask + 1) * sizeof(uint64_t); }
+  // Use `other`'s slots from now on: names seen by any worker count as seen
+  // for all, as they do with one worker (clients spread over workers by the
+  // hand-off still share antivirus and CDN names).
+  void shareWith(const SeenSet& other) { storage_ = other.storage_; }
 
  private:
-  std::vector<uint64_t> slots_;
-  std::size_t mask_ = 0;
+  struct Storage {
+    explicit Storage(std::size_t budget_bytes) {
+      std::size_t n = 1;
+      while (n * 2 * sizeof(uint64_t) <= budget_bytes) n <<= 1;
+      slots = std::make_unique<std::atomic<uint64_t>[]>(n);
+      for (std::size_t i = 0; i < n; ++i) slots[i].store(0, std::memory_order_relaxed);
+      mask = n - 1;
+    }
+    std::unique_ptr<std::atomic<uint64_t>[]> slots;
+    std::size_t mask = 0;
+  };
+  std::shared_ptr<Storage> storage_;
 };
 
 }  // namespace exfilwatch::score
