@@ -76,8 +76,11 @@ def main():
             mirror = subprocess.Popen([EXFILWATCH, "mirror", *pcaps, "--to", "127.0.0.1:%d" % port,
                                        "--pps", "20000", "--loop", "1000"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            s.wait_for("stats: ", count=1)
-            time.sleep(rng.uniform(0.2, 2.5))
+            # Some promise on record first (stats every second), then a random moment.
+            deadline = time.monotonic() + 60
+            while promised(s.log()) == 0 and time.monotonic() < deadline and s.proc.poll() is None:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 2.5))
             s.proc.send_signal(signal.SIGKILL)
             s.proc.wait()
             mirror.kill()

@@ -45,15 +45,21 @@ def stats_lines(log):
     return out
 
 
-def mirror(port, pcap, pps, packets):
-    """Mirrors about `packets` datagrams of pcap at pps; returns (sent, seconds)."""
-    loops = max(1, math.ceil(packets / pcap_packets(pcap)))
+def mirror(port, pcap, pps, packets, senders=1):
+    """Mirrors about `packets` datagrams of pcap at pps in total, split over
+    `senders` parallel mirror processes; returns (sent, seconds)."""
+    loops = max(1, math.ceil(packets / pcap_packets(pcap) / senders))
     t0 = time.monotonic()
-    r = subprocess.run([EXFILWATCH, "mirror", pcap, "--to", "127.0.0.1:%d" % port, "--pps", str(int(pps)),
-                        "--loop", str(loops)], capture_output=True, text=True, check=True)
-    m = re.search(r"sent (\d+) datagrams", r.stdout)
-    assert m, r.stdout + r.stderr
-    return int(m.group(1)), time.monotonic() - t0
+    procs = [subprocess.Popen([EXFILWATCH, "mirror", pcap, "--to", "127.0.0.1:%d" % port,
+                               "--pps", str(max(1, int(pps / senders))), "--loop", str(loops)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(senders)]
+    sent = 0
+    for p in procs:
+        out, err = p.communicate()
+        m = re.search(r"sent (\d+) datagrams", out)
+        assert p.returncode == 0 and m, out + err
+        sent += int(m.group(1))
+    return sent, time.monotonic() - t0
 
 
 _counts = {}
@@ -125,22 +131,27 @@ def main():
         # 2. Twice that rate for OVERLOAD_SECONDS.
         before = settled(s)
         target = 2 * no_loss
-        sent, secs = mirror(port, BENIGN, target, target * OVERLOAD_SECONDS)
+        # One mirror process tops out below what the sensor takes on some
+        # machines: then several senders, each at its share of the rate.
+        senders = 1 if not sender_limited else 3
+        sent, secs = mirror(port, BENIGN, target, target * OVERLOAD_SECONDS, senders)
         sent_total += sent
         after = settled(s)
         lost = sent - (after["processed"] - before["processed"])
-        print("     overload: asked %.0f/s for %.0f s; sent %d in %.1f s (%.0f/s); processed %d; lost %d (%.1f%%)"
-              % (target, OVERLOAD_SECONDS, sent, secs, sent / secs, after["processed"] - before["processed"],
+        print("     overload (%d sender(s)): asked %.0f/s for %.0f s; sent %d in %.1f s (%.0f/s); processed %d; lost %d (%.1f%%)"
+              % (senders, target, OVERLOAD_SECONDS, sent, secs, sent / secs, after["processed"] - before["processed"],
                  lost, 100.0 * lost / max(sent, 1)))
-        if sender_limited or sent / secs < 1.5 * no_loss:
-            print("     NOTE: the sender could not reach twice the no-loss rate on this machine")
+        if sent / secs < 1.5 * no_loss:
+            print("     NOTE: the senders could not reach twice the no-loss rate on this machine")
+        check(lost > 0 or sent / secs < 1.5 * no_loss,
+              "at twice the no-loss rate the sensor does lose (else the no-loss rate was not measured)")
         check(s.proc.poll() is None, "the sensor is still up after the overload")
         during = stats_lines(s.log())[n_before:]
         rss_peak = max(l.get("rss_kb", 0) for l in during) * 1024
         budget = WORKERS * WORKERS * RING + WORKERS * RING + FIXED_ALLOWANCE
         check(rss_peak <= rss_calibrated + budget,
-              "RSS during the overload %.1f MiB <= %.1f MiB after calibration + %.1f MiB queue budget and allowance"
-              % (rss_peak / MiB, rss_calibrated / MiB, budget / MiB))
+              "RSS during the overload %.1f MiB <= %.1f MiB (%.1f MiB after calibration + %.1f MiB queue budget "
+              "and allowance)" % (rss_peak / MiB, (rss_calibrated + budget) / MiB, rss_calibrated / MiB, budget / MiB))
         # 3. Detection at the normal rate afterwards.
         expected = replay_alerts([TUNNEL], config, d)
         sent2, _ = mirror(port, TUNNEL, max(1000, no_loss / 2), pcap_packets(TUNNEL))
