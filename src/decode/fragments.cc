@@ -20,11 +20,11 @@
 // it times out, so its remaining fragments are absorbed quietly instead of
 // starting a new datagram that would later be counted as a timeout as well.
 #include "decode/fragments.h"
+#include "decode/flow_hash.h"
 
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <random>
 
 namespace exfilwatch {
 
@@ -38,33 +38,10 @@ uint8_t classFor(uint32_t need) {
   return c;
 }
 
-uint64_t fmix64(uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdULL;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ULL;
-  k ^= k >> 33;
-  return k;
-}
-
-uint64_t mixIn(uint64_t h, uint64_t v) { return fmix64(h ^ (v + 0x9e3779b97f4a7c15ULL)); }
-
-uint64_t mixAddress(uint64_t h, const IpAddress& a) {
-  uint64_t w[2] = {0, 0};
-  std::memcpy(w, a.bytes, a.size());
-  h = mixIn(h, w[0] ^ (uint64_t{a.family} << 56));
-  if (a.family == 6) h = mixIn(h, w[1]);
-  return h;
-}
-
-uint64_t randomSeed() {
-  try {
-    std::random_device rd;
-    return (uint64_t{rd()} << 32) ^ rd();
-  } catch (...) {
-    return 0x5bd1e9955bd1e995ULL;
-  }
-}
+using flowhash::fmix64;
+using flowhash::mixAddress;
+using flowhash::mixIn;
+using flowhash::randomSeed;
 
 }  // namespace
 

@@ -1,0 +1,44 @@
+// flow_hash.h: hashing for the bounded state tables keyed by addresses
+// (IP fragments, DNS-over-TCP streams): a 64-bit finaliser (MurmurHash3's
+// fmix64) and a per-process random seed, so an attacker who controls the
+// addresses and ports cannot aim every key at one bucket.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+
+#include "decode/packet.h"
+
+namespace exfilwatch::flowhash {
+
+inline uint64_t fmix64(uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ULL;
+  k ^= k >> 33;
+  return k;
+}
+
+inline uint64_t mixIn(uint64_t h, uint64_t v) { return fmix64(h ^ (v + 0x9e3779b97f4a7c15ULL)); }
+
+inline uint64_t mixAddress(uint64_t h, const IpAddress& a) {
+  uint64_t w[2] = {0, 0};
+  std::memcpy(w, a.bytes, a.size());
+  h = mixIn(h, w[0] ^ (uint64_t{a.family} << 56));
+  if (a.family == 6) h = mixIn(h, w[1]);
+  return h;
+}
+
+// Random per table; a fixed fallback when the system has no entropy source.
+inline uint64_t randomSeed() {
+  try {
+    std::random_device rd;
+    return (uint64_t{rd()} << 32) ^ rd();
+  } catch (...) {
+    return 0x5bd1e9955bd1e995ULL;
+  }
+}
+
+}  // namespace exfilwatch::flowhash
