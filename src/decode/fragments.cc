@@ -52,16 +52,13 @@ uint64_t FragmentKey::hash(uint64_t seed) const {
   return tunnel ? mixIn(h, tunnel) : h;
 }
 
-FragmentReassembler::FragmentReassembler(FragmentLimits limits) : limits_(limits) {
+FragmentReassembler::FragmentReassembler(FragmentLimits limits) : limits_(limits),
+      index_(std::max<uint32_t>(limits.max_datagrams, 1)) {
   // Degenerate limits would make every datagram unreassemblable; clamp them
   // to something that still works rather than failing at runtime.
   limits_.max_datagrams = std::max<uint32_t>(limits_.max_datagrams, 1);
   limits_.max_fragments_per_datagram = std::max<uint32_t>(limits_.max_fragments_per_datagram, 1);
   seed_ = randomSeed();
-  std::size_t cap = 8;
-  while (cap < std::size_t{limits_.max_datagrams} * 2) cap <<= 1;
-  index_.assign(cap, kNone);
-  mask_ = cap - 1;
   free_slots_.reserve(limits_.max_datagrams);
   // Pool vectors never grow on the packet path: a buffer that does not fit
   // is simply freed.
@@ -71,36 +68,13 @@ FragmentReassembler::FragmentReassembler(FragmentLimits limits) : limits_(limits
 }
 
 uint32_t FragmentReassembler::find(const FragmentKey& key, uint64_t h) const {
-  for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
-    const uint32_t s = index_[i];
-    if (s == kNone) return kNone;
-    if (slots_[s].hash == h && slots_[s].key == key) return s;
-  }
+  return index_.find(h, [&](uint32_t s) { return slots_[s].hash == h && slots_[s].key == key; });
 }
 
-void FragmentReassembler::indexInsert(uint32_t slot) {
-  std::size_t i = slots_[slot].hash & mask_;
-  while (index_[i] != kNone) i = (i + 1) & mask_;
-  index_[i] = slot;
-}
+void FragmentReassembler::indexInsert(uint32_t slot) { index_.insert(slot, slots_[slot].hash); }
 
-// Backward-shift deletion keeps probe chains intact without tombstones, so a
-// long-running table never degrades.
 void FragmentReassembler::indexErase(uint32_t slot) {
-  std::size_t i = slots_[slot].hash & mask_;
-  while (index_[i] != slot) i = (i + 1) & mask_;
-  std::size_t j = i;
-  for (;;) {
-    j = (j + 1) & mask_;
-    const uint32_t s = index_[j];
-    if (s == kNone) break;
-    const std::size_t home = slots_[s].hash & mask_;
-    if (((j - home) & mask_) >= ((j - i) & mask_)) {
-      index_[i] = s;
-      i = j;
-    }
-  }
-  index_[i] = kNone;
+  index_.erase(slot, slots_[slot].hash, [&](uint32_t s) { return slots_[s].hash; });
 }
 
 void FragmentReassembler::releaseBuffer(Datagram& d) {

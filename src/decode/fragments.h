@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "decode/packet.h"
+#include "decode/slot_index.h"
 #include "decode/weird.h"
 
 namespace exfilwatch {
@@ -128,8 +129,7 @@ class FragmentReassembler {
   uint64_t seed_ = 0;
   std::vector<Datagram> slots_;   // grows up to max_datagrams, then reused
   std::vector<uint32_t> free_slots_;
-  std::vector<uint32_t> index_;   // open addressing (linear probing) into slots_
-  std::size_t mask_ = 0;
+  SlotIndex index_;  // slot numbers by key hash
   uint32_t head_ = kNone;         // oldest
   uint32_t tail_ = kNone;         // newest
   uint32_t completed_ = kNone;    // returned by the last add(), released lazily

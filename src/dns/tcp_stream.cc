@@ -75,13 +75,10 @@ bool plausibleMessageStart(const uint8_t* p, std::size_t n) {
   return kDnsHeader + qd * 5 + rr * 11 <= len;
 }
 
-TcpReassembler::TcpReassembler(TcpLimits limits) : limits_(limits) {
+TcpReassembler::TcpReassembler(TcpLimits limits) : limits_(limits),
+      index_(std::max<uint32_t>(limits.max_flows, 1)) {
   limits_.max_flows = std::max<uint32_t>(limits_.max_flows, 1);
   seed_ = randomSeed();
-  std::size_t cap = 8;
-  while (cap < std::size_t{limits_.max_flows} * 2) cap <<= 1;
-  index_.assign(cap, kNone);
-  mask_ = cap - 1;
   free_slots_.reserve(limits_.max_flows);
   // Pool vectors never grow on the packet path: a buffer that does not fit
   // is simply freed.
@@ -97,35 +94,13 @@ uint64_t TcpReassembler::hashKey(const FlowKey& k) const {
 }
 
 uint32_t TcpReassembler::find(const FlowKey& key, uint64_t h) const {
-  for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
-    const uint32_t s = index_[i];
-    if (s == kNone) return kNone;
-    if (slots_[s].hash == h && slots_[s].key == key) return s;
-  }
+  return index_.find(h, [&](uint32_t s) { return slots_[s].hash == h && slots_[s].key == key; });
 }
 
-void TcpReassembler::indexInsert(uint32_t slot) {
-  std::size_t i = slots_[slot].hash & mask_;
-  while (index_[i] != kNone) i = (i + 1) & mask_;
-  index_[i] = slot;
-}
+void TcpReassembler::indexInsert(uint32_t slot) { index_.insert(slot, slots_[slot].hash); }
 
-// Backward-shift deletion: no tombstones, so churn never lengthens probes.
 void TcpReassembler::indexErase(uint32_t slot) {
-  std::size_t i = slots_[slot].hash & mask_;
-  while (index_[i] != slot) i = (i + 1) & mask_;
-  std::size_t j = i;
-  for (;;) {
-    j = (j + 1) & mask_;
-    const uint32_t s = index_[j];
-    if (s == kNone) break;
-    const std::size_t home = slots_[s].hash & mask_;
-    if (((j - home) & mask_) >= ((j - i) & mask_)) {
-      index_[i] = s;
-      i = j;
-    }
-  }
-  index_[i] = kNone;
+  index_.erase(slot, slots_[slot].hash, [&](uint32_t s) { return slots_[s].hash; });
 }
 
 void TcpReassembler::releaseBuffer(uint32_t slot) {

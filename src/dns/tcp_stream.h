@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "decode/packet.h"
+#include "decode/slot_index.h"
 #include "decode/weird.h"
 
 namespace exfilwatch::dns {
@@ -124,8 +125,7 @@ class TcpReassembler {
   uint64_t seed_ = 0;
   std::vector<Flow> slots_;  // grows up to max_flows, then reused
   std::vector<uint32_t> free_slots_;
-  std::vector<uint32_t> index_;  // open addressing (linear probing) into slots_
-  std::size_t mask_ = 0;
+  SlotIndex index_;  // slot numbers by key hash
   uint32_t lru_head_ = kNone, lru_tail_ = kNone;
   uint32_t buf_head_ = kNone, buf_tail_ = kNone;
   std::size_t live_ = 0;
