@@ -59,6 +59,12 @@ class AsyncEveSink {
   void start();
   void stop();  // drains, flushes, joins; idempotent
 
+  // Any thread (metrics scrape): worker i's queue towards the writer, in
+  // bytes used (as last committed) and capacity.
+  std::size_t producers() const { return producers_.size(); }
+  std::size_t queuedBytes(std::size_t i) const { return producers_[i]->ring_.usedBytes(); }
+  std::size_t queueCapacity(std::size_t i) const { return producers_[i]->ring_.capacity(); }
+
   uint64_t lines() const { return lines_.load(std::memory_order_relaxed); }
   uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
   uint64_t dropped() const;

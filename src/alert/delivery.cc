@@ -235,7 +235,9 @@ void AlertmanagerClient::run() {
 // ---- the tap ------------------------------------------------------------------
 
 AlertDelivery::AlertDelivery(const Config& config)
-    : stdout_(config.output.stdout_alerts), syslog_(config.output.syslog_alerts) {
+    : stdout_(config.output.stdout_alerts),
+      syslog_(config.output.syslog_alerts),
+      top_domains_(config.metrics.top_domains) {
   if (!config.alertmanager.url.empty()) {
     am_ = std::make_unique<AlertmanagerClient>(config.alertmanager, config.sensor_name);
   }
@@ -261,6 +263,9 @@ void AlertDelivery::onLine(std::string_view line) {
     auto it = counts_.find(key);
     if (it == counts_.end() && counts_.size() >= kMaxCategories) key.first = "other";
     ++counts_[key];
+    // The same domain Alertmanager's `domain` label carries.
+    const std::string& domain = fields_.domain.empty() ? fields_.dest_ip : fields_.domain;
+    if (!domain.empty()) top_domains_.add(domain);
   }
   if (stdout_) {
     std::fwrite(line.data(), 1, line.size(), stdout);
@@ -275,12 +280,16 @@ void AlertDelivery::sample(metrics::Sample& s) const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [k, n] : counts_) s.alerts.push_back({k.first, k.second, n});
+    for (const auto& e : top_domains_.sorted()) s.top_domains.emplace_back(e.key, e.count);
+    s.top_domains_max = top_domains_.capacity();
+    s.top_domain_evictions = top_domains_.evictions();
   }
   if (am_) {
     s.am_sent = am_->sent();
     s.am_dropped = am_->dropped();
     s.am_failed_posts = am_->failedPosts();
     s.am_queue = am_->queued();
+    s.am_queue_capacity = am_->capacity();
     s.latency.push_back({"alertmanager_post", {&am_->postLatency()}});
   }
 }

@@ -25,6 +25,7 @@
 #include "alert/async_sink.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "metrics/top_k.h"
 
 namespace exfilwatch {
 
@@ -50,6 +51,7 @@ class AlertmanagerClient {
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
   uint64_t failedPosts() const { return failed_.load(std::memory_order_relaxed); }
   uint64_t queued() const;
+  uint64_t capacity() const { return config_.queue_size; }
   const metrics::LatencyHistogram& postLatency() const { return post_latency_; }
 
  private:
@@ -87,6 +89,9 @@ class AlertDelivery final : public EveLineTap {
   // (category, severity) -> alerts; bounded: past kMaxCategories, "other".
   static constexpr std::size_t kMaxCategories = 256;
   std::map<std::pair<std::string, int>, uint64_t> counts_;
+  // Alerts per domain, bounded (metrics.top_domains): the Grafana "top
+  // domains by alerts" panel without unbounded label cardinality.
+  metrics::SpaceSaving top_domains_;
   AlertFields fields_;  // reused
 };
 

@@ -67,9 +67,11 @@ bool RotatingFile::open() {
   std::fseek(f_, 0, SEEK_END);
   const long at = std::ftell(f_);
   size_ = at > 0 ? static_cast<uint64_t>(at) : 0;
-  opened_ = std::time(nullptr);
+  opened_ = now();
   return true;
 }
+
+std::time_t RotatingFile::now() const { return external_clock_ ? now_ : std::time(nullptr); }
 
 bool RotatingFile::rotate() {
   bool ok = std::fclose(f_) == 0;
@@ -95,9 +97,10 @@ bool RotatingFile::rotate() {
   return ok;
 }
 
-bool RotatingFile::maybeRotate() {
+bool RotatingFile::maybeRotate(bool writing) {
   if (!f_ && !open()) return false;  // an earlier reopen failed: try again
-  if (reopen_.exchange(false, std::memory_order_acq_rel)) {
+  // A plain load first: the locked exchange only when a reopen was asked.
+  if (reopen_.load(std::memory_order_relaxed) && reopen_.exchange(false, std::memory_order_acq_rel)) {
     // logrotate moved the file away: close (flushing into the moved file)
     // and open a fresh one at the configured path.
     const bool ok = std::fclose(f_) == 0;
@@ -106,16 +109,22 @@ bool RotatingFile::maybeRotate() {
     rotations_.fetch_add(1, std::memory_order_relaxed);
     return ok;
   }
+  if (external_clock_) {
+    // Replay: rotate only before a record, by the time of that record; the
+    // file's age counts from its first record.
+    if (!writing) return true;
+    if (opened_ == kUnset) opened_ = now_;
+  }
   if (size_ == 0) return true;  // never rotate an empty file
   if (rotate_bytes_ && size_ >= rotate_bytes_) return rotate();
-  if (rotate_seconds_ && std::time(nullptr) - opened_ >= static_cast<std::time_t>(rotate_seconds_)) {
+  if (rotate_seconds_ && now() - opened_ >= static_cast<std::time_t>(rotate_seconds_)) {
     return rotate();
   }
   return true;
 }
 
 bool RotatingFile::writeLine(const char* data, std::size_t len) {
-  bool ok = maybeRotate();
+  bool ok = maybeRotate(true);
   if (!f_) return false;
   if (std::fwrite(data, 1, len, f_) != len || std::fputc('\n', f_) == EOF) ok = false;
   size_ += len + 1;
@@ -123,7 +132,7 @@ bool RotatingFile::writeLine(const char* data, std::size_t len) {
 }
 
 bool RotatingFile::flush() {
-  bool ok = maybeRotate();
+  bool ok = maybeRotate(false);
   if (!f_) return false;
   return std::fflush(f_) == 0 && ok;
 }

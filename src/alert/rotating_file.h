@@ -9,7 +9,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <memory>
 #include <string>
+#include <string_view>
+
+#include "alert/eve.h"
 
 namespace exfilwatch {
 
@@ -29,10 +33,19 @@ class RotatingFile {
   void requestReopen() { reopen_.store(true, std::memory_order_release); }
   uint64_t rotations() const { return rotations_.load(std::memory_order_relaxed); }
 
+  // Age rotation by a clock the caller moves (`replay`: packet time) instead
+  // of the wall clock. A file's age then counts from the time of its first
+  // record, and rotation by age happens only before a record is written
+  // (never in flush(): an idle replay does not rotate). Call before writing.
+  void useExternalClock() { external_clock_ = true; opened_ = kUnset; }
+  void setTime(std::time_t now) { now_ = now; }
+
  private:
+  static constexpr std::time_t kUnset = INT64_MIN;
   bool open();
-  bool maybeRotate();
+  bool maybeRotate(bool writing);
   bool rotate();
+  std::time_t now() const;
 
   std::string path_;
   uint64_t rotate_bytes_;
@@ -42,8 +55,36 @@ class RotatingFile {
   uint64_t size_ = 0;
   uint32_t rotated_ = UINT32_MAX;  // FILE.1..FILE.n that exist; UINT32_MAX: not counted yet
   std::time_t opened_ = 0;
+  bool external_clock_ = false;
+  std::time_t now_ = 0;  // external clock
   std::atomic<bool> reopen_{false};
   std::atomic<uint64_t> rotations_{0};
+};
+
+// An EveSink onto a RotatingFile, for single-threaded writers (`replay`):
+// the live sensor's writer thread uses AsyncEveSink instead.
+class RotatingEveSink final : public EveSink {
+ public:
+  explicit RotatingEveSink(std::unique_ptr<RotatingFile> file) : file_(std::move(file)) {}
+  ~RotatingEveSink() override { flush(); }
+  void write(std::string_view line) override {
+    if (file_->writeLine(line.data(), line.size())) {
+      ++lines_;
+    } else {
+      ++failures_;
+    }
+  }
+  void flush() override {
+    if (!file_->flush()) ++failures_;
+  }
+  RotatingFile& file() { return *file_; }
+  uint64_t lines() const { return lines_; }
+  uint64_t failures() const { return failures_; }
+
+ private:
+  std::unique_ptr<RotatingFile> file_;
+  uint64_t lines_ = 0;
+  uint64_t failures_ = 0;
 };
 
 }  // namespace exfilwatch

@@ -1,15 +1,16 @@
 // replay.cc: `exfilwatch replay`: pcap files through the same engine the live
 // sensor runs, EVE lines to stdout or a file, a summary on stderr. For the
 // responder who replays a capture after an incident, and for tests.
-#include <cerrno>
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <cstdio>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "alert/eve.h"
+#include "alert/rotating_file.h"
 #include "app/commands.h"
 #include "app/control_plane_builder.h"
 #include "app/engine.h"
@@ -23,7 +24,8 @@ void usage() {
   std::fprintf(stderr,
                "usage: exfilwatch replay [--config FILE] [--eve FILE] [--dns-log] PCAP...\n"
                "  --config FILE  configuration (YAML); defaults otherwise\n"
-               "  --eve FILE     write EVE JSON lines to FILE instead of stdout\n"
+               "  --eve FILE     write EVE JSON lines to FILE instead of stdout;\n"
+               "                 output.rotate_* apply, by age in packet time\n"
                "  --dns-log      one event_type \"dns\" record per DNS message\n"
                "  --quiet        no summary on stderr\n"
                "  --no-score     skip the scoring engine (bench: its cost next to decode)\n");
@@ -134,24 +136,41 @@ int replayCommand(int argc, char** argv) {
   }
   if (dns_log) config.dns_log = true;
 
-  std::FILE* out = stdout;
+  // EVE to a file (--eve) is the live sensor's rotating
+  // file: rotate_bytes, rotate_seconds and rotate_keep apply, rotation falls
+  // between whole records. Age is measured in packet time (README "Alert
+  // delivery and metrics"): each file then covers what the live sensor's
+  // file would have covered, and a replay is reproducible.
+  // Never output.eve: a responder replaying with the production
+  // configuration must not write into the live sensor's file.
+  std::unique_ptr<EveSink> sink;
+  RotatingEveSink* rotating = nullptr;
+  FileEveSink* plain = nullptr;
   if (!eve_path.empty() && eve_path != "-") {
-    out = std::fopen(eve_path.c_str(), "a");
-    if (out == nullptr) {
-      std::fprintf(stderr, "exfilwatch replay: cannot open %s: %s\n", eve_path.c_str(),
-                   std::strerror(errno));
+    try {
+      auto file = std::make_unique<RotatingFile>(eve_path, config.output.rotate_bytes,
+                                                 config.output.rotate_seconds, config.output.rotate_keep);
+      file->useExternalClock();
+      auto s = std::make_unique<RotatingEveSink>(std::move(file));
+      rotating = s.get();
+      sink = std::move(s);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "exfilwatch replay: %s\n", e.what());
       return 1;
     }
+  } else {
+    // A large stdio buffer: records are written in bursts, flushed at the end.
+    static char buffer[1 << 20];
+    std::setvbuf(stdout, buffer, _IOFBF, sizeof buffer);
+    auto s = std::make_unique<FileEveSink>(stdout, false);
+    plain = s.get();
+    sink = std::move(s);
   }
-  // A large stdio buffer: records are written in bursts, flushed at the end.
-  static char buffer[1 << 20];
-  std::setvbuf(out, buffer, _IOFBF, sizeof buffer);
-  FileEveSink sink(out, out != stdout);
 
   std::unique_ptr<Engine> engine;
   try {
     // The same plane the sensor builds: configuration plus compiled rules.
-    engine = std::make_unique<Engine>(buildControlPlane(config, 1), sink);
+    engine = std::make_unique<Engine>(buildControlPlane(config, 1), *sink);
     engine->setScoringEnabled(!no_score);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "exfilwatch: %s\n", e.what());
@@ -170,19 +189,37 @@ int replayCommand(int argc, char** argv) {
     }
     Frame frame;
     uint64_t n = 0;
-    while (source->next(frame)) engine->process(frame, ++n);
+    if (rotating != nullptr) {
+      while (source->next(frame)) {
+        rotating->file().setTime(static_cast<std::time_t>(frame.ts.sec));
+        engine->process(frame, ++n);
+      }
+    } else {
+      while (source->next(frame)) engine->process(frame, ++n);
+    }
     if (!source->error().empty()) {
       std::fprintf(stderr, "exfilwatch replay: %s: stopped after %llu packets: %s\n", path.c_str(),
                    static_cast<unsigned long long>(n), source->error().c_str());
     }
   }
-  sink.flush();
+  sink->flush();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!quiet) printSummary(*engine, pcaps.size(), seconds);
-  if (sink.failures()) {
+  const uint64_t records = rotating ? rotating->lines() : plain->lines();
+  const uint64_t failures = rotating ? rotating->failures() : plain->failures();
+  if (!quiet) {
+    printSummary(*engine, pcaps.size(), seconds);
+    if (rotating) {
+      std::fprintf(stderr, "eve: %llu records written to %s, %llu rotations\n",
+                   static_cast<unsigned long long>(records), eve_path.c_str(),
+                   static_cast<unsigned long long>(rotating->file().rotations()));
+    } else {
+      std::fprintf(stderr, "eve: %llu records written to stdout\n", static_cast<unsigned long long>(records));
+    }
+  }
+  if (failures) {
     std::fprintf(stderr, "exfilwatch replay: %llu EVE write failures\n",
-                 static_cast<unsigned long long>(sink.failures()));
+                 static_cast<unsigned long long>(failures));
     status = 1;
   }
   return status;

@@ -354,6 +354,13 @@ class Sensor {
       }
       if (i == 0) s.latency.push_back({"worker_batch", {}});
       s.latency.front().parts.push_back(&c.batch_latency);
+      // Queue depths: the rings' published indexes, read now (two loads
+      // each), so no worker counts anything per packet for them.
+      const WorkerPool::RingDepth h = pool_->inboundRings(i);
+      s.handoff_rings.push_back({std::to_string(i), h.used_bytes, h.capacity_bytes, h.max_fill});
+    }
+    for (std::size_t i = 0; i < sink_->producers(); ++i) {
+      s.eve_queues.push_back({std::to_string(i), sink_->queuedBytes(i), sink_->queueCapacity(i), 0});
     }
     s.eve_lines = sink_->lines();
     s.eve_drops = sink_->dropped();

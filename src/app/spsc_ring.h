@@ -109,6 +109,18 @@ class SpscByteRing {
   bool empty() const {
     return head_.load(std::memory_order_seq_cst) == tail_.load(std::memory_order_seq_cst);
   }
+  // Bytes in use (records, their headers and wrap padding) as last published
+  // by commit() and release(): a queue-depth gauge for monitoring threads (a
+  // metrics scrape). Two plain loads, nothing written, so reading it never
+  // slows producer or consumer. Tail is read before head: head only grows
+  // and never passes below a tail already released, so the difference
+  // cannot underflow; clamped anyway.
+  std::size_t usedBytes() const {
+    const uint64_t t = tail_.load(std::memory_order_acquire);
+    const uint64_t h = head_.load(std::memory_order_relaxed);
+    if (h <= t) return 0;
+    return h - t >= cap_ ? cap_ : static_cast<std::size_t>(h - t);
+  }
 
  private:
   static constexpr uint32_t kHeader = 16;

@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -406,6 +407,20 @@ uint64_t WorkerPool::kernelDropsNow(std::size_t i) const {
   uint64_t n = 0;
   for (const auto& l : workers_[i]->listeners_) n += l->kernelDropsNow();
   return n;
+}
+
+WorkerPool::RingDepth WorkerPool::inboundRings(std::size_t i) const {
+  RingDepth d;
+  const std::size_t n = workers_.size();
+  for (std::size_t p = 0; p < n; ++p) {
+    const SpscByteRing* ring = p == i ? nullptr : rings_[p * n + i].get();
+    if (ring == nullptr) continue;
+    const std::size_t used = ring->usedBytes();
+    d.used_bytes += used;
+    d.capacity_bytes += ring->capacity();
+    d.max_fill = std::max(d.max_fill, static_cast<double>(used) / static_cast<double>(ring->capacity()));
+  }
+  return d;
 }
 
 uint16_t WorkerPool::vxlanPort() const { return workers_.front()->listeners_.front()->localPort(); }

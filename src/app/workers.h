@@ -89,6 +89,15 @@ class WorkerPool {
   uint64_t kernelDropsNow(std::size_t i) const;  // SO_MEMINFO, also tail drops
   uint16_t vxlanPort() const;
 
+  // Any thread (metrics scrape): the hand-off rings towards worker i (one
+  // per other worker): bytes queued in all of them, their total capacity,
+  // and the fill ratio (0..1) of the fullest, which is what drops first.
+  struct RingDepth {
+    uint64_t used_bytes = 0, capacity_bytes = 0;
+    double max_fill = 0;
+  };
+  RingDepth inboundRings(std::size_t i) const;
+
   // Called about once a second by the control thread: true when some worker
   // showed no progress for `stall_seconds` (stuck in a handler).
   bool anyStalled(uint32_t stall_seconds);

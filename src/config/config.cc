@@ -238,6 +238,8 @@ void deliverySection(const Loader& l, const std::string& name, const YAML::Node&
              l.fail(v, "metrics.address: expected HOST:PORT, got '" + a + "'");
            }
          }},
+        // Bounded: each domain is one series in every scrape and in Prometheus.
+        {"top_domains", [&](const YAML::Node& v) { c.metrics.top_domains = l.integer<uint32_t>(v, "metrics.top_domains", 0, 1000); }},
     });
   }
 }

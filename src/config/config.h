@@ -84,6 +84,9 @@ struct EvidenceConfig {
 };
 struct MetricsConfig {
   std::string address = "0.0.0.0:9108";  // HOST:PORT of /metrics; "": off
+  // Domains kept by the bounded top-K of exfilwatch_alerted_domain_alerts
+  // (Space-Saving; at most this many series); 0: no per-domain metric.
+  uint32_t top_domains = 20;
   bool operator==(const MetricsConfig&) const = default;
 };
 

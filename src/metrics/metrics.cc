@@ -142,6 +142,42 @@ std::vector<MetricFamily> build(const Sample& s) {
   f.scalar("exfilwatch_alertmanager_post_failures_total", "Failed POSTs to Alertmanager (retried).", C,
            static_cast<double>(s.am_failed_posts));
   f.scalar("exfilwatch_alertmanager_queue_alerts", "Alerts waiting for Alertmanager.", G, static_cast<double>(s.am_queue));
+  f.scalar("exfilwatch_alertmanager_queue_capacity_alerts",
+           "Alerts the Alertmanager queue holds before dropping (alertmanager.queue_size); 0: Alertmanager off.", G,
+           static_cast<double>(s.am_queue_capacity));
+
+  // Queue depths, read from the rings' published indexes at scrape time.
+  auto& eq = f.family("exfilwatch_eve_queue_bytes", "Bytes queued from a worker to the EVE writer thread.", G);
+  auto& ec = f.family("exfilwatch_eve_queue_capacity_bytes",
+                      "Capacity of a worker's EVE queue (listen.eve_queue_bytes, rounded up to a power of two).", G);
+  for (const auto& q : s.eve_queues) {
+    Families::add(eq, {{"worker", q.worker}}, static_cast<double>(q.used_bytes));
+    Families::add(ec, {{"worker", q.worker}}, static_cast<double>(q.capacity_bytes));
+  }
+  auto& hq = f.family("exfilwatch_handoff_ring_bytes",
+                      "Bytes queued in the hand-off rings towards a worker (datagrams of clients it owns).", G);
+  auto& hc = f.family("exfilwatch_handoff_ring_capacity_bytes",
+                      "Total capacity of the hand-off rings towards a worker (one ring per other worker).", G);
+  auto& hf = f.family("exfilwatch_handoff_ring_max_fill_ratio",
+                      "Fill ratio (0..1) of the fullest hand-off ring towards a worker; at 1 it drops.", G);
+  for (const auto& q : s.handoff_rings) {
+    Families::add(hq, {{"worker", q.worker}}, static_cast<double>(q.used_bytes));
+    Families::add(hc, {{"worker", q.worker}}, static_cast<double>(q.capacity_bytes));
+    Families::add(hf, {{"worker", q.worker}}, q.max_fill);
+  }
+
+  // Bounded: at most metrics.top_domains series; a domain that loses its
+  // place is simply absent from the next scrape (its series goes stale).
+  auto& td = f.family("exfilwatch_alerted_domain_alerts",
+                      "Alerts per domain (registered domain, or destination for TLS) since start, for the top "
+                      "metrics.top_domains domains; Space-Saving estimate, an upper bound.",
+                      G);
+  for (const auto& [domain, n] : s.top_domains) Families::add(td, {{"domain", domain}}, static_cast<double>(n));
+  f.scalar("exfilwatch_alerted_domains_limit", "Most domains exfilwatch_alerted_domain_alerts reports (metrics.top_domains).",
+           G, static_cast<double>(s.top_domains_max));
+  f.scalar("exfilwatch_alerted_domain_evictions_total",
+           "Domains that lost their top-domains place to a new one; 0: the per-domain counts are exact.", C,
+           static_cast<double>(s.top_domain_evictions));
 
   f.scalar("exfilwatch_evidence_packets_total", "Packets written to evidence pcaps.", C,
            static_cast<double>(s.evidence_packets));

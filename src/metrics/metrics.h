@@ -68,6 +68,19 @@ struct Sample {
   double last_reload_seconds = 0, last_reload_success_seconds = 0;
   bool healthy = false;
   uint64_t am_sent = 0, am_dropped = 0, am_failed_posts = 0, am_queue = 0;
+  uint64_t am_queue_capacity = 0;  // alertmanager.queue_size; 0: Alertmanager off
+  // Queue depths, read at scrape time (never counted per packet): each
+  // worker's EVE queue, and the hand-off rings towards each worker.
+  struct Queue {
+    std::string worker;  // "0", "1", ...
+    uint64_t used_bytes = 0, capacity_bytes = 0;
+    double max_fill = 0;  // hand-off: the fullest of the worker's inbound rings
+  };
+  std::vector<Queue> eve_queues, handoff_rings;
+  // Bounded top-K of alerted domains (Space-Saving estimates, at most
+  // top_domains_max entries) and how many domains lost their place.
+  std::vector<std::pair<std::string, uint64_t>> top_domains;
+  uint64_t top_domains_max = 0, top_domain_evictions = 0;
   uint64_t evidence_packets = 0, evidence_drops = 0, evidence_files = 0;
   struct Stage {
     std::string name;

@@ -2,7 +2,10 @@
 after a capture is mirrored in, Prometheus's HTTP API shows the sensor's
 counters moved. Also: `promtool check metrics` on a scrape is clean,
 `promtool test rules` passes on deploy/prometheus, and every metric the
-Grafana dashboard queries is exported by the sensor."""
+Grafana dashboard queries is exported by the sensor; every dashboard query
+runs in that Prometheus, and its top-domains query (the bounded
+exfilwatch_alerted_domain_alerts) names the tunnel's domain. The queue-depth
+gauges are exported per worker with their capacities."""
 import json
 import os
 import re
@@ -17,6 +20,11 @@ import live_common as lc
 PROMQL = {"sum", "by", "rate", "increase", "topk", "histogram_quantile", "min", "max", "avg", "le",
           "without", "on", "ignoring", "clamp_min", "count", "irate", "stage", "result", "instance",
           "type", "category", "severity", "rule_id", "name", "source", "h", "m", "s"}
+
+
+def dashboard():
+    with open(os.path.join(dc.SOURCE, "deploy", "grafana", "exfilwatch-dashboard.json")) as f:
+        return json.load(f)
 
 
 def main():
@@ -51,7 +59,33 @@ def main():
                 return None
             got = dc.wait_until(moved, 60, "counters in Prometheus")
             print("prometheus: packets=%s alerts=%s queries=%s (sent %d)" % (got + (sent,)))
+            # Top domains by alerts: the dashboard's own query, through Prometheus.
+            top_query = next(t["expr"] for p in dashboard()["panels"] for t in p.get("targets", [])
+                             if "exfilwatch_alerted_domain_alerts" in t["expr"])
+            assert top_query.startswith("topk("), top_query
+            top = dc.wait_until(lambda: {r["metric"].get("domain"): float(r["value"][1])
+                                         for r in dc.prom_query(pport, top_query)}.get("tunnel-lab.net"),
+                                60, "tunnel-lab.net in the top domains")
+            print("prometheus: %s -> tunnel-lab.net %g alerts" % (top_query, top))
+            # Every dashboard query is valid PromQL for a real Prometheus.
+            for p in dashboard()["panels"]:
+                for t in p.get("targets", []):
+                    dc.prom_query(pport, t["expr"])
             text = dc.scrape(mport)
+            # Queue depths: a gauge and its capacity per worker, read at scrape time.
+            for name in ("exfilwatch_eve_queue_bytes", "exfilwatch_eve_queue_capacity_bytes",
+                         "exfilwatch_handoff_ring_bytes", "exfilwatch_handoff_ring_capacity_bytes",
+                         "exfilwatch_handoff_ring_max_fill_ratio"):
+                v = dc.metric_values(text, name)
+                assert set(v) == {'{worker="0"}', '{worker="1"}'}, (name, v)
+                if "capacity" in name:
+                    assert all(x > 0 for x in v.values()), (name, v)
+            assert dc.metric_values(text, "exfilwatch_eve_queue_capacity_bytes")['{worker="0"}'] >= 1 << 18
+            assert dc.metric_values(text, "exfilwatch_alertmanager_queue_capacity_alerts") == {"": 0}  # off
+            domains = dc.metric_values(text, "exfilwatch_alerted_domain_alerts")
+            assert 0 < len(domains) <= 20 and domains.get('{domain="tunnel-lab.net"}', 0) >= 1, domains
+            assert dc.metric_values(text, "exfilwatch_alerted_domains_limit") == {"": 20}
+            print("scrape: queue gauges for 2 workers; top domains %s" % domains)
             check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
             assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr
         finally:
@@ -76,8 +110,7 @@ def main():
     print("promtool test rules: SUCCESS")
     # every exfilwatch_* metric named by the rules and the dashboard is exported.
     used = {}
-    with open(os.path.join(dc.SOURCE, "deploy", "grafana", "exfilwatch-dashboard.json")) as f:
-        dash = json.load(f)
+    dash = dashboard()
     for p in dash["panels"]:
         for t in p.get("targets", []):
             for n in re.findall(r"\bexfilwatch_[a-z0-9_]+", t["expr"]):
@@ -88,6 +121,10 @@ def main():
     missing = {n: w for n, w in used.items() if n not in exported}
     assert not missing, "not exported by the sensor: %s" % missing
     assert any(w.startswith("dashboard") for w in used.values())
+    # The panels issue #6 asks for are there: top domains by alerts (bounded
+    # sensor metric, topk) and queue fill.
+    assert used.get("exfilwatch_alerted_domain_alerts", "").startswith("dashboard"), used
+    assert used.get("exfilwatch_handoff_ring_max_fill_ratio", "").startswith("dashboard"), used
     print("dashboard and rules: %d metric names, all exported" % len(used))
     print("PASS")
 
