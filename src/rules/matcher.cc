@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <unordered_map>
 
 namespace exfilwatch::rules {
@@ -239,6 +240,12 @@ bool Matcher::adopt(RuleSetPtr set) {
   seen_.assign(n, 0);
   rule_hits_ = std::move(counts);
   epoch_ = 0;
+  // Entries of the previous set name its rule indices: forget them all.
+  if (scan_cache_.empty()) scan_cache_.resize(kScanCacheSlots);
+  if (++cache_generation_ == 0) {
+    std::fill(scan_cache_.begin(), scan_cache_.end(), ScanCacheEntry{});
+    cache_generation_ = 1;
+  }
   begin(MatchContext{});
   return true;
 }
@@ -262,10 +269,27 @@ int Matcher::onHsMatch(unsigned int id, unsigned long long, unsigned long long t
 }
 
 void Matcher::record(uint32_t index, std::size_t end) {
-  if (index >= seen_.size() || seen_[index] == epoch_) return;  // once per name
+  if (index >= seen_.size()) return;
+  if (!capturing_ && seen_[index] == epoch_) return;  // once per name
   const Rule& r = set_->rule(index);
   if (!r.literalFits(value_, end)) return;  // another occurrence may still fit
+  if (capturing_) {
+    // The cache entry is about this value alone, whatever earlier values of
+    // the same name (other TXT strings) matched: record each rule once.
+    if (std::find(captured_, captured_ + captured_n_, index) != captured_ + captured_n_) return;
+    if (captured_n_ < kScanCacheMaxHits) {
+      captured_[captured_n_++] = index;
+    } else {
+      capture_overflow_ = true;
+    }
+    if (seen_[index] == epoch_) return;
+  }
   seen_[index] = epoch_;
+  accept(index);
+}
+
+void Matcher::accept(uint32_t index) {
+  const Rule& r = set_->rule(index);
   if (!r.appliesTo(ctx_)) return;
   hits_[hits_n_++] = index;
   ++rule_hits_[index];
@@ -284,15 +308,75 @@ void Matcher::record(uint32_t index, std::size_t end) {
   }
 }
 
+namespace {
+// The scan cache's slot hash: eight bytes at a time. Collisions (chosen by
+// an attacker or not) only cost a miss: entries compare the whole value.
+uint64_t scanCacheHash(std::string_view v, Field field) {
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+  uint64_t h = (v.size() << 8) ^ static_cast<uint64_t>(field);
+  std::size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, v.data() + i, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  if (i < v.size()) {
+    uint64_t w = 0;
+    std::memcpy(&w, v.data() + i, v.size() - i);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  return h * kMul;
+}
+}  // namespace
+
 void Matcher::scan(Field field, std::string_view value) {
   // Empty values never match (min_width > 0 is checked at load).
   if (!set_ || !scratch_ || value.empty()) return;
   const hs_database_t* db = set_->dbs_[static_cast<std::size_t>(field)];
   if (!db) return;
   value_ = value;
+
+  ScanCacheEntry* entry = nullptr;
+  uint64_t hash = 0;
+  if (value.size() <= kScanCacheMaxValue) {
+    hash = scanCacheHash(value, field);
+    entry = &scan_cache_[(hash >> 52) % kScanCacheSlots];
+    if (entry->generation == cache_generation_ && entry->hash == hash &&
+        entry->field == static_cast<uint8_t>(field) && entry->length == value.size() &&
+        std::memcmp(entry->value, value.data(), value.size()) == 0) {
+      ++cache_hits_;
+      for (uint8_t i = 0; i < entry->hit_count; ++i) {
+        const uint32_t index = entry->hits[i];
+        if (seen_[index] == epoch_) continue;
+        seen_[index] = epoch_;
+        accept(index);
+      }
+      return;
+    }
+  }
+
+  ++cache_misses_;
+  capturing_ = entry != nullptr;
+  capture_overflow_ = false;
+  captured_n_ = 0;
   const hs_error_t rc = hs_scan(db, value.data(), static_cast<unsigned>(value.size()), 0, scratch_,
                                 &Matcher::onHsMatch, this);
-  if (rc != HS_SUCCESS) ++scan_errors_;
+  capturing_ = false;
+  if (rc != HS_SUCCESS) {
+    ++scan_errors_;
+    return;
+  }
+  if (entry && !capture_overflow_) {
+    entry->generation = cache_generation_;
+    entry->hash = hash;
+    entry->field = static_cast<uint8_t>(field);
+    entry->length = static_cast<uint8_t>(value.size());
+    entry->hit_count = captured_n_;
+    std::copy_n(captured_, captured_n_, entry->hits);
+    std::memcpy(entry->value, value.data(), value.size());
+  }
 }
 
 }  // namespace exfilwatch::rules

@@ -136,11 +136,40 @@ class Matcher {
   // id across adopt() so a reload does not reset them.
   const std::vector<uint64_t>& ruleHits() const { return rule_hits_; }
   uint64_t scanErrors() const { return scan_errors_; }
+  // Values served from the scan cache, and values scanned by Hyperscan.
+  uint64_t scanCacheHits() const { return cache_hits_; }
+  uint64_t scanCacheMisses() const { return cache_misses_; }
+
+  // The scan cache: which rules' patterns matched each recently scanned
+  // value. DNS names repeat heavily (the reason resolvers cache), and a
+  // repeated name then costs a hash and a compare instead of a Hyperscan
+  // scan. Exact, never approximate: the entry keeps the value's bytes and is
+  // used only when they are equal; it holds the pattern hits before the
+  // rules' conditions (type, direction, port), which are applied to every
+  // packet afresh. Direct-mapped and fixed in size per worker: a flood of
+  // unique names (tunnels) only misses, it cannot grow or slow the cache.
+  static constexpr std::size_t kScanCacheSlots = 4096;
+  static constexpr std::size_t kScanCacheMaxValue = 72;  // longer values are always scanned
+  static constexpr std::size_t kScanCacheMaxHits = 6;    // more hits: not cached
 
  private:
+  struct ScanCacheEntry {
+    uint64_t hash = 0;
+    uint32_t generation = 0;  // 0: empty; adopt() starts a new generation
+    uint8_t field = 0;
+    uint8_t length = 0;
+    uint8_t hit_count = 0;
+    uint32_t hits[kScanCacheMaxHits] = {};
+    char value[kScanCacheMaxValue] = {};
+  };
+
   static int onHsMatch(unsigned int id, unsigned long long from, unsigned long long to,
                        unsigned int flags, void* ctx);
+  // A pattern match of rule `index` ending at `end` of value_.
   void record(uint32_t index, std::size_t end);
+  // Rule `index`'s pattern matched the current value: apply its conditions
+  // and fold it into the verdict.
+  void accept(uint32_t index);
 
   RuleSetPtr set_;
   hs_scratch* scratch_ = nullptr;
@@ -158,6 +187,16 @@ class Matcher {
   RuleScore score_;
   std::vector<uint64_t> rule_hits_;
   uint64_t scan_errors_ = 0;
+
+  std::vector<ScanCacheEntry> scan_cache_;  // kScanCacheSlots, allocated at the first adopt
+  uint32_t cache_generation_ = 0;
+  uint64_t cache_hits_ = 0;
+  uint64_t cache_misses_ = 0;
+  // While a miss is scanned: the pattern hits, to be stored in the entry.
+  bool capturing_ = false;
+  bool capture_overflow_ = false;
+  uint8_t captured_n_ = 0;
+  uint32_t captured_[kScanCacheMaxHits] = {};
 };
 
 }  // namespace exfilwatch::rules

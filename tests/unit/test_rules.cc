@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -249,6 +250,86 @@ TEST_CASE("shipped rules: no alert rule fires on the benign name corpus") {
   }
   CHECK(names > 1000);
   CHECK(alerts == 0);
+}
+
+TEST_CASE("scan cache: a repeated value gets exactly the verdict of a fresh scan") {
+  // Names of the shipped corpus (tunnels and benign), each scanned twice by
+  // one matcher, interleaved so entries are replaced and served again, and
+  // compared with a fresh matcher (empty cache) per name.
+  std::vector<std::string> names;
+  for (const char* kind : {"plain", "iodine", "dns2tcp", "dnscapy"}) {
+    std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/../shared/corpus/names/dns/" + kind +
+                     "/names.csv");
+    std::string line;
+    while (std::getline(in, line) && names.size() < 60000) {
+      const auto comma = line.find(',');
+      if (comma == std::string::npos || line.rfind("label", 0) == 0) continue;
+      std::string name = line.substr(comma + 1);
+      if (!name.empty() && name.back() == '.') name.pop_back();
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!name.empty()) names.push_back(std::move(name));
+    }
+  }
+  // Values that hit rules, one just at and one beyond the cached length.
+  names.push_back("vaaaakarqyx.t.tunnel-lab.net");
+  names.push_back("54.127.199.20.zen.spamhaus.org");
+  names.push_back("cdn12." + std::string(Matcher::kScanCacheMaxValue - 6, 'a'));
+  names.push_back("cdn12." + std::string(Matcher::kScanCacheMaxValue, 'a'));
+  const RuleSetPtr set = RuleSet::loadDirectory(shippedRules(), BuildOptions{});
+  Probe cached(set);
+  auto verdict = [](Matcher& m, const std::string& name, MatchContext ctx) {
+    m.begin(ctx);
+    m.scan(Field::DnsQname, name);
+    std::vector<uint32_t> v;
+    for (std::size_t i = 0; i < m.hitCount(); ++i) v.push_back(m.hit(i).id);
+    v.push_back(m.allowedBy() ? m.allowedBy()->id : 0);
+    v.push_back(static_cast<uint32_t>(m.alertCount()));
+    v.push_back(static_cast<uint32_t>(m.score().total * 1000));
+    return v;
+  };
+  std::size_t mismatches = 0, with_hits = 0;
+  MatchContext query;
+  query.qtype = 10;
+  MatchContext response = query;
+  response.response = true;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    // Each name twice (query, then its response), and an older one again.
+    for (const auto& [name, ctx] : {std::pair{names[i], query}, std::pair{names[i], response},
+                                    std::pair{names[i / 2], query}}) {
+      Matcher fresh;
+      REQUIRE(fresh.adopt(set));
+      const auto want = verdict(fresh, name, ctx);
+      if (verdict(cached.m, name, ctx) != want) ++mismatches;
+      if (want.size() > 3) ++with_hits;
+    }
+  }
+  CHECK(mismatches == 0);
+  CHECK(with_hits > 0);
+  // The response right after its query is always served from the cache
+  // (when the value is short enough to be kept).
+  const auto cacheable = std::count_if(names.begin(), names.end(), [](const std::string& n) {
+    return n.size() <= Matcher::kScanCacheMaxValue;
+  });
+  CHECK(cached.m.scanCacheHits() >= static_cast<uint64_t>(cacheable));
+
+  // Several values of one field per name (TXT strings): each value's entry
+  // holds its own hits, whatever the earlier values of the name matched.
+  Probe txt(compile("rules:\n  - {id: 7, name: t, field: dns.answer.txt, literal: TVqQ}\n"));
+  for (int round = 0; round < 2; ++round) {
+    txt.m.begin({});
+    txt.m.scan(Field::DnsAnswerTxt, "TVqQAAMA");
+    txt.m.scan(Field::DnsAnswerTxt, "xxTVqQ");  // same rule again: already seen for this name
+    CHECK(txt.m.hitCount() == 1);
+    txt.m.begin({});
+    txt.m.scan(Field::DnsAnswerTxt, "xxTVqQ");  // alone: must still hit from the cache
+    CHECK(txt.m.hitCount() == 1);
+  }
+
+  // A new rule set never sees the old set's entries.
+  Probe swap(compile("rules:\n  - {id: 1, name: a, field: dns.qname, literal: evil, anchor: start}\n"));
+  CHECK(swap.hits(Field::DnsQname, "evil.example") == std::vector<uint32_t>{1});
+  REQUIRE(swap.m.adopt(compile("rules:\n  - {id: 2, name: b, field: dns.qname, literal: nomatch}\n")));
+  CHECK(swap.hits(Field::DnsQname, "evil.example").empty());
 }
 
 TEST_CASE("conditions: qtype, direction, port") {
