@@ -2,10 +2,11 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+PROF_BUILD ?= build-prof
 FUZZ_SECONDS ?= 60
 MESON_OPTS ?=
 
-.PHONY: all deps build test test-asan test-e2e demo bench clean format tidy fuzz test-overload install
+.PHONY: all deps build test test-asan test-e2e demo bench bench-stages clean format tidy fuzz test-overload install
 
 all: build
 
@@ -57,8 +58,18 @@ test-e2e: deps build
 install: build
 	meson install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
 
+# Every benchmark side by side with its baseline (bench/README.md): replay vs
+# a bare libpcap loop vs tshark on the shared captures and on a generated
+# 5M-packet mixed capture, then live vs a bare recvmmsg loop. QUICK=1: ~3 min.
 bench: deps build
 	@bash bench/run.sh $(BUILD)
+
+# Instructions per packet by stage (callgrind), as markdown table rows for
+# bench/README.md. Its own build: the release code plus -g for attribution.
+bench-stages: deps
+	@[ -f $(PROF_BUILD)/build.ninja ] || meson setup $(PROF_BUILD) -Ddebug=true -Db_ndebug=true
+	ninja -C $(PROF_BUILD) exfilwatch bench/pcap_loop
+	@bash bench/stage_costs.sh $(PROF_BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
@@ -67,4 +78,4 @@ tidy: build
 	clang-tidy -p $(BUILD) $$(git ls-files 'src/*.cc')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(PROF_BUILD)

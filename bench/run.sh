@@ -1,13 +1,94 @@
 #!/bin/bash
-# run.sh BUILD_DIR: every benchmark, each side by side with its baseline.
+# run.sh BUILD_DIR: every benchmark (`make bench`), each side by side with
+# its baseline on the same input (bench/README.md says what each measures):
+#   1. replay vs bare libpcap loop vs tshark: benign-dns.pcap x 40
+#   2. the same on the generated mixed capture (5M packets, tunnels inside;
+#      tshark on its first 200k packets), and which tunnels were alerted
+#   3. the same over every capture in ../shared/captures
+#   4. live sensor on loopback vs a bare recvmmsg loop
+#   5. rule engine cost per name
+# Ends with a summary of packets/s and ratios, and the time each part took.
+#
+# Knobs (environment): QUICK=1 (about 1.5 minutes: fewer runs, 1M-packet mixed
+# capture, shorter live steps), REPS (interleaved runs for 1 and 3),
+# MIXED_PACKETS (5000000), MIXED_REPS (3), BENIGN_ROUNDS (40), SHARED_ROUNDS
+# (10), SKIP="mixed live rules ..." (parts to leave out: benign mixed shared
+# live rules), BENCH_CACHE (where the mixed capture is kept,
+# /tmp/exfilwatch-bench), and live_bench.py's DURATION, RATES, WORKERS.
 set -euo pipefail
+shopt -s lastpipe  # `... | keep` runs keep in this shell
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
-if [ -x "$here/replay_bench.sh" ] || [ -f "$here/replay_bench.sh" ]; then
-  echo "== replay throughput vs a bare libpcap loop"
-  bash "$here/replay_bench.sh" "$build"
+shared=$(cd "$here/../../shared/captures" && pwd)
+quick=${QUICK:-0}
+if [ "$quick" = 1 ]; then
+  : "${REPS:=3}" "${MIXED_PACKETS:=1000000}" "${MIXED_REPS:=1}" "${BENIGN_ROUNDS:=20}" "${SHARED_ROUNDS:=4}"
+  : "${DURATION:=1}"
+  export DURATION
 fi
-echo "== live sensor on loopback vs a bare recvmmsg loop"
-/usr/bin/python3 "$here/live_bench.py" "$build"
-echo "== rule engine: ns per DNS name vs a walk-only loop, compile and cache load times"
-"$build/bench/rules_bench"
+export REPS=${REPS:-5}
+mixed_packets=${MIXED_PACKETS:-5000000}
+skip=" ${SKIP:-} "
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+times=()
+results=()
+part() { echo; echo "== $*"; part_start=$(date +%s); }
+done_part() { times+=("$(printf '%-44s %4d s' "$1" $(($(date +%s) - part_start)))"); }
+keep() { tee "$tmp/out"; results+=("$(sed -n 's/^RESULT //p' "$tmp/out")"); }
+bench_start=$(date +%s)
+echo "exfilwatch bench: build $build, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [[ $skip != *" benign "* ]]; then
+  part "1. replay vs bare libpcap loop vs tshark: benign-dns.pcap x ${BENIGN_ROUNDS:-40}"
+  LABEL=benign-dns bash "$here/replay_bench.sh" "$build" "${BENIGN_ROUNDS:-40}" "$shared/benign-dns.pcap" | keep
+  done_part "1. benign-dns.pcap"
+fi
+
+if [[ $skip != *" mixed "* ]]; then
+  part "2. the same on the generated mixed capture ($mixed_packets packets, bench/gen_mixed.py)"
+  gen_start=$(date +%s)
+  paths=$(python3 "$here/gen_mixed.py" --packets "$mixed_packets" | sed 's/^[a-z]*: //')
+  read -r mixed labels prefix <<<"$paths"
+  echo "capture: $mixed ($(du -h "$mixed" | cut -f1), $(($(date +%s) - gen_start)) s to generate or find in the cache)"
+  echo "tshark reads only its first packets ($(basename "$prefix")): it would take minutes on the whole file."
+  LABEL=mixed TSHARK_INPUT=$prefix EVE_OUT=$tmp/mixed.eve REPS=${MIXED_REPS:-3} \
+    bash "$here/replay_bench.sh" "$build" 1 "$mixed" | keep
+  python3 "$here/check_alerts.py" "$tmp/mixed.eve" "$labels" || status=1
+  done_part "2. mixed capture"
+fi
+
+if [[ $skip != *" shared "* ]]; then
+  part "3. the same over every capture in ../shared/captures (x ${SHARED_ROUNDS:-10})"
+  LABEL=shared-captures bash "$here/replay_bench.sh" "$build" "${SHARED_ROUNDS:-10}" "$shared"/*.pcap | keep
+  done_part "3. ../shared/captures"
+fi
+
+if [[ $skip != *" live "* ]]; then
+  part "4. live sensor on loopback vs a bare recvmmsg loop"
+  /usr/bin/python3 "$here/live_bench.py" "$build" | tee "$tmp/live"
+  done_part "4. live loopback"
+fi
+
+if [[ $skip != *" rules "* ]]; then
+  part "5. rule engine: ns per DNS name vs a walk-only loop, compile and cache load times"
+  "$build/bench/rules_bench"
+  done_part "5. rules_bench"
+fi
+
+echo
+echo "== summary (packets/s; goals: full detection >= 15% of bare libpcap, >= 20x tshark; live >= 70% of recvmmsg)"
+printf '%-16s %12s %12s %12s %12s %8s %8s\n' input "bare loop" "decode+parse" "full" tshark "full/bare" "full/tshark"
+for r in "${results[@]}"; do
+  [ -n "$r" ] || continue
+  read -r label lp pp fp tp <<<"$r"
+  awk -v l="$label" -v lp="$lp" -v pp="$pp" -v fp="$fp" -v tp="$tp" 'BEGIN {
+    printf "%-16s %12d %12d %12d %12d %7.1f%% %7.1fx\n", l, lp, pp, fp, tp, 100 * fp / lp, fp / tp }'
+done
+if [ -f "$tmp/live" ]; then grep -E '^(highest no-loss|ratio|sensor loss)' "$tmp/live" || true; fi
+echo
+echo "== time per part"
+printf '%s\n' "${times[@]}"
+printf '%-44s %4d s\n' "total" $(($(date +%s) - bench_start))
+exit $status
