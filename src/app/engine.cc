@@ -142,7 +142,8 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
 
   std::string_view registered;
   if (!message_.questions.empty() && message_.questions.front().name.valid) {
-    registered = registered_.lookup(message_.lower(message_.questions.front().name));
+    const dns::NameRef& name = message_.questions.front().name;
+    registered = registered_.lookup(message_.lower(name), name.labels);
   }
   if (evidence_.enabled()) {
     dns_pair_ = dnsPairKey(pkt, registered);
@@ -268,7 +269,7 @@ void Engine::detect(const PacketContext& pkt, std::string_view registered_domain
       continue;
     }
     const std::string_view reg =
-        first ? registered_domain : registered_.lookup(message_.lower(q.name));
+        first ? registered_domain : registered_.lookup(message_.lower(q.name), q.name.labels);
     const bool is_first = first;
     first = false;
     if (rules_on && !applyRules(pkt, q, is_first, reg)) continue;  // allowed

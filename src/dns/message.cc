@@ -105,6 +105,13 @@ bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::si
   uint8_t* const raw = msg.raw_text_.data() + start;
   std::size_t used = 0;
 
+  // Until the first pointer the labels sit one after another, and the text
+  // is the wire bytes after the first length octet with each later length
+  // octet turned into a '.': copy that run once, then only the dots are
+  // written per label. Bytes copied beyond the name are never published.
+  bool in_first_run = true;
+  if (offset < len) std::memcpy(raw, d + offset + 1, std::min(len - offset - 1, kMaxNameLength));
+
   std::size_t pos = offset;
   std::size_t wire = 0;  // octets of the labels so far, length bytes included
   int jumps = 0;
@@ -152,7 +159,7 @@ bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::si
         // Text so far <= wire - 1, plus '.' and b bytes: within the room
         // reserved above because wire + 1 + b + 1 <= kMaxNameLength.
         if (ref.labels > 0) raw[used++] = '.';
-        std::memcpy(raw + used, d + pos + 1, b);
+        if (!in_first_run) std::memcpy(raw + used, d + pos + 1, b);
         used += b;
         ++ref.labels;
         wire += 1 + std::size_t{b};
@@ -169,6 +176,7 @@ bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::si
         // wrote, and it rules out a pointer to itself.
         if (target >= pos) return fail(Weird::DnsPointerForward);
         if (++jumps > kMaxPointerChain) return fail(Weird::DnsPointerChainTooLong);
+        in_first_run = false;
         const auto& known = msg.decoded_names_[target % DnsMessage::kDecodedNameSlots];
         if (known.generation == msg.name_generation_ && known.offset == target &&
             jumps + known.jumps <= kMaxPointerChain && wire + known.wire <= kMaxNameLength) {
@@ -381,21 +389,30 @@ void Parser::decodeRdata(DnsMessage& msg, ResourceRecord& rr, WeirdCounters& wei
 
 bool Parser::parseRecord(DnsMessage& msg, std::size_t& off, Section section, bool store,
                          WeirdCounters& weird) const {
-  ResourceRecord rr;
+  // Built in place in its section (no copy of the record); a record that
+  // is only walked goes to a scratch slot.
+  std::vector<ResourceRecord>* dest = nullptr;
+  if (store) {
+    dest = section == Section::Answer      ? &msg.answers
+           : section == Section::Authority ? &msg.authorities
+                                           : &msg.additionals;
+  }
+  ResourceRecord& rr = dest ? dest->emplace_back() : (msg.walked_record_ = ResourceRecord{});
   const std::size_t text_mark = msg.raw_text_.size();
-  std::size_t next = 0;
-  readName(msg, off, rr.name, next, weird);
-  if (next == 0) {
-    // The name's end is unknown, so nothing after it can be found.
+  auto give_up = [&] {
+    if (dest) dest->pop_back();
     msg.rollbackText(text_mark);
     return false;
-  }
+  };
+  std::size_t next = 0;
+  readName(msg, off, rr.name, next, weird);
+  // The name's end is unknown, so nothing after it can be found.
+  if (next == 0) return give_up();
 
   const ByteReader r(msg.data_, msg.size_);
   if (!r.has(next, kRrFixedSize)) {
     weird.add(Weird::DnsRecordTruncated);
-    msg.rollbackText(text_mark);
-    return false;
+    return give_up();
   }
   r.u16(next, rr.type);
   r.u16(next + 2, rr.rclass);
@@ -427,17 +444,9 @@ bool Parser::parseRecord(DnsMessage& msg, std::size_t& off, Section section, boo
     decodeRdata(msg, rr, weird);
   }
 
-  if (store) {
-    switch (section) {
-      case Section::Answer: msg.answers.push_back(rr); break;
-      case Section::Authority: msg.authorities.push_back(rr); break;
-      case Section::Additional: msg.additionals.push_back(rr); break;
-    }
-  } else {
-    // Walked only: give back its text so the arena stays bounded by what is
-    // stored.
-    msg.rollbackText(text_mark);
-  }
+  // Walked only: give back its text so the arena stays bounded by what is
+  // stored.
+  if (!store) msg.rollbackText(text_mark);
   return !cut;
 }
 

@@ -215,6 +215,7 @@ class DnsMessage {
   }
   std::vector<TxtSegment> txt_segments_;
   std::vector<EdnsOption> edns_options_;
+  ResourceRecord walked_record_;  // a record walked past the storage limit
 };
 
 // Parses one DNS message (UDP payload, or one TCP message without its length

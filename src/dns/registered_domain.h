@@ -30,7 +30,9 @@ class RegisteredDomain {
   // `lower_name`: lower-cased dotted name without trailing dot. Returns the
   // registered domain as a suffix view of `lower_name`, or an empty view when
   // the name is a public suffix itself, empty, or a single unlisted label.
-  std::string_view lookup(std::string_view lower_name);
+  // `labels`: the name's label count when the caller knows it (the DNS
+  // parser does), 0 otherwise; it saves looking for the last labels.
+  std::string_view lookup(std::string_view lower_name, int labels = 0);
 
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
@@ -45,6 +47,7 @@ class RegisteredDomain {
   psl_ctx_st* psl_ = nullptr;
   int key_labels_ = 6;
   std::vector<Slot> cache_;
+  uint64_t seed_ = 0;
   std::string scratch_;
   uint64_t hits_ = 0;
   uint64_t misses_ = 0;

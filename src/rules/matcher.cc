@@ -10,6 +10,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "decode/flow_hash.h"
+
 namespace exfilwatch::rules {
 
 namespace {
@@ -241,7 +243,10 @@ bool Matcher::adopt(RuleSetPtr set) {
   rule_hits_ = std::move(counts);
   epoch_ = 0;
   // Entries of the previous set name its rule indices: forget them all.
-  if (scan_cache_.empty()) scan_cache_.resize(kScanCacheSlots);
+  if (scan_cache_.empty()) {
+    scan_cache_.resize(kScanCacheSlots);
+    cache_seed_ = flowhash::randomSeed();
+  }
   if (++cache_generation_ == 0) {
     std::fill(scan_cache_.begin(), scan_cache_.end(), ScanCacheEntry{});
     cache_generation_ = 1;
@@ -308,28 +313,6 @@ void Matcher::accept(uint32_t index) {
   }
 }
 
-namespace {
-// The scan cache's slot hash: eight bytes at a time. Collisions (chosen by
-// an attacker or not) only cost a miss: entries compare the whole value.
-uint64_t scanCacheHash(std::string_view v, Field field) {
-  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
-  uint64_t h = (v.size() << 8) ^ static_cast<uint64_t>(field);
-  std::size_t i = 0;
-  for (; i + 8 <= v.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, v.data() + i, 8);
-    h = (h ^ w) * kMul;
-    h ^= h >> 29;
-  }
-  if (i < v.size()) {
-    uint64_t w = 0;
-    std::memcpy(&w, v.data() + i, v.size() - i);
-    h = (h ^ w) * kMul;
-    h ^= h >> 29;
-  }
-  return h * kMul;
-}
-}  // namespace
 
 void Matcher::scan(Field field, std::string_view value) {
   // Empty values never match (min_width > 0 is checked at load).
@@ -341,8 +324,8 @@ void Matcher::scan(Field field, std::string_view value) {
   ScanCacheEntry* entry = nullptr;
   uint64_t hash = 0;
   if (value.size() <= kScanCacheMaxValue) {
-    hash = scanCacheHash(value, field);
-    entry = &scan_cache_[(hash >> 52) % kScanCacheSlots];
+    hash = flowhash::hashBytes(value.data(), value.size(), cache_seed_ ^ static_cast<uint64_t>(field));
+    entry = &scan_cache_[hash % kScanCacheSlots];
     if (entry->generation == cache_generation_ && entry->hash == hash &&
         entry->field == static_cast<uint8_t>(field) && entry->length == value.size() &&
         std::memcmp(entry->value, value.data(), value.size()) == 0) {

@@ -190,6 +190,7 @@ class Matcher {
 
   std::vector<ScanCacheEntry> scan_cache_;  // kScanCacheSlots, allocated at the first adopt
   uint32_t cache_generation_ = 0;
+  uint64_t cache_seed_ = 0;  // random at the first adopt: no aiming at one slot
   uint64_t cache_hits_ = 0;
   uint64_t cache_misses_ = 0;
   // While a miss is scanned: the pattern hits, to be stored in the entry.
