@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "build_config.h"
 #include "rules/matcher.h"
@@ -33,6 +34,12 @@ ControlPlanePtr buildControlPlane(Config config, uint64_t generation, rules::Bui
   // Rules are compiled here, with the configuration, so that config and
   // rules change together or not at all: a RuleError propagates and the
   // caller keeps its old plane.
+  // The default list is not named in the file: check it here, so a missing
+  // package is a configuration error (exit 2), not a failure of the workers.
+  if (!std::ifstream(config.public_suffix_list)) {
+    throw ConfigError("public suffix list " + config.public_suffix_list +
+                      ": cannot open (Debian package: publicsuffix)");
+  }
   rules::RuleSetPtr rule_set;
   if (config.rules.enabled) {
     rules::BuildOptions options;

@@ -279,7 +279,14 @@ Config parseConfig(const std::string& yaml_text, const std::string& source_name)
          l.section(n, "dns", {
              {"ports", [&](const YAML::Node& v) { c.dns_ports = l.ports(v, "dns.ports"); }},
              {"max_records", [&](const YAML::Node& v) { c.dns_limits.max_records = l.integer<uint32_t>(v, "dns.max_records", 1, 65535); }},
-             {"public_suffix_list", [&](const YAML::Node& v) { c.public_suffix_list = l.string(v, "dns.public_suffix_list"); }},
+             {"public_suffix_list", [&](const YAML::Node& v) {
+                c.public_suffix_list = l.string(v, "dns.public_suffix_list");
+                // Loaded later by each worker; a bad path must fail here, as
+                // a configuration error with its line, not when workers start.
+                if (!std::ifstream(c.public_suffix_list)) {
+                  l.fail(v, "dns.public_suffix_list: " + c.public_suffix_list + ": cannot open");
+                }
+              }},
              {"log", [&](const YAML::Node& v) { c.dns_log = l.boolean(v, "dns.log"); }},
              {"tcp", [&](const YAML::Node& t) {
                 l.section(t, "dns.tcp", {

@@ -164,8 +164,10 @@ Rule FileParser::rule(const YAML::Node& node) {
       r.field = *f;
     } else if (key == "pattern") {
       r.pattern = text(v, "pattern");
+      r.pattern_line = v.Mark().line + 1;
     } else if (key == "literal") {
       r.literal = text(v, "literal");
+      r.pattern_line = v.Mark().line + 1;
       r.is_literal = true;
     } else if (key == "anchor") {
       const auto a = anchorFromName(string(v, "anchor"));

@@ -34,7 +34,7 @@ void checkExpression(const Rule& r, std::vector<std::string>& errors) {
   hs_expr_info_t* info = nullptr;
   hs_compile_error_t* err = nullptr;
   if (hs_expression_info(expr.c_str(), r.hsFlags(), &info, &err) != HS_SUCCESS) {
-    errors.push_back(r.where() + "pattern '" + expr + "': Hyperscan: " +
+    errors.push_back(r.wherePattern() + "pattern '" + expr + "': Hyperscan: " +
                      (err && err->message ? err->message : "unknown error"));
     hs_free_compile_error(err);
     return;
@@ -42,7 +42,7 @@ void checkExpression(const Rule& r, std::vector<std::string>& errors) {
   // A pattern that matches the empty string matches every name: certainly a
   // mistake (Hyperscan itself refuses it at compile time).
   if (info && info->min_width == 0) {
-    errors.push_back(r.where() + "pattern '" + expr + "' matches the empty string (every value)");
+    errors.push_back(r.wherePattern() + "pattern '" + expr + "' matches the empty string (every value)");
   }
   std::free(info);
 }
@@ -127,7 +127,7 @@ std::shared_ptr<const RuleSet> RuleSet::build(std::vector<Rule> rules, const std
         if (err && err->expression >= 0 &&
             static_cast<std::size_t>(err->expression) < in.ids.size()) {
           const Rule& r = set->rules_[in.ids[static_cast<std::size_t>(err->expression)]];
-          where = r.where() + "pattern '" + in.expressions[static_cast<std::size_t>(err->expression)] +
+          where = r.wherePattern() + "pattern '" + in.expressions[static_cast<std::size_t>(err->expression)] +
                   "': ";
         }
         hs_free_compile_error(err);

@@ -162,6 +162,11 @@ std::string Rule::where() const {
   return file + ":" + std::to_string(line) + ": rule " + std::to_string(id) + ": ";
 }
 
+std::string Rule::wherePattern() const {
+  const int at = pattern_line > 0 ? pattern_line : line;
+  return file + ":" + std::to_string(at) + ": rule " + std::to_string(id) + ": ";
+}
+
 std::string Rule::toString() const {
   char head[96];
   std::snprintf(head, sizeof head, "%-8u %-5s %-21s ", id, std::string(actionName(action)).c_str(),

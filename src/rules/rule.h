@@ -100,6 +100,7 @@ struct Rule {
   // Where the rule was written, for every message about it.
   std::string file;
   int line = 0;
+  int pattern_line = 0;  // of `pattern` / `literal`, 0 when unknown
 
   // True when the rule's conditions hold (its pattern is checked elsewhere).
   bool appliesTo(const MatchContext& ctx) const;
@@ -115,6 +116,8 @@ struct Rule {
   std::string toString() const;
   // "file:line: rule N: " prefix for messages about this rule.
   std::string where() const;
+  // The same, at the line of its pattern (messages about the expression).
+  std::string wherePattern() const;
 };
 
 // Escapes every byte of `text` so Hyperscan reads it literally.

@@ -29,11 +29,8 @@ BAD_CONFIGS = [
     ("broken YAML", "dns: [1\n", "c.yaml:2: invalid YAML"),
     ("missing model file", "score:\n  dns:\n    model: /nonexistent/model\n",
      "c.yaml:3: score.dns.model: /nonexistent/model: cannot open"),
-    # KNOWN (reported): `run` exits 1 here, not 2 as the README promises for a
-    # configuration that does not load: the list is loaded when the workers
-    # are built (src/app/run_cmd.cc), after the configuration was accepted.
     ("missing public suffix list", "dns:\n  public_suffix_list: /nonexistent/psl\n",
-     "cannot load the public suffix list /nonexistent/psl", 1),
+     "c.yaml:2: dns.public_suffix_list: /nonexistent/psl: cannot open"),
 ]
 
 RULE = '  - id: {id}\n    name: "r{id}"\n    field: dns.qname\n    pattern: "{pattern}"\n    severity: {sev}\n'
@@ -42,7 +39,7 @@ BAD_RULES = [
     ("unknown field", RULE.format(id=1, pattern="a", sev=1).replace("dns.qname", "dns.bogus"),
      "r.yaml:4: rule 1: field: unknown field 'dns.bogus'"),
     ("regex does not compile", RULE.format(id=1, pattern="(a", sev=1),
-     "r.yaml:2: rule 1: pattern '(a': Hyperscan: Missing close parenthesis"),
+     "r.yaml:5: rule 1: pattern '(a': Hyperscan: Missing close parenthesis"),
     ("severity out of range", RULE.format(id=1, pattern="a", sev=9), "r.yaml:6: rule 1: severity: 9 is out of range [1, 3]"),
     ("missing id", RULE.format(id=1, pattern="a", sev=1).replace("  - id: 1\n    name", "  - name"),
      "r.yaml:2: missing required key 'id'"),
@@ -98,7 +95,7 @@ def main():
             f.write("rules:\n  directory: %s\n  cache_directory: 'off'\n" % rd)
         r = subprocess.run([EXE, "run", "--config", cfg, "--eve", os.path.join(d, "eve.json")],
                            capture_output=True, text=True, env=env, timeout=300)
-        check(r.returncode == 2 and "r.yaml:2: rule 1: pattern '(a'" in r.stderr and "ready" not in r.stderr,
+        check(r.returncode == 2 and "r.yaml:5: rule 1: pattern '(a'" in r.stderr and "ready" not in r.stderr,
               "run with a broken rule set -> exit 2", "rc=%d stderr=%r" % (r.returncode, r.stderr))
         # The same input with the error fixed loads: the table tests the error, not the harness.
         with open(os.path.join(rd, "r.yaml"), "w") as f:

@@ -61,7 +61,7 @@ try:
         f.write("rules:\n  - id: 1234567\n    name: bad\n    field: dns.qname\n    pattern: 'abc[def'\n")
     r = run("rules", "check", broken)
     check(r.returncode != 0, "rules check exits non-zero on a bad regex")
-    check("bad.yaml:2: rule 1234567: pattern 'abc[def': Hyperscan:" in r.stderr,
+    check("bad.yaml:5: rule 1234567: pattern 'abc[def': Hyperscan:" in r.stderr,
           "the error names file, line, rule id and Hyperscan's message")
     with open(os.path.join(broken, "bad.yaml"), "w") as f:
         f.write("rules:\n  - id: 1000001\n    name: dup\n    field: dns.qname\n    literal: x\n")

@@ -88,11 +88,11 @@ TEST_CASE("broken rule files: each kind gets file, line and a clear message") {
   const std::vector<Case> cases = {
       {"bad regex",
        {{"a.yaml", "rules:\n  - id: 7\n    name: x\n    field: dns.qname\n    pattern: 'abc(def'\n"}},
-       "a.yaml:2",
+       "a.yaml:5",  // the pattern's own line
        "rule 7: pattern 'abc(def': Hyperscan: "},
       {"pattern matching the empty string",
        {{"a.yaml", "rules:\n  - id: 8\n    name: x\n    field: dns.qname\n    pattern: 'a*'\n"}},
-       "a.yaml:2",
+       "a.yaml:5",
        "rule 8: pattern 'a*' matches the empty string"},
       {"duplicate id across files",
        {{"a.yaml", kGoodRule}, {"b.yaml", "rules:\n\n  - id: 42\n    name: y\n    field: dns.qname\n    literal: x\n"}},
@@ -534,7 +534,7 @@ TEST_CASE("a broken reload keeps the old rules running and is counted") {
   const uint64_t failed_before = app::reloadCounters().failed.load();
   std::string error;
   CHECK_FALSE(app::reloadControlPlane(holder, config, error));
-  CHECK(error.find("r.yaml:2: rule 42:") != std::string::npos);
+  CHECK(error.find("r.yaml:5: rule 42:") != std::string::npos);  // the pattern line
   CHECK(app::reloadCounters().failed.load() == failed_before + 1);
   CHECK(holder.load() == before);  // the old plane, old rules, still published
 
