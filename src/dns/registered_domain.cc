@@ -1,16 +1,30 @@
 // registered_domain.cc: eTLD+1 with libpsl, cached.
 //
-// Why the cache key is exact: the longest rule in the list has R labels (5
-// today, counted at load), so the public suffix of any name is at most R
-// labels long and its registered domain at most R+1. Rules match from the
-// right, so a name and its last R+1 labels have the same matching rules and
-// the same registered domain. Caching on those last labels lets random
-// tunnel prefixes share one entry per registered domain.
+// Why the name cache's key is exact: the longest rule in the list has R
+// labels (5 today, counted at load), so the public suffix of any name is at
+// most R labels long and its registered domain at most R+1. Rules match from
+// the right, so a name and its last R+1 labels have the same matching rules
+// and the same registered domain. Caching on those last labels lets random
+// tunnel prefixes longer than that share one entry.
+//
+// Why the deciding suffix is exact: put every rule and every parent of a
+// rule in a tree of suffixes ("uk", "co.uk", ...). Walk a name from the
+// right until its last d labels are not a node (and not under a wildcard
+// rule of the node above): every rule that matches the name lies within its
+// last d-1 labels, so its public suffix has at most d-1 labels (at least 1:
+// an unlisted top-level label is a public suffix by the implicit "*" rule)
+// and its registered domain at most d (2 when d is 1). The last d labels (2
+// when d is 1) then have the same matching rules and the same registered
+// domain as the name: "x.y.example.com" is decided by "example.com". Labels
+// the tree cannot judge end the walk with the whole key: Unicode rules are
+// not in it (libpsl also matches their punycode form), so a label with a
+// byte >= 0x80 or an "xn--" label goes to libpsl as it is.
 #include "dns/registered_domain.h"
 
 #include <libpsl.h>
 
 #include <fstream>
+#include <cctype>
 #include <cstring>
 #include <stdexcept>
 
@@ -49,20 +63,122 @@ std::string_view lastLabels(std::string_view name, int labels) {
 }  // namespace
 
 RegisteredDomain::RegisteredDomain(const std::string& psl_path, std::size_t cache_slots)
-    : cache_(cache_slots ? cache_slots : 1), seed_(flowhash::randomSeed()) {
+    : cache_(cache_slots ? cache_slots : 1),
+      suffix_cache_(cache_slots ? cache_slots : 1),
+      seed_(flowhash::randomSeed()) {
   psl_ = psl_load_file(psl_path.c_str());
   if (psl_ == nullptr) {
     throw std::runtime_error("cannot load the public suffix list " + psl_path +
                              " (Debian package: publicsuffix)");
   }
-  const int longest = psl_path.size() > 4 && psl_path.substr(psl_path.size() - 4) == ".dat"
-                          ? longestRuleLabels(psl_path)
-                          : 0;
-  // A compiled (DAFSA) list cannot be read here: fall back to a generous key.
+  const bool text_list = psl_path.size() > 4 && psl_path.substr(psl_path.size() - 4) == ".dat";
+  const int longest = text_list ? longestRuleLabels(psl_path) : 0;
+  // A compiled (DAFSA) list cannot be read here: fall back to a generous key
+  // and no rule tree (every name cache miss goes to libpsl).
   key_labels_ = longest > 0 ? longest + 1 : 8;
+  if (longest > 0) loadRuleTree(psl_path);
+}
+
+void RegisteredDomain::loadRuleTree(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::pair<std::string, bool>> nodes;  // suffix, wildcard below
+  std::string line;
+  auto ascii = [](std::string_view s) {
+    for (unsigned char ch : s) {
+      if (ch >= 0x80) return false;
+    }
+    return true;
+  };
+  while (std::getline(in, line)) {
+    if (line.empty() || line.rfind("//", 0) == 0) continue;
+    const auto end = line.find_first_of(" \t\r");
+    if (end != std::string::npos) line.resize(end);
+    if (line.empty()) continue;
+    std::string_view rule = line;
+    bool wildcard = false;
+    if (rule.front() == '!') rule.remove_prefix(1);  // the exception's own name is a node
+    if (rule.rfind("*.", 0) == 0) {
+      rule.remove_prefix(2);
+      wildcard = true;
+    }
+    // The rule and each of its parents, as far as they are ASCII.
+    for (std::string_view suffix = rule;;) {
+      if (ascii(suffix)) {
+        nodes.emplace_back(std::string(suffix), wildcard);
+        for (char& ch : nodes.back().first) {
+          ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        }
+      }
+      wildcard = false;
+      const auto dot = suffix.find('.');
+      if (dot == std::string_view::npos) break;
+      suffix.remove_prefix(dot + 1);
+    }
+  }
+  std::size_t bytes = 0;
+  for (const auto& n : nodes) bytes += n.first.size();
+  rule_text_.reserve(bytes);  // never reallocated: the map's views point into it
+  rule_nodes_.reserve(nodes.size());
+  for (const auto& [suffix, wildcard] : nodes) {
+    const std::size_t at = rule_text_.size();
+    rule_text_ += suffix;
+    const std::string_view key(rule_text_.data() + at, suffix.size());
+    auto [it, inserted] = rule_nodes_.emplace(key, wildcard);
+    if (!inserted && wildcard) it->second = true;
+  }
+  have_rule_tree_ = !rule_nodes_.empty();
 }
 
 RegisteredDomain::~RegisteredDomain() { psl_free(psl_); }
+
+std::string_view RegisteredDomain::decidingSuffix(std::string_view key) const {
+  // An empty label anywhere makes libpsl refuse the whole name: let it see it.
+  if (!have_rule_tree_ || key.front() == '.' || key.back() == '.' ||
+      key.find("..") != std::string_view::npos) {
+    return key;
+  }
+  bool parent_wildcard = false;
+  std::size_t label_end = key.size();  // exclusive end of the next label to the left
+  for (int depth = 1;; ++depth) {
+    const void* dot = label_end ? ::memrchr(key.data(), '.', label_end) : nullptr;
+    const std::size_t label_start =
+        dot ? static_cast<std::size_t>(static_cast<const char*>(dot) - key.data()) + 1 : 0;
+    const std::string_view label = key.substr(label_start, label_end - label_start);
+    if (label.empty() || label.rfind("xn--", 0) == 0) return key;
+    for (unsigned char ch : label) {
+      if (ch >= 0x80) return key;
+    }
+    const auto node = rule_nodes_.find(key.substr(label_start));
+    if (node == rule_nodes_.end() && !parent_wildcard) {
+      if (depth >= 2) return key.substr(label_start);
+      // An unlisted top-level label: the public suffix is that label, the
+      // registered domain the last two.
+      return lastLabels(key, 2);
+    }
+    if (dot == nullptr) return key;  // the whole key lies inside the tree
+    parent_wildcard = node != rule_nodes_.end() && node->second;
+    label_end = label_start - 1;
+  }
+}
+
+RegisteredDomain::Slot& RegisteredDomain::slotFor(std::vector<Slot>& table, std::string_view key) {
+  Slot& slot = table[flowhash::hashBytes(key.data(), key.size(), seed_) % table.size()];
+  if (slot.used && slot.key == key) return slot;
+  slot.key.assign(key);
+  slot.used = true;
+  slot.result_len = -1;
+  ++list_lookups_;
+  // libpsl wants a NUL-terminated string; a key with an embedded NUL (raw
+  // bytes from a tunnel) has no registered domain we could name.
+  const char* found = slot.key.find('\0') == std::string::npos
+                          ? psl_registrable_domain(psl_, slot.key.c_str())
+                          : nullptr;
+  if (found != nullptr) {
+    const std::size_t len = slot.key.size() - static_cast<std::size_t>(found - slot.key.c_str());
+    if (len > 0 && len <= slot.key.size()) slot.result_len = static_cast<int16_t>(len);
+  }
+  return slot;
+}
 
 std::string_view RegisteredDomain::lookup(std::string_view lower_name, int labels) {
   if (lower_name.empty() || lower_name.size() > 255) return {};
@@ -76,18 +192,12 @@ std::string_view RegisteredDomain::lookup(std::string_view lower_name, int label
     ++hits_;
   } else {
     ++misses_;
+    // Both answers are lengths from the end, the same in the key, the
+    // deciding suffix and the name.
+    const int16_t result = slotFor(suffix_cache_, decidingSuffix(key)).result_len;
     slot.key.assign(key);
     slot.used = true;
-    slot.result_len = -1;
-    // libpsl wants a NUL-terminated string; a key with an embedded NUL (raw
-    // bytes from a tunnel) has no registered domain we could name.
-    const char* found = slot.key.find('\0') == std::string::npos
-                            ? psl_registrable_domain(psl_, slot.key.c_str())
-                            : nullptr;
-    if (found != nullptr) {
-      const std::size_t len = slot.key.size() - static_cast<std::size_t>(found - slot.key.c_str());
-      if (len > 0 && len <= slot.key.size()) slot.result_len = static_cast<int16_t>(len);
-    }
+    slot.result_len = result;
   }
   if (slot.result_len <= 0) return {};
   return lower_name.substr(lower_name.size() - static_cast<std::size_t>(slot.result_len));

@@ -1,14 +1,18 @@
 // registered_domain.h: the registered domain (eTLD+1) of a query name, from
 // libpsl and the system public suffix list (ICANN and private sections).
 // Tunnels vary the labels left of the registered domain, so detection
-// aggregates on it. Look-ups are cached in a fixed-size direct-mapped table
-// keyed by the name's last labels, which is exact: see registered_domain.cc.
+// aggregates on it. Look-ups are cached in two fixed-size direct-mapped
+// tables, both exact (see registered_domain.cc): one keyed by the name (its
+// last labels), and behind it one keyed by the shortest suffix of the name
+// that decides the answer, so a new name under a known domain costs a walk
+// of the rule tree instead of a libpsl look-up.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 struct psl_ctx_st;
@@ -34,8 +38,9 @@ class RegisteredDomain {
   // parser does), 0 otherwise; it saves looking for the last labels.
   std::string_view lookup(std::string_view lower_name, int labels = 0);
 
-  uint64_t hits() const { return hits_; }
-  uint64_t misses() const { return misses_; }
+  uint64_t hits() const { return hits_; }      // answered by the name cache
+  uint64_t misses() const { return misses_; }  // not: the deciding-suffix cache was asked
+  uint64_t listLookups() const { return list_lookups_; }  // answered by libpsl itself
   int keyLabels() const { return key_labels_; }
 
  private:
@@ -44,13 +49,26 @@ class RegisteredDomain {
     int16_t result_len = -1;  // length of the registered domain within key, -1: none
     bool used = false;
   };
+  void loadRuleTree(const std::string& path);
+  // The part of `key` that decides its registered domain (a suffix of it).
+  std::string_view decidingSuffix(std::string_view key) const;
+  // Slot of `table` for `key`; fills it from libpsl when it holds another key.
+  Slot& slotFor(std::vector<Slot>& table, std::string_view key);
+
   psl_ctx_st* psl_ = nullptr;
   int key_labels_ = 6;
-  std::vector<Slot> cache_;
+  // Every suffix that is a rule of the list or a parent of one (ASCII
+  // rules and the ASCII parents of the others), and whether a wildcard rule
+  // ("*.ck") sits right below it.
+  std::unordered_map<std::string_view, bool> rule_nodes_;
+  std::string rule_text_;  // storage of rule_nodes_'s keys
+  bool have_rule_tree_ = false;
+  std::vector<Slot> cache_;          // by name (or its last key_labels_ labels)
+  std::vector<Slot> suffix_cache_;   // by deciding suffix
   uint64_t seed_ = 0;
-  std::string scratch_;
   uint64_t hits_ = 0;
   uint64_t misses_ = 0;
+  uint64_t list_lookups_ = 0;
 };
 
 }  // namespace exfilwatch::dns

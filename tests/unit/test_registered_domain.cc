@@ -1,8 +1,14 @@
 // test_registered_domain.cc: eTLD+1 from the system public suffix list.
 #include <doctest.h>
 
-#include <string>
+#include <libpsl.h>
 
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "build_config.h"
 #include "dns/registered_domain.h"
 
 using exfilwatch::dns::RegisteredDomain;
@@ -47,10 +53,71 @@ TEST_CASE("many random prefixes under one domain hit the cache") {
     REQUIRE(rd.lookup(name) == "tunnel-lab.net");
   }
   CHECK(rd.misses() == 1000);  // 4 labels: under the key length, every name is its own key
+  CHECK(rd.listLookups() == 1);  // ... but all are decided by "tunnel-lab.net"
   CHECK(rd.lookup("www.sub.a.b.c.d.example.org") == "example.org");
 }
 
 TEST_CASE("missing list file is a clear configuration error") {
   CHECK_THROWS_WITH_AS(RegisteredDomain("/nonexistent/list.dat"),
                        doctest::Contains("/nonexistent/list.dat"), std::runtime_error);
+}
+
+TEST_CASE("both caches answer exactly what libpsl answers, name by name") {
+  // The reference: libpsl on the whole name, no cache.
+  psl_ctx_t* psl = psl_load_file(exfilwatch::dns::kDefaultPublicSuffixList);
+  REQUIRE(psl != nullptr);
+  auto reference = [&](const std::string& name) -> std::string {
+    if (name.empty() || name.size() > 255 || name.find('\0') != std::string::npos) return "";
+    const char* found = psl_registrable_domain(psl, name.c_str());
+    return found ? std::string(found) : std::string();
+  };
+  std::vector<std::string> names = {
+      "com", "example.com", "a.b.example.com", "x.co.uk", "co.uk", "a.b.c.d.e.f.g.h.example.co.uk",
+      "foo.blogspot.com", "a.foo.blogspot.com", "host.abc.ck", "www.ck", "a.www.ck", "ck",
+      "a.b.city.kawasaki.jp", "x.y.kawasaki.jp", "q.x.y.z.eu-west-1.compute.amazonaws.com",
+      "b.mybucket.s3.amazonaws.com", "single", "a.unknowntld", "x.y.z.unknowntld",
+      "x.xn--fiqs8s", "www.example.xn--fiqs8s", "a.xn--55qx5d.cn", "b.a.xn--55qx5d.cn",
+      "x.a\xc3\xa9roport.ci", "y.x.a\xc3\xa9roport.ci", "a\xc3\xa9roport.ci",
+      "a..b.com", ".example.com", "example.com.", "x.e5.sk", "1.2.3.4.zen.spamhaus.org",
+      "api.github.com.us-west-2.compute.internal", "a.b.svc.cluster.local"};
+  // The name corpus (benign and tunnel names) and random labels over real
+  // suffixes, each name twice and in two orders, so both caches are hit.
+  for (const char* kind : {"plain", "iodine", "dns2tcp", "dnscapy"}) {
+    std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/../shared/corpus/names/dns/" + kind + "/names.csv");
+    std::string line;
+    while (std::getline(in, line) && names.size() < 60000) {
+      const auto comma = line.find(',');
+      if (comma == std::string::npos || line.rfind("label", 0) == 0) continue;
+      std::string n = line.substr(comma + 1);
+      if (!n.empty() && n.back() == '.') n.pop_back();
+      for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      names.push_back(n);
+    }
+  }
+  std::mt19937 rng(11);
+  const std::vector<std::string> suffixes = {"com", "co.uk", "ck", "www.ck", "kawasaki.jp", "city.kawasaki.jp",
+                                             "s3.amazonaws.com", "compute.amazonaws.com", "blogspot.com",
+                                             "github.io", "nope", "xn--fiqs8s"};
+  for (int i = 0; i < 20000; ++i) {
+    std::string n = suffixes[rng() % suffixes.size()];
+    for (int labels = static_cast<int>(rng() % 9); labels > 0; --labels) {
+      n = std::string(1 + rng() % 6, static_cast<char>('a' + rng() % 3)) + "." + n;
+    }
+    names.push_back(n);
+  }
+  exfilwatch::dns::RegisteredDomain cached(exfilwatch::dns::kDefaultPublicSuffixList, 512);
+  std::size_t wrong = 0;
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::string& n = names[round == 0 ? i : names.size() - 1 - i];
+      const std::string want = reference(n);
+      const std::string got(cached.lookup(n));
+      if (got != want && ++wrong <= 10) MESSAGE(n << ": got '" << got << "', libpsl '" << want << "'");
+    }
+  }
+  CHECK(wrong == 0);
+  CHECK(names.size() > 20000);
+  // The deciding-suffix cache does the work the name cache cannot.
+  CHECK(cached.listLookups() < cached.misses() / 4);
+  psl_free(psl);
 }
