@@ -94,7 +94,8 @@ class Out:
 def main():
     shared, out = sys.argv[1], sys.argv[2]
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    t = {n: Out(out, n) for n in ("vxlan", "geneve", "l2l4", "dns", "dns_tcp", "tls", "rules", "config")}
+    t = {n: Out(out, n) for n in ("vxlan", "geneve", "l2l4", "dns", "dns_tcp", "tls", "rules", "config",
+                                  "registered_domain")}
     paths = sorted(glob.glob(os.path.join(shared, "captures", "*.pcap")))
     # The parser corpora (Zeek, Suricata, ... test captures) add DNS over TCP.
     paths += sorted(glob.glob(os.path.join(shared, "corpus", "parsers", "**", "*.pcap"), recursive=True))
@@ -148,6 +149,15 @@ def main():
                     b"dns:\n  ports: [53, 5353]\n  tcp:\n    max_flows: 100\n    max_buffered_bytes: 65536\n"
                     b"decode:\n  vxlan_ports: [4789]\n  fragments:\n    max_datagrams: 16\n"
                     b"detect:\n  suppress_seconds: 60\nsensor_name: s1\n")
+    # Names: the name corpus, and names over the public suffix list's deep,
+    # wildcard, exception and Unicode rules.
+    for p in sorted(glob.glob(os.path.join(shared, "corpus", "names", "**", "names.csv"), recursive=True)):
+        for line in open(p, encoding="utf-8", errors="replace").read().splitlines()[1:400]:
+            t["registered_domain"].add(line.split(",", 1)[-1].rstrip(".").encode())
+    for n in (b"a.b.example.co.uk", b"x.www.ck", b"y.abc.ck", b"a.city.kawasaki.jp", b"b.c.kawasaki.jp",
+              b"q.eu-west-1.compute.amazonaws.com", b"x.xn--55qx5d.cn", b"a.xn--fiqs8s", b"x.a\xc3\xa9roport.ci",
+              b"foo.blogspot.com", b"a.unknowntld", b".example.com", b"a..b.com", b"com"):
+        t["registered_domain"].add(n)
     for name, o in sorted(t.items()):
         print(f"{name}: {o.n} seeds")
 

@@ -1,0 +1,36 @@
+// fuzz_registered_domain.cc: differential libFuzzer target for the
+// registered-domain caches (src/dns/registered_domain.cc): for any name, the
+// two-level cache (name, then deciding suffix of the public suffix rule
+// tree) must answer what libpsl answers for the whole name. The input is one
+// name, ASCII lower-cased as the DNS parser hands it over. Names with a NUL
+// byte are skipped: libpsl cannot see past it, while the cache judges the
+// labels right of it (on purpose: tunnels put raw bytes in labels).
+#include <libpsl.h>
+
+#include <cctype>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "dns/registered_domain.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
+  // Small caches, so that entries are replaced all the time.
+  static exfilwatch::dns::RegisteredDomain cached(exfilwatch::dns::kDefaultPublicSuffixList, 64);
+  static psl_ctx_t* psl = psl_load_file(exfilwatch::dns::kDefaultPublicSuffixList);
+  if (psl == nullptr || size > 300 || std::memchr(data, 0, size) != nullptr) return 0;
+  std::string name(reinterpret_cast<const char*>(data), size);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string want;
+  if (!name.empty() && name.size() <= 255) {
+    const char* found = psl_registrable_domain(psl, name.c_str());
+    if (found != nullptr) want = found;
+  }
+  // Twice: once filling the caches, once answered from them.
+  for (int i = 0; i < 2; ++i) {
+    if (cached.lookup(name) != want) std::abort();
+  }
+  return 0;
+}
