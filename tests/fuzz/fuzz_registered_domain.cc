@@ -1,10 +1,13 @@
 // fuzz_registered_domain.cc: differential libFuzzer target for the
 // registered-domain caches (src/dns/registered_domain.cc): for any name, the
 // two-level cache (name, then deciding suffix of the public suffix rule
-// tree) must answer what libpsl answers for the whole name. The input is one
-// name, ASCII lower-cased as the DNS parser hands it over. Names with a NUL
-// byte are skipped: libpsl cannot see past it, while the cache judges the
-// labels right of it (on purpose: tunnels put raw bytes in labels).
+// tree) must answer what libpsl answers for the name's last keyLabels()
+// labels (the longest rule plus one: the lookup's documented contract; what
+// lies further left, a tunnel's payload, never changes the answer). The
+// input is one name, ASCII lower-cased as the DNS parser hands it over.
+// Names with a NUL byte are skipped: libpsl cannot see past it, while the
+// cache judges the labels right of it (on purpose: tunnels put raw bytes in
+// labels).
 #include <libpsl.h>
 
 #include <cctype>
@@ -25,7 +28,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string want;
   if (!name.empty() && name.size() <= 255) {
-    const char* found = psl_registrable_domain(psl, name.c_str());
+    std::size_t start = 0;  // of the last keyLabels() labels
+    int dots = 0;
+    for (std::size_t i = name.size(); i-- > 0;) {
+      if (name[i] == '.' && ++dots == cached.keyLabels()) {
+        start = i + 1;
+        break;
+      }
+    }
+    const char* found = psl_registrable_domain(psl, name.c_str() + start);
     if (found != nullptr) want = found;
   }
   // Twice: once filling the caches, once answered from them.
