@@ -7,6 +7,9 @@ signal, a timeout or a non-zero code fails), every stdout line is a JSON object
 with the mandatory EVE fields (common.check_mandatory), stderr does not carry a
 sanitizer report. If EXFILWATCH_ASAN names a sanitizer build, the same is done
 with it (ASAN_OPTIONS/UBSAN_OPTIONS are set so that any report aborts).
+Under `make test-asan` (EXFILWATCH_SANITIZED=1) EXFILWATCH itself is the
+sanitizer build: its one pass is the sanitizer pass, with that pass's
+environment and timeout.
 
 Runs files in parallel (GOLDEN_JOBS, default = CPUs) to stay well under three
 minutes; prints per-run counts.
@@ -78,17 +81,26 @@ def main():
         common.die("expected the whole corpus, found only %d capture files under %s" % (len(files), common.SHARED_DIR))
     rep = common.Report("replay_all")
     lines = ["capture files: %d (captures/ + corpus/)" % len(files)]
+    if os.environ.get("EXFILWATCH_SANITIZED") == "1":
+        # make test-asan: the binary under test is the sanitizer build
+        lines.append(run_all("asan", binary, files, sanitizer_env(), 600, rep))
+        return rep.finish(lines)
     lines.append(run_all("release", binary, files, None, 120, rep))
     asan = os.environ.get("EXFILWATCH_ASAN")
     if asan:
         common.require_binary(asan)
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "abort_on_error=1:detect_leaks=1:halt_on_error=1")
-        env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-        lines.append(run_all("asan", asan, files, env, 600, rep))
+        lines.append(run_all("asan", asan, files, sanitizer_env(), 600, rep))
     else:
         lines.append("EXFILWATCH_ASAN not set: sanitizer pass skipped")
     return rep.finish(lines)
+
+
+def sanitizer_env():
+    """The environment for a sanitizer build: any report aborts the run."""
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=1:detect_leaks=1:halt_on_error=1")
+    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    return env
 
 
 if __name__ == "__main__":

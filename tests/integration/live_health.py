@@ -56,6 +56,11 @@ with lc.tempdir() as d:
     lc.write_config(d, port, extra=USABLE)
     sensor.signal(1)  # SIGHUP
     sensor.wait_for("reload: generation 2")
+    # The listener opens right after that line, on the control thread, which
+    # runs at a lower priority (health.h): on a loaded machine (a sanitizer
+    # build, tests in parallel) the probe could come first. Wait for the
+    # sensor to say it accepts, then probe.
+    sensor.wait_for("health: healthy, accepting checks")
     check(probe(port) == "accept-close", "usable after reload: accept and close")
     results = [probe(port) for _ in range(200)]
     check(all(r == "accept-close" for r in results), "200 checks in a row all accepted and closed")
@@ -72,6 +77,7 @@ with lc.tempdir() as d:
     lc.write_config(d, port, extra=UNUSABLE)
     sensor.signal(1)
     sensor.wait_for("reload: generation 3")
+    sensor.wait_for("health: UNHEALTHY, refusing checks", count=2)  # as above: closed after that line
     check(probe(port) == "refused", "reload to a plane without rules: refused again")
 
     rc, stats = sensor.stop()
