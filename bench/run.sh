@@ -7,14 +7,16 @@
 #   3. the same over every capture in ../shared/captures
 #   4. live sensor on loopback vs a bare recvmmsg loop
 #   5. rule engine cost per name
+#   6. worker scaling: 1 vs 2 workers on in-memory feeds (no socket sender)
 # Ends with a summary of packets/s and ratios, and the time each part took.
 #
 # Knobs (environment): QUICK=1 (about 1.5 minutes: fewer runs, 1M-packet mixed
 # capture, shorter live steps), REPS (interleaved runs for 1 and 3),
 # MIXED_PACKETS (5000000), MIXED_REPS (3), BENIGN_ROUNDS (40), SHARED_ROUNDS
 # (10), SKIP="mixed live rules ..." (parts to leave out: benign mixed shared
-# live rules), BENCH_CACHE (where the mixed capture is kept,
-# /tmp/exfilwatch-bench), and live_bench.py's DURATION, RATES, WORKERS.
+# live rules scaling), BENCH_CACHE (where the mixed capture is kept,
+# /tmp/exfilwatch-bench), live_bench.py's DURATION, RATES, WORKERS, and
+# SCALING_DATAGRAMS (2000000 per run) / SCALING_REPS (5) for part 6.
 set -euo pipefail
 shopt -s lastpipe  # `... | keep` runs keep in this shell
 build=${1:-build}
@@ -23,7 +25,7 @@ shared=$(cd "$here/../../shared/captures" && pwd)
 quick=${QUICK:-0}
 if [ "$quick" = 1 ]; then
   : "${REPS:=3}" "${MIXED_PACKETS:=1000000}" "${MIXED_REPS:=1}" "${BENIGN_ROUNDS:=20}" "${SHARED_ROUNDS:=4}"
-  : "${DURATION:=1}"
+  : "${DURATION:=1}" "${SCALING_DATAGRAMS:=400000}" "${SCALING_REPS:=3}"
   export DURATION
 fi
 export REPS=${REPS:-5}
@@ -77,6 +79,18 @@ if [[ $skip != *" rules "* ]]; then
   done_part "5. rules_bench"
 fi
 
+if [[ $skip != *" scaling "* ]]; then
+  # The mixed capture's first 200k packets (4,000 clients) when part 2 made
+  # or found them, else benign-dns.pcap (5 clients: the client hash cannot
+  # balance 5 clients evenly over 2 workers, which caps the ratio).
+  scaling_input=${prefix:-${BENCH_CACHE:-/tmp/exfilwatch-bench}/mixed-5M.first200k.pcap}
+  [ -f "$scaling_input" ] || scaling_input=$shared/benign-dns.pcap
+  part "6. worker scaling: 1 vs 2 workers, in-memory feeds through the real WorkerPool ($(basename "$scaling_input"))"
+  "$build/bench/worker_scaling" --datagrams "${SCALING_DATAGRAMS:-2000000}" --reps "${SCALING_REPS:-5}" \
+    "$scaling_input" | tee "$tmp/scaling"
+  done_part "6. worker scaling"
+fi
+
 echo
 echo "== summary (packets/s; goals: full detection >= 15% of bare libpcap, >= 20x tshark; live >= 70% of recvmmsg)"
 printf '%-16s %12s %12s %12s %12s %8s %8s\n' input "bare loop" "decode+parse" "full" tshark "full/bare" "full/tshark"
@@ -87,6 +101,7 @@ for r in "${results[@]}"; do
     printf "%-16s %12d %12d %12d %12d %7.1f%% %7.1fx\n", l, lp, pp, fp, tp, 100 * fp / lp, fp / tp }'
 done
 if [ -f "$tmp/live" ]; then grep -E '^(highest no-loss|ratio|sensor loss)' "$tmp/live" || true; fi
+if [ -f "$tmp/scaling" ]; then grep -E '^(median of|ratio 2|dispatch alone)' "$tmp/scaling" || true; fi
 echo
 echo "== time per part"
 printf '%s\n' "${times[@]}"

@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <stdexcept>
 
+#include "app/memory_feed.h"
 #include "capture/inner_peek.h"
 #include "capture/udp_listener.h"
 
@@ -33,13 +34,21 @@ class Worker {
   // Before start only: see WorkerPool's constructor.
   void shareSeenNamesWith(const Worker& first) { engine_.shareSeenNames(first.engine_); }
 
+  // `feed` (benchmarks): no sockets, datagrams from memory instead.
   Worker(std::size_t id, WorkerPool& pool, const ListenConfig& listen, EveSink& sink,
-         std::vector<std::string>& warnings)
+         std::vector<std::string>& warnings, MemoryFeed* feed = nullptr)
       : id_(id),
         pool_(pool),
         engine_(pool.holder_.load(), sink),
         wake_(io_),
-        timer_(io_) {
+        timer_(io_),
+        feed_(feed) {
+    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0) throw std::runtime_error("eventfd failed");
+    wake_.assign(efd);
+    seen_generation_ = pool.generation_.load(std::memory_order_acquire);
+    counters_.generation.set(engine_.plane().generation);
+    if (feed_ != nullptr) return;
     UdpListenerOptions o;
     o.address = listen.address;
     o.rcvbuf_bytes = listen.rcvbuf_bytes;
@@ -57,11 +66,6 @@ class Worker {
       listeners_.push_back(std::make_unique<UdpListener>(io_, o, warning));
       if (!warning.empty() && id == 0) warnings.push_back(warning);
     }
-    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (efd < 0) throw std::runtime_error("eventfd failed");
-    wake_.assign(efd);
-    seen_generation_ = pool.generation_.load(std::memory_order_acquire);
-    counters_.generation.set(engine_.plane().generation);
   }
 
   void connect(std::size_t n) {
@@ -81,6 +85,9 @@ class Worker {
     std::snprintf(name, sizeof name, "exfw-worker-%zu", id_);
     pthread_setname_np(pthread_self(), name);
     for (std::size_t k = 0; k < listeners_.size(); ++k) armSocket(k);
+    if (feed_ != nullptr) {
+      boost::asio::post(io_, [this] { onFeed(); });
+    }
     armWake();
     armTimer();
     io_.run();
@@ -151,8 +158,39 @@ class Worker {
     });
   }
 
-  // One recvmmsg batch through dispatch and the engine; false at EAGAIN.
-  bool receiveOne(UdpListener& l) {
+  // The feed's stand-in for onReadable: the same turn of kBatchesPerTurn
+  // batches, each through receiveOne, then a repost (a loaded socket never
+  // reaches EAGAIN either). Ends when the feed is exhausted. While a
+  // hand-off ring is over half full it reads nothing new and only drains
+  // its own inbound rings, so the owner catches up instead of dropping.
+  void onFeed() {
+    for (int b = 0; b < kBatchesPerTurn; ++b) {
+      if (finished_ || pool_.stopping_.load(std::memory_order_relaxed)) return;
+      if (outboundBacklogged()) {
+        drainInbound();
+        housekeeping(false);
+        break;
+      }
+      if (!receiveOne(*feed_)) return;  // exhausted: idle, still woken for hand-offs
+      drainInbound();
+      housekeeping(false);
+    }
+    boost::asio::post(io_, [this] {
+      if (!finished_) onFeed();
+    });
+  }
+
+  bool outboundBacklogged() const {
+    for (const SpscByteRing* ring : out_) {
+      if (ring != nullptr && ring->usedBytes() > ring->capacity() / 2) return true;
+    }
+    return false;
+  }
+
+  // One receive batch (recvmmsg, or a MemoryFeed's) through dispatch and
+  // the engine; false at EAGAIN (or an exhausted feed).
+  template <typename Source>
+  bool receiveOne(Source& l) {
     const uint32_t n = l.receiveBatch();
     counters_.socket_errors.set(socketErrors());
     if (n == 0) return false;
@@ -354,6 +392,7 @@ class Worker {
   bool finished_ = false;
   int64_t last_expire_sec_ = 0;
   std::chrono::steady_clock::time_point last_snapshot_{};
+  MemoryFeed* feed_ = nullptr;
 };
 
 WorkerPool::WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint64_t>& generation,
@@ -364,6 +403,23 @@ WorkerPool::WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint6
   for (std::size_t i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, *this, listen, sink.producer(i), warnings));
   }
+  connectWorkers();
+}
+
+WorkerPool::WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint64_t>& generation,
+                       AsyncEveSink& sink, const std::vector<MemoryFeed*>& feeds)
+    : holder_(holder), generation_(generation) {
+  const ListenConfig listen = holder.load()->config.listen;
+  std::vector<std::string> warnings;
+  for (std::size_t i = 0; i < feeds.size(); ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, *this, listen, sink.producer(i), warnings, feeds[i]));
+  }
+  connectWorkers();
+}
+
+void WorkerPool::connectWorkers() {
+  const std::size_t workers = workers_.size();
+  const ListenConfig listen = holder_.load()->config.listen;
   rings_.resize(workers * workers);
   for (std::size_t p = 0; p < workers; ++p) {
     for (std::size_t c = 0; c < workers; ++c) {
@@ -423,7 +479,10 @@ WorkerPool::RingDepth WorkerPool::inboundRings(std::size_t i) const {
   return d;
 }
 
-uint16_t WorkerPool::vxlanPort() const { return workers_.front()->listeners_.front()->localPort(); }
+uint16_t WorkerPool::vxlanPort() const {
+  const auto& listeners = workers_.front()->listeners_;
+  return listeners.empty() ? 0 : listeners.front()->localPort();
+}
 
 bool WorkerPool::anyStalled(uint32_t stall_seconds) {
   const auto now = std::chrono::steady_clock::now();

@@ -69,6 +69,7 @@ struct WorkerSnapshot {
 };
 
 class Worker;
+class MemoryFeed;
 
 class WorkerPool {
  public:
@@ -76,6 +77,15 @@ class WorkerPool {
   // collects non-fatal start-up notes (receive buffer capped...).
   WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint64_t>& generation,
              AsyncEveSink& sink, std::size_t workers, std::vector<std::string>& warnings);
+  // Benchmarks (bench/worker_scaling): no sockets; worker i reads feeds[i]
+  // (datagrams in memory, app/memory_feed.h) flat out through the same
+  // dispatch, hand-off rings and Engine as the socket path, and goes idle
+  // (still draining its inbound rings) once the feed is exhausted. A worker
+  // whose hand-off ring to some owner is over half full waits for that owner
+  // instead of reading more, so the figure is the no-loss throughput, not
+  // a count of ring drops. The feeds must outlive the pool.
+  WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint64_t>& generation,
+             AsyncEveSink& sink, const std::vector<MemoryFeed*>& feeds);
   ~WorkerPool();
 
   void start();
@@ -87,7 +97,7 @@ class WorkerPool {
   const WorkerCounters& counters(std::size_t i) const;
   WorkerSnapshot snapshot(std::size_t i) const;
   uint64_t kernelDropsNow(std::size_t i) const;  // SO_MEMINFO, also tail drops
-  uint16_t vxlanPort() const;
+  uint16_t vxlanPort() const;  // 0 on feeds
 
   // Any thread (metrics scrape): the hand-off rings towards worker i (one
   // per other worker): bytes queued in all of them, their total capacity,
@@ -104,6 +114,7 @@ class WorkerPool {
 
  private:
   friend class Worker;
+  void connectWorkers();  // rings, shared seen-names set, barrier
   const ControlPlaneHolder& holder_;
   const std::atomic<uint64_t>& generation_;
   std::vector<std::unique_ptr<Worker>> workers_;

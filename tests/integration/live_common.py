@@ -44,12 +44,22 @@ def write_config(directory, port, extra="", workers=2, health_port=None):
     return path
 
 
+def pinned(cpus):
+    """A Popen preexec_fn that restricts the child (and every thread it
+    creates later) to `cpus`; None when cpus is None (no pinning)."""
+    if cpus is None:
+        return None
+    cpus = set(cpus)
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 class Sensor:
-    def __init__(self, config, eve, args=()):
+    def __init__(self, config, eve, args=(), cpus=None):
+        """cpus: a set of CPU numbers to pin the sensor to (all its threads)."""
         self.stderr_path = eve + ".stderr"
         self.err = open(self.stderr_path, "w+")
         self.proc = subprocess.Popen([EXFILWATCH, "run", "--config", config, "--eve", eve, *args],
-                                     stdout=subprocess.DEVNULL, stderr=self.err)
+                                     stdout=subprocess.DEVNULL, stderr=self.err, preexec_fn=pinned(cpus))
         self.eve = eve
         self.wait_for("exfilwatch run: ready")
 
