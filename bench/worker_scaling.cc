@@ -65,9 +65,7 @@
 #include "capture/inner_peek.h"
 #include "capture/pcap_source.h"
 #include "config/config.h"
-#include "decode/ip.h"
-#include "decode/link.h"
-#include "decode/transport.h"
+#include "decode/flow_hash.h"
 
 using namespace exfilwatch;
 using Clock = std::chrono::steady_clock;
@@ -83,23 +81,11 @@ struct Datagram {
 // frames already encapsulated (outer UDP 4789/6081) give their UDP payload;
 // bare Ethernet frames get a VXLAN header (VNI 1).
 bool tunnelPayload(const Frame& frame, Datagram& out) {
-  PacketContext ctx;
-  WeirdCounters weird;
-  decode::LinkResult link;
-  const bool ip = decode::decodeLink(frame.linktype, frame.data, frame.caplen, link, ctx, weird);
-  if (ip) {
-    decode::IpResult r;
-    const uint8_t* l3 = frame.data + link.l3_offset;
-    const uint32_t l3len = frame.caplen - link.l3_offset;
-    const bool ok = link.ethertype == decode::ethertype::kIpv4 ? decode::decodeIpv4(l3, l3len, r, ctx, weird)
-                                                               : decode::decodeIpv6(l3, l3len, r, ctx, weird);
-    if (ok && !r.fragment && r.proto == ipproto::kUdp &&
-        decode::decodeUdp(l3 + r.l4_offset, r.l4_caplen, r.l4_wirelen, ctx, weird) &&
-        (ctx.dst_port == 4789 || ctx.dst_port == 6081) && ctx.payload_len >= 8) {
-      out.bytes.assign(ctx.payload, ctx.payload + ctx.payload_len);
-      out.vxlan = ctx.dst_port == 4789;
-      return true;
-    }
+  const uint8_t* payload = nullptr;
+  uint32_t len = 0;
+  if (tunnelPayloadOf(frame, payload, len, out.vxlan)) {
+    out.bytes.assign(payload, payload + len);
+    return true;
   }
   if (frame.linktype != static_cast<int>(LinkType::Ethernet)) return false;
   const uint8_t header[8] = {0x08, 0, 0, 0, 0, 0, 1, 0};
@@ -109,13 +95,6 @@ bool tunnelPayload(const Frame& frame, Datagram& out) {
   return true;
 }
 
-uint64_t mix(uint64_t x) {  // murmur3 finalizer: independent of clientHash's bits
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  return x ^ (x >> 33);
-}
 
 double cpuSeconds() {
   rusage u{};
@@ -184,7 +163,7 @@ RunResult runOnce(const ControlPlanePtr& plane, const std::vector<Datagram>& inp
   for (const Datagram& d : input) {
     InnerFlow f;
     const bool ok = peekInnerFlow(d.bytes.data(), static_cast<uint32_t>(d.bytes.size()), d.vxlan, f);
-    const uint64_t h = !ok ? 0 : independent ? clientHash(f) : mix(flowHash(f));
+    const uint64_t h = !ok ? 0 : independent ? clientHash(f) : flowhash::fmix64(flowHash(f));
     feeds[h % workers]->add(d.bytes.data(), static_cast<uint32_t>(d.bytes.size()));
   }
   uint64_t total = 0;

@@ -85,26 +85,20 @@ bool parseHostPort(const std::string& text, sockaddr_storage& out, socklen_t& le
 // The tunnel payload for one captured frame: appended to `arena`.
 // Returns false for frames that cannot be sent (non-IP on a non-Ethernet link...).
 bool encapsulate(const Frame& frame, uint32_t vni, std::vector<uint8_t>& arena, uint64_t& hash) {
+  // Already a tunnel datagram? Then send its UDP payload unchanged.
+  const uint8_t* payload = nullptr;
+  uint32_t payload_len = 0;
+  bool vxlan = false;
+  if (tunnelPayloadOf(frame, payload, payload_len, vxlan)) {
+    InnerFlow f;
+    hash = peekInnerFlow(payload, payload_len, vxlan, f) ? flowHash(f) : 0;
+    arena.insert(arena.end(), payload, payload + payload_len);
+    return true;
+  }
   PacketContext ctx;
   WeirdCounters weird;
   decode::LinkResult link;
   const bool ip = decode::decodeLink(frame.linktype, frame.data, frame.caplen, link, ctx, weird);
-  // Already a tunnel datagram? Then send its UDP payload unchanged.
-  if (ip) {
-    decode::IpResult r;
-    const uint8_t* l3 = frame.data + link.l3_offset;
-    const uint32_t l3len = frame.caplen - link.l3_offset;
-    const bool ok = link.ethertype == decode::ethertype::kIpv4 ? decode::decodeIpv4(l3, l3len, r, ctx, weird)
-                                                               : decode::decodeIpv6(l3, l3len, r, ctx, weird);
-    if (ok && !r.fragment && r.proto == ipproto::kUdp &&
-        decode::decodeUdp(l3 + r.l4_offset, r.l4_caplen, r.l4_wirelen, ctx, weird) &&
-        (ctx.dst_port == 4789 || ctx.dst_port == 6081) && ctx.payload_len >= 8) {
-      InnerFlow f;
-      hash = peekInnerFlow(ctx.payload, ctx.payload_len, ctx.dst_port == 4789, f) ? flowHash(f) : 0;
-      arena.insert(arena.end(), ctx.payload, ctx.payload + ctx.payload_len);
-      return true;
-    }
-  }
   const uint8_t header[8] = {0x08, 0, 0, 0, static_cast<uint8_t>(vni >> 16),
                              static_cast<uint8_t>(vni >> 8), static_cast<uint8_t>(vni), 0};
   const std::size_t start = arena.size();

@@ -3,6 +3,10 @@
 
 #include <cstring>
 
+#include "decode/ip.h"
+#include "decode/link.h"
+#include "decode/transport.h"
+
 namespace exfilwatch {
 
 namespace {
@@ -104,6 +108,27 @@ uint64_t flowHash(const InnerFlow& f) {
   h = h * 131 + f.proto;
   h = (h << 32) ^ (uint64_t{f.src_port} << 16) ^ f.dst_port;
   return mix(h);
+}
+
+bool tunnelPayloadOf(const Frame& frame, const uint8_t*& payload, uint32_t& len, bool& vxlan) {
+  PacketContext ctx;
+  WeirdCounters weird;
+  decode::LinkResult link;
+  if (!decode::decodeLink(frame.linktype, frame.data, frame.caplen, link, ctx, weird)) return false;
+  decode::IpResult r;
+  const uint8_t* l3 = frame.data + link.l3_offset;
+  const uint32_t l3len = frame.caplen - link.l3_offset;
+  const bool ok = link.ethertype == decode::ethertype::kIpv4 ? decode::decodeIpv4(l3, l3len, r, ctx, weird)
+                                                             : decode::decodeIpv6(l3, l3len, r, ctx, weird);
+  if (!ok || r.fragment || r.proto != ipproto::kUdp ||
+      !decode::decodeUdp(l3 + r.l4_offset, r.l4_caplen, r.l4_wirelen, ctx, weird) ||
+      (ctx.dst_port != 4789 && ctx.dst_port != 6081) || ctx.payload_len < 8) {
+    return false;
+  }
+  payload = ctx.payload;
+  len = ctx.payload_len;
+  vxlan = ctx.dst_port == 4789;
+  return true;
 }
 
 }  // namespace exfilwatch

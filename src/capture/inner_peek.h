@@ -28,6 +28,12 @@ bool peekInnerFlow(const uint8_t* data, uint32_t len, bool vxlan, InnerFlow& out
 // Same, for a bare inner Ethernet frame (no tunnel header).
 bool peekEthernetFlow(const uint8_t* data, uint32_t len, InnerFlow& out);
 
+// A captured frame that is already a tunnel datagram (UDP to 4789 or 6081,
+// not a fragment): its UDP payload, from the VXLAN or GENEVE header on, as a
+// mirror session would send it. False for anything else. Used where captures
+// are turned into mirror traffic (`exfilwatch mirror`, bench/worker_scaling).
+bool tunnelPayloadOf(const Frame& frame, const uint8_t*& payload, uint32_t& len, bool& vxlan);
+
 // The client's address hash, the same for both directions of a flow and for
 // every fragment of a datagram:
 //  - with ports, the client is the side with the higher port (the ephemeral

@@ -21,20 +21,15 @@
 #include <type_traits>
 #include <vector>
 
+#include "decode/flow_hash.h"
+
 namespace exfilwatch::score {
 
 inline constexpr uint32_t kNil = 0xffffffffu;
 
 // 64-bit mixing (the murmur3 finaliser): keys are FNV-1a over bytes an
 // attacker picks, so they are mixed before indexing.
-inline uint64_t mix64(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
+inline uint64_t mix64(uint64_t h) { return flowhash::fmix64(h); }
 
 inline uint64_t fnv1a(const void* data, std::size_t len, uint64_t h = 1469598103934665603ULL) {
   const auto* p = static_cast<const unsigned char*>(data);
