@@ -8,6 +8,9 @@
 #include <cstring>
 #include <random>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "decode/packet.h"
 
 namespace exfilwatch::flowhash {
@@ -31,28 +34,14 @@ inline uint64_t mixAddress(uint64_t h, const IpAddress& a) {
   return h;
 }
 
-// A byte string (a DNS name), eight bytes at a time, for the direct-mapped
-// caches keyed by names (registered domains, rule scan verdicts). Seeded per
-// table like the flow tables; a collision there only costs a cache miss,
-// since entries keep and compare the whole key.
+// A byte string (a DNS name), for the direct-mapped caches keyed by names
+// (registered domains, rule scan verdicts): XXH3 (libxxhash, inlined), which
+// hashes a short name in a few independent 128-bit multiplies instead of a
+// dependent multiply per eight bytes, so the cache slot's address is known
+// sooner. Seeded per table like the flow tables; a collision there only
+// costs a cache miss, since entries keep and compare the whole key.
 inline uint64_t hashBytes(const void* data, std::size_t n, uint64_t seed) {
-  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
-  const auto* p = static_cast<const unsigned char*>(data);
-  uint64_t h = seed ^ (n * kMul);
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h = (h ^ w) * kMul;
-    h ^= h >> 29;
-  }
-  if (i < n) {
-    uint64_t w = 0;
-    std::memcpy(&w, p + i, n - i);
-    h = (h ^ w) * kMul;
-    h ^= h >> 29;
-  }
-  return fmix64(h);
+  return XXH3_64bits_withSeed(data, n, seed);
 }
 
 // Random per table; a fixed fallback when the system has no entropy source.

@@ -75,8 +75,8 @@ bool decodeIpv4(const uint8_t* data, uint32_t len, IpResult& out, PacketContext&
 
   ctx.ip_version = 4;
   ctx.ip_proto = out.proto;
-  ctx.src = IpAddress::v4(data + 12);
-  ctx.dst = IpAddress::v4(data + 16);
+  ctx.src.assignV4(data + 12);
+  ctx.dst.assignV4(data + 16);
   ctx.ip_wire_len = total_len;
   return true;
 }
@@ -94,8 +94,8 @@ bool decodeIpv6(const uint8_t* data, uint32_t len, IpResult& out, PacketContext&
   const uint32_t payload_len = loadBe16(data + 4);
   uint8_t next = data[6];
   ctx.ip_version = 6;
-  ctx.src = IpAddress::v6(data + 8);
-  ctx.dst = IpAddress::v6(data + 24);
+  ctx.src.assignV6(data + 8);
+  ctx.dst.assignV6(data + 24);
   ctx.ip_wire_len = kIpv6Header + payload_len;
 
   if (payload_len == 0 && next == 0) {

@@ -21,6 +21,9 @@
 // byte >= 0x80 or an "xn--" label goes to libpsl as it is.
 #include "dns/registered_domain.h"
 
+#include <algorithm>
+#include <bit>
+
 #include <libpsl.h>
 
 #include <fstream>
@@ -63,8 +66,10 @@ std::string_view lastLabels(std::string_view name, int labels) {
 }  // namespace
 
 RegisteredDomain::RegisteredDomain(const std::string& psl_path, std::size_t cache_slots)
-    : cache_(cache_slots ? cache_slots : 1),
-      suffix_cache_(cache_slots ? cache_slots : 1),
+    // Rounded up to a power of two, so a slot is a mask of the hash rather
+    // than a 64-bit division on every look-up.
+    : cache_(std::bit_ceil(std::max<std::size_t>(cache_slots, 1))),
+      suffix_cache_(std::bit_ceil(std::max<std::size_t>(cache_slots, 1))),
       seed_(flowhash::randomSeed()) {
   psl_ = psl_load_file(psl_path.c_str());
   if (psl_ == nullptr) {
@@ -161,23 +166,48 @@ std::string_view RegisteredDomain::decidingSuffix(std::string_view key) const {
   }
 }
 
-RegisteredDomain::Slot& RegisteredDomain::slotFor(std::vector<Slot>& table, std::string_view key) {
-  Slot& slot = table[flowhash::hashBytes(key.data(), key.size(), seed_) % table.size()];
-  if (slot.used && slot.key == key) return slot;
-  slot.key.assign(key);
+RegisteredDomain::Table::Table(std::size_t size) : slots(size), tails(size), mask(size - 1) {}
+
+bool RegisteredDomain::Table::holds(const Slot& slot, uint64_t hash, std::string_view key) const {
+  if (!slot.used || slot.hash != hash || slot.key_len != key.size()) return false;
+  if (std::memcmp(slot.head, key.data(), std::min(key.size(), kHead)) != 0) return false;
+  return key.size() <= kHead || tails[static_cast<std::size_t>(&slot - slots.data())] ==
+                                    key.substr(kHead);
+}
+
+void RegisteredDomain::Table::store(Slot& slot, uint64_t hash, std::string_view key,
+                                    int16_t result_len) {
+  slot.hash = hash;
+  slot.key_len = static_cast<uint16_t>(key.size());
+  slot.result_len = result_len;
   slot.used = true;
-  slot.result_len = -1;
+  std::memcpy(slot.head, key.data(), std::min(key.size(), kHead));
+  if (key.size() > kHead) tails[static_cast<std::size_t>(&slot - slots.data())].assign(key.substr(kHead));
+}
+
+uint64_t RegisteredDomain::hashOf(std::string_view key) const {
+  return flowhash::hashBytes(key.data(), key.size(), seed_);
+}
+
+int16_t RegisteredDomain::suffixResult(std::string_view key) {
+  const uint64_t hash = hashOf(key);
+  Table::Slot& slot = suffix_cache_.slotOf(hash);
+  if (suffix_cache_.holds(slot, hash, key)) return slot.result_len;
   ++list_lookups_;
   // libpsl wants a NUL-terminated string; a key with an embedded NUL (raw
   // bytes from a tunnel) has no registered domain we could name.
-  const char* found = slot.key.find('\0') == std::string::npos
-                          ? psl_registrable_domain(psl_, slot.key.c_str())
-                          : nullptr;
-  if (found != nullptr) {
-    const std::size_t len = slot.key.size() - static_cast<std::size_t>(found - slot.key.c_str());
-    if (len > 0 && len <= slot.key.size()) slot.result_len = static_cast<int16_t>(len);
+  char text[256];
+  int16_t result = -1;
+  if (key.size() < sizeof text && std::memchr(key.data(), '\0', key.size()) == nullptr) {
+    std::memcpy(text, key.data(), key.size());
+    text[key.size()] = '\0';
+    if (const char* found = psl_registrable_domain(psl_, text)) {
+      const std::size_t len = key.size() - static_cast<std::size_t>(found - text);
+      if (len > 0 && len <= key.size()) result = static_cast<int16_t>(len);
+    }
   }
-  return slot;
+  suffix_cache_.store(slot, hash, key, result);
+  return result;
 }
 
 std::string_view RegisteredDomain::lookup(std::string_view lower_name, int labels) {
@@ -187,20 +217,21 @@ std::string_view RegisteredDomain::lookup(std::string_view lower_name, int label
   // label), which only makes the key longer, never wrong.
   const std::string_view key =
       labels > 0 && labels <= key_labels_ ? lower_name : lastLabels(lower_name, key_labels_);
-  Slot& slot = cache_[flowhash::hashBytes(key.data(), key.size(), seed_) % cache_.size()];
-  if (slot.used && slot.key == key) {
+  const uint64_t hash = hashOf(key);
+  Table::Slot& slot = cache_.slotOf(hash);
+  int16_t result;
+  if (cache_.holds(slot, hash, key)) {
     ++hits_;
+    result = slot.result_len;
   } else {
     ++misses_;
     // Both answers are lengths from the end, the same in the key, the
     // deciding suffix and the name.
-    const int16_t result = slotFor(suffix_cache_, decidingSuffix(key)).result_len;
-    slot.key.assign(key);
-    slot.used = true;
-    slot.result_len = result;
+    result = suffixResult(decidingSuffix(key));
+    cache_.store(slot, hash, key, result);
   }
-  if (slot.result_len <= 0) return {};
-  return lower_name.substr(lower_name.size() - static_cast<std::size_t>(slot.result_len));
+  if (result <= 0) return {};
+  return lower_name.substr(lower_name.size() - static_cast<std::size_t>(result));
 }
 
 }  // namespace exfilwatch::dns

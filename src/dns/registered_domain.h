@@ -44,16 +44,34 @@ class RegisteredDomain {
   int keyLabels() const { return key_labels_; }
 
  private:
-  struct Slot {
-    std::string key;
-    int16_t result_len = -1;  // length of the registered domain within key, -1: none
-    bool used = false;
+  // A direct-mapped table of answers by exact key. A slot is one cache
+  // line holding the key's hash, length, answer and first bytes, so a hit
+  // on a name of up to kHead bytes touches nothing else; a longer key's
+  // remainder is kept beside it in `tails`.
+  struct Table {
+    static constexpr std::size_t kHead = 48;
+    struct alignas(64) Slot {
+      uint64_t hash = 0;
+      uint16_t key_len = 0;
+      int16_t result_len = -1;  // length of the registered domain within key, -1: none
+      bool used = false;
+      char head[kHead] = {};
+    };
+    std::vector<Slot> slots;
+    std::vector<std::string> tails;
+    std::size_t mask = 0;
+
+    explicit Table(std::size_t size);  // a power of two
+    Slot& slotOf(uint64_t hash) { return slots[hash & mask]; }
+    bool holds(const Slot& slot, uint64_t hash, std::string_view key) const;
+    void store(Slot& slot, uint64_t hash, std::string_view key, int16_t result_len);
   };
   void loadRuleTree(const std::string& path);
   // The part of `key` that decides its registered domain (a suffix of it).
   std::string_view decidingSuffix(std::string_view key) const;
-  // Slot of `table` for `key`; fills it from libpsl when it holds another key.
-  Slot& slotFor(std::vector<Slot>& table, std::string_view key);
+  // The answer for a deciding suffix, from the suffix table or from libpsl.
+  int16_t suffixResult(std::string_view key);
+  uint64_t hashOf(std::string_view key) const;
 
   psl_ctx_st* psl_ = nullptr;
   int key_labels_ = 6;
@@ -63,8 +81,8 @@ class RegisteredDomain {
   std::unordered_map<std::string_view, bool> rule_nodes_;
   std::string rule_text_;  // storage of rule_nodes_'s keys
   bool have_rule_tree_ = false;
-  std::vector<Slot> cache_;          // by name (or its last key_labels_ labels)
-  std::vector<Slot> suffix_cache_;   // by deciding suffix
+  Table cache_;         // by name (or its last key_labels_ labels)
+  Table suffix_cache_;  // by deciding suffix
   uint64_t seed_ = 0;
   uint64_t hits_ = 0;
   uint64_t misses_ = 0;

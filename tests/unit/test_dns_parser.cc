@@ -1095,3 +1095,100 @@ TEST_CASE("dns: lower() lower-cases exactly the ASCII letters, for every byte va
   }
   CHECK(weird.total() == 0);
 }
+
+namespace {
+
+// The plain way to read a name: follow labels and pointers one by one. Only
+// for the well-formed names the test below builds.
+std::string referenceName(const std::vector<uint8_t>& b, std::size_t pos, int& labels) {
+  std::string text;
+  labels = 0;
+  for (int steps = 0; steps < 300; ++steps) {
+    const uint8_t n = b.at(pos);
+    if (n == 0) return text;
+    if ((n & 0xC0) == 0xC0) {
+      pos = (std::size_t{n & 0x3Fu} << 8) | b.at(pos + 1);
+      continue;
+    }
+    if (labels++ > 0) text += '.';
+    text.append(reinterpret_cast<const char*>(b.data() + pos + 1), n);
+    pos += 1 + n;
+  }
+  return "<loop>";
+}
+
+std::string asciiLower(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("dns: compressed names agree with a plain reference decoder") {
+  // Owner names built from random labels (mixed case, 8-bit bytes) and
+  // pointers to any earlier label, not only to where a name began: the
+  // parser's shortcuts (the copied first run, names remembered by offset)
+  // must give the same text as following every pointer.
+  std::mt19937 rng(2026);
+  DnsMessage m;
+  WeirdCounters weird;
+  const std::string alphabet = "abcXYZ019-_\x80\xff.";
+  for (int iter = 0; iter < 3000; ++iter) {
+    Wire w;
+    const uint16_t answers = static_cast<uint16_t>(1 + rng() % 8);
+    w.header(1, 0x8180, 1, answers, 0, 0);
+    std::vector<std::size_t> label_starts;
+    std::size_t wire_octets = 0;
+    auto someLabels = [&](int count) {
+      for (int l = 0; l < count && wire_octets < 150; ++l) {
+        label_starts.push_back(w.pos());
+        std::string label;
+        const std::size_t n = 1 + rng() % 12;
+        for (std::size_t i = 0; i < n; ++i) label += alphabet[rng() % alphabet.size()];
+        w.label(label);
+        wire_octets += 1 + n;
+      }
+    };
+    // The question: plain labels.
+    std::vector<std::size_t> names{w.pos()};
+    wire_octets = 0;
+    someLabels(1 + static_cast<int>(rng() % 4));
+    w.u8(0).u16(rrtype::A).u16(1);
+    for (uint16_t a = 0; a < answers; ++a) {
+      names.push_back(w.pos());
+      wire_octets = 0;
+      const std::size_t earlier = label_starts[rng() % label_starts.size()];
+      switch (rng() % 3) {
+        case 0:  // a bare pointer to an earlier label
+          w.ptr(earlier);
+          break;
+        case 1:  // new labels, then a pointer
+          someLabels(1 + static_cast<int>(rng() % 3));
+          w.ptr(earlier);
+          break;
+        default:  // new labels only
+          someLabels(1 + static_cast<int>(rng() % 3));
+          w.u8(0);
+          break;
+      }
+      const std::size_t rd = w.rrFixed(rrtype::A, 1, 60);
+      w.bytes({10, 0, 0, 1}).endRdata(rd);
+    }
+    REQUIRE(parse(w.b, m, weird));
+    REQUIRE(m.complete);
+    REQUIRE(m.questions.size() == 1);
+    REQUIRE(m.answers.size() == answers);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const NameRef& ref = i == 0 ? m.questions[0].name : m.answers[i - 1].name;
+      int labels = 0;
+      const std::string want = referenceName(w.b, names[i], labels);
+      CAPTURE(iter);
+      CAPTURE(i);
+      CHECK(ref.valid);
+      CHECK(m.raw(ref) == want);
+      CHECK(m.lower(ref) == asciiLower(want));
+      CHECK(ref.labels == labels);
+    }
+  }
+}
