@@ -70,23 +70,17 @@ void DnsMessage::clear() {
   edns_options_.clear();
 }
 
-bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::size_t& next,
-                      WeirdCounters& weird) const {
-  // The result is built in locals and stored once: writing `ref` field by
-  // field and then copying it whole (into the remembered-names slot, or the
-  // caller's record) made the 8-byte load wait on the narrow stores before
-  // it, a store-forwarding stall on every name.
+// The two commonest names in a message take no walk: the root (OPT owners)
+// and one pointer to a name decoded before (every answer's owner). Kept
+// small so it inlines; the walk is readNameWalk.
+inline bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::size_t& next,
+                             WeirdCounters& weird) const {
   const uint8_t* d = msg.data_;
   const std::size_t len = msg.size_;
-  const std::size_t start = msg.raw_text_.size();
-  next = 0;
-
-  // Fast paths for the two commonest names in a message: the root (OPT
-  // owners) and one pointer to a name decoded before (every answer's owner).
   if (offset < len) {
     if (d[offset] == 0) {
       next = offset + 1;
-      ref = NameRef{static_cast<uint32_t>(start), 0, 0, true};
+      ref = NameRef{static_cast<uint32_t>(msg.raw_text_.size()), 0, 0, true};
       return true;
     }
     if ((d[offset] & 0xC0) == 0xC0 && len - offset >= 2) {
@@ -100,142 +94,170 @@ bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::si
       }
     }
   }
+  return readNameWalk(msg, offset, ref, next, weird);
+}
+
+bool Parser::readNameWalk(DnsMessage& msg, std::size_t offset, NameRef& ref, std::size_t& next,
+                          WeirdCounters& weird) const {
+  // The result is built in locals and stored once: writing `ref` field by
+  // field and then copying it whole (into the remembered-names slot, or the
+  // caller's record) made the 8-byte load wait on the narrow stores before
+  // it, a store-forwarding stall on every name.
+  const uint8_t* d = msg.data_;
+  const std::size_t len = msg.size_;
+  const std::size_t start = msg.raw_text_.size();
 
   // A decoded name never exceeds kMaxNameLength text bytes: make room once,
   // then write through plain pointers (no per-label growth checks).
   msg.raw_text_.reserve(start + kMaxNameLength + 1);
   msg.lower_text_.reserve(start + kMaxNameLength + 1);
-  uint8_t* const raw = msg.raw_text_.data() + start;
-  uint8_t* const lower = msg.lower_text_.data() + start;
+  uint8_t* __restrict const raw = msg.raw_text_.data() + start;
+  uint8_t* __restrict const lower = msg.lower_text_.data() + start;
+
+  // The walk's state lives in plain locals (no lambda captures them): byte
+  // stores into the text may alias anything, and state kept in memory was
+  // reloaded after every one of them.
   std::size_t used = 0;
   uint32_t labels = 0;
-
-  // Until the first pointer the labels sit one after another, and the text
-  // is the wire bytes after the first length octet with each later length
-  // octet turned into a '.'. That run is copied once when it ends (exactly
-  // its bytes), and its dots are patched in by `finish`.
-  bool in_first_run = true;
-  std::size_t run_text = 0;  // text bytes that came from the first run
-  auto endFirstRun = [&] {
-    if (!in_first_run) return;
-    in_first_run = false;
-    run_text = used;
-    if (used != 0) std::memcpy(raw, d + offset + 1, used);
-  };
-
   std::size_t pos = offset;
   std::size_t wire = 0;  // octets of the labels so far, length bytes included
   int jumps = 0;
-
-  // Publishes the text (raw and lower-cased) and, for a good name,
-  // remembers it so a later pointer to `offset` reuses the text.
-  auto finish = [&](bool ok) {
-    endFirstRun();
-    msg.raw_text_.resize(start + used);
-    msg.lower_text_.resize(start + used);
-    // Room: kMaxNameLength + 1 bytes were reserved and used <= 253, so the
-    // word-wise copy stays inside both buffers. Length octets (1..63) are
-    // not upper-case letters, so lowering before the dots go in is safe.
-    lowerCopyWords(lower, raw, used);
-    if (run_text != 0) {
-      // Every length octet of the run after the first (all were checked by
-      // the walk below) stands where its dot goes in the text.
-      for (std::size_t q = offset + 1 + d[offset]; q < offset + 1 + run_text; q += 1 + d[q]) {
-        raw[q - offset - 1] = '.';
-        lower[q - offset - 1] = '.';
-      }
-    }
-    const NameRef result{static_cast<uint32_t>(start), static_cast<uint16_t>(used),
-                         static_cast<uint8_t>(labels), ok};
-    ref = result;
-    if (ok && offset <= 0xFFFF) {
-      auto& slot = msg.decoded_names_[offset % DnsMessage::kDecodedNameSlots];
-      slot.generation = msg.name_generation_;
-      slot.offset = static_cast<uint16_t>(offset);
-      slot.wire = static_cast<uint16_t>(wire + 1);
-      slot.jumps = static_cast<uint8_t>(jumps);
-      slot.ref = result;
-    }
-    return ok;
-  };
-  auto fail = [&](Weird w) {
-    weird.add(w);
-    return finish(false);
-  };
+  std::size_t after = 0;  // the local copy of `next`
+  // Until the first pointer the labels sit one after another, and the text
+  // is the wire bytes after the first length octet with each later length
+  // octet turned into a '.'. That run is copied once when it ends (exactly
+  // its bytes) and its dots patched in at the end: the positions of those
+  // dots are kept here (at most 127 labels fit in 255 octets).
+  bool in_first_run = true;
+  uint8_t run_dots[128];
+  std::size_t run_dot_count = 0;
+  bool ok = false;
+  Weird failure = Weird::DnsNameTruncated;
 
   // Terminates: every label step adds at least 2 to `wire`, which is capped
   // at kMaxNameLength, and every pointer step adds one to `jumps`, capped at
   // kMaxPointerChain. So a pointer loop ends in one of those two weirds.
   for (;;) {
-    if (pos >= len) return fail(Weird::DnsNameTruncated);
-    const uint8_t b = d[pos];
-    switch (b & 0xC0) {
-      case 0x00: {
-        if (b == 0) {
-          if (next == 0) next = pos + 1;
-          return finish(true);
-        }
-        // +1 for the root octet that must still follow.
-        if (wire + 1 + b + 1 > kMaxNameLength) return fail(Weird::DnsNameTooLong);
-        if (b > len - pos - 1) return fail(Weird::DnsNameTruncated);
-        // Text so far <= wire - 1, plus '.' and b bytes: within the room
-        // reserved above because wire + 1 + b + 1 <= kMaxNameLength.
-        if (in_first_run) {
-          used += (labels > 0 ? 1 : 0) + std::size_t{b};
-        } else {
-          if (labels > 0) raw[used++] = '.';  // a pointer was followed
-          std::memcpy(raw + used, d + pos + 1, b);
-          used += b;
-        }
-        ++labels;
-        wire += 1 + std::size_t{b};
-        pos += 1 + std::size_t{b};
-        break;
-      }
-      case 0xC0: {
-        if (len - pos < 2) return fail(Weird::DnsNameTruncated);
-        const std::size_t target = (std::size_t{b & 0x3Fu} << 8) | d[pos + 1];
-        // The name ends in the stream after its first pointer, whatever the
-        // chain does: the caller can go on with the next field.
-        if (next == 0) next = pos + 2;
-        // Strictly backward: compressors only refer to what they already
-        // wrote, and it rules out a pointer to itself.
-        if (target >= pos) return fail(Weird::DnsPointerForward);
-        if (++jumps > kMaxPointerChain) return fail(Weird::DnsPointerChainTooLong);
-        const auto& known = msg.decoded_names_[target % DnsMessage::kDecodedNameSlots];
-        if (known.generation == msg.name_generation_ && known.offset == target &&
-            jumps + known.jumps <= kMaxPointerChain && wire + known.wire <= kMaxNameLength) {
-          // The rest of the name was decoded before and passed the same
-          // checks: take its text instead of walking its labels again.
-          if (labels == 0) {
-            msg.raw_text_.resize(start);
-            msg.lower_text_.resize(start);
-            ref = known.ref;
-            return true;  // the identical name, already remembered
-          }
-          endFirstRun();
-          raw[used++] = '.';
-          std::memcpy(raw + used, msg.raw_text_.data() + known.ref.offset, known.ref.length);
-          used += known.ref.length;
-          labels += known.ref.labels;
-          wire += known.wire - 1u;
-          jumps += known.jumps;
-          return finish(true);
-        }
-        endFirstRun();
-        pos = target;
-        break;
-      }
-      case 0x40:
-        // 0x41 (binary labels, RFC 2673, withdrawn) and 0x7F (reserved for
-        // more extended types, RFC 6891) are label types. Any other 01xxxxxx
-        // octet is what a broken encoder writes for a 64..126-byte label.
-        if (b == 0x41 || b == 0x7F) return fail(Weird::DnsBadLabelType);
-        return fail(Weird::DnsLabelTooLong);
-      default:  // 0x80: reserved (RFC 6891)
-        return fail(Weird::DnsBadLabelType);
+    if (pos >= len) {
+      failure = Weird::DnsNameTruncated;
+      break;
     }
+    const uint8_t b = d[pos];
+    const unsigned kind = b & 0xC0U;
+    if (kind == 0x00) {
+      if (b == 0) {
+        if (after == 0) after = pos + 1;
+        ok = true;
+        break;
+      }
+      // +1 for the root octet that must still follow.
+      if (wire + 1 + b + 1 > kMaxNameLength) {
+        failure = Weird::DnsNameTooLong;
+        break;
+      }
+      if (b > len - pos - 1) {
+        failure = Weird::DnsNameTruncated;
+        break;
+      }
+      // Text so far <= wire - 1, plus '.' and b bytes: within the room
+      // reserved above because wire + 1 + b + 1 <= kMaxNameLength.
+      if (in_first_run) {
+        if (labels > 0) run_dots[run_dot_count++] = static_cast<uint8_t>(used++);
+      } else {
+        if (labels > 0) raw[used++] = '.';  // a pointer was followed
+        std::memcpy(raw + used, d + pos + 1, b);
+      }
+      used += b;
+      ++labels;
+      wire += 1 + std::size_t{b};
+      pos += 1 + std::size_t{b};
+      continue;
+    }
+    if (kind != 0xC0) {
+      // 0x41 (binary labels, RFC 2673, withdrawn) and 0x7F (reserved for
+      // more extended types, RFC 6891) are label types, as is 10xxxxxx
+      // (reserved). Any other 01xxxxxx octet is what a broken encoder
+      // writes for a 64..126-byte label.
+      failure = kind == 0x40 && b != 0x41 && b != 0x7F ? Weird::DnsLabelTooLong
+                                                       : Weird::DnsBadLabelType;
+      break;
+    }
+    if (len - pos < 2) {
+      failure = Weird::DnsNameTruncated;
+      break;
+    }
+    const std::size_t target = (std::size_t{b & 0x3FU} << 8) | d[pos + 1];
+    // The name ends in the stream after its first pointer, whatever the
+    // chain does: the caller can go on with the next field.
+    if (after == 0) after = pos + 2;
+    // Strictly backward: compressors only refer to what they already
+    // wrote, and it rules out a pointer to itself.
+    if (target >= pos) {
+      failure = Weird::DnsPointerForward;
+      break;
+    }
+    if (++jumps > kMaxPointerChain) {
+      failure = Weird::DnsPointerChainTooLong;
+      break;
+    }
+    if (in_first_run) {
+      in_first_run = false;
+      if (used != 0) std::memcpy(raw, d + offset + 1, used);
+    }
+    const auto& known = msg.decoded_names_[target % DnsMessage::kDecodedNameSlots];
+    if (known.generation == msg.name_generation_ && known.offset == target &&
+        jumps + known.jumps <= kMaxPointerChain && wire + known.wire <= kMaxNameLength) {
+      // The rest of the name was decoded before and passed the same
+      // checks: take its text instead of walking its labels again.
+      if (labels == 0) {
+        next = after;
+        ref = known.ref;
+        return true;  // the identical name, already remembered
+      }
+      raw[used++] = '.';
+      std::memcpy(raw + used, msg.raw_text_.data() + known.ref.offset, known.ref.length);
+      used += known.ref.length;
+      labels += known.ref.labels;
+      wire += known.wire - 1U;
+      jumps += known.jumps;
+      ok = true;
+      break;
+    }
+    pos = target;
   }
+
+  next = after;
+  if (!ok) weird.add(failure);
+  if (in_first_run) {
+    if (used != 0) std::memcpy(raw, d + offset + 1, used);
+  }
+  // Publishes the text, raw and lower-cased. Room: kMaxNameLength + 1
+  // bytes were reserved and used <= 253, so the word-wise copy stays inside
+  // both buffers. Length octets (1..63) are not upper-case letters, so
+  // lowering before the dots go in is safe.
+  msg.raw_text_.resize(start + used);
+  msg.lower_text_.resize(start + used);
+  lowerCopyWords(lower, raw, used);
+  for (std::size_t k = 0; k < run_dot_count; ++k) {
+    raw[run_dots[k]] = '.';
+    lower[run_dots[k]] = '.';
+  }
+  // Built in a local and stored once: a NameRef written field by field and
+  // then copied whole (into the remembered-names slot, or the caller's
+  // record) made the 8-byte load wait on the narrow stores before it.
+  const NameRef result{static_cast<uint32_t>(start), static_cast<uint16_t>(used),
+                       static_cast<uint8_t>(labels), ok};
+  ref = result;
+  // A good name is remembered, so a later pointer to `offset` reuses it.
+  if (ok && offset <= 0xFFFF) {
+    auto& slot = msg.decoded_names_[offset % DnsMessage::kDecodedNameSlots];
+    slot.generation = msg.name_generation_;
+    slot.offset = static_cast<uint16_t>(offset);
+    slot.wire = static_cast<uint16_t>(wire + 1);
+    slot.jumps = static_cast<uint8_t>(jumps);
+    slot.ref = result;
+  }
+  return ok;
 }
 
 bool Parser::rdataName(DnsMessage& msg, std::size_t at, std::size_t end, NameRef& ref,

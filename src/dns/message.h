@@ -235,6 +235,8 @@ class Parser {
   // otherwise `next` is 0 (never a valid position: the header is 12 bytes).
   bool readName(DnsMessage& msg, std::size_t offset, NameRef& ref, std::size_t& next,
                 WeirdCounters& weird) const;
+  bool readNameWalk(DnsMessage& msg, std::size_t offset, NameRef& ref, std::size_t& next,
+                    WeirdCounters& weird) const;
   // Reads one RR at `off`. Returns false when its end is unknown (the walk
   // must stop); `off` is then unspecified. When `store` is false the record is
   // walked but not kept (an OPT still fills msg.edns).
