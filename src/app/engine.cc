@@ -100,7 +100,7 @@ void Engine::process(const Frame& frame, uint64_t frame_number) {
   frame_number_ = frame_number;
   if (frame.ts.sec - last_expire_.sec >= kExpireEverySeconds) expire(frame.ts);
 
-  PacketContext pkt;
+  PacketContext& pkt = packet_;
   if (!decoder_.decode(frame, pkt, weird_)) return;
   // TLS on the scored ports (score.tls.ports): volume and ClientHello.
   if (pkt.ip_proto == ipproto::kTcp && scoring_ &&

@@ -102,6 +102,9 @@ class Engine final : public dns::TcpMessageSink {
   WeirdCounters weird_;
   dns::Parser parser_;
   dns::DnsMessage message_;
+  // The packet being processed: a member so it is not zeroed twice per
+  // packet (once when declared, once by Decoder::decode).
+  PacketContext packet_;
   dns::TcpReassembler tcp_;
   dns::RegisteredDomain registered_;
   EveFormatter eve_;
