@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "decode/flow_hash.h"
+
 namespace exfilwatch::score {
 
 namespace {
@@ -93,10 +95,11 @@ void DnsScorer::reconfigure(const DnsScoreConfig& cfg, std::shared_ptr<const Ngr
 }
 
 uint64_t DnsScorer::pairKey(const IpAddress& client, std::string_view domain) const {
-  uint64_t h = fnv1a(&client.family, 1, kKeySeed);
-  h = fnv1a(client.bytes, client.size(), h);
-  h = fnv1a(domain.data(), domain.size(), h ^ 0xff);
-  h = mix64(h);
+  // XXH3 over the domain (byte-wise FNV-1a was a dependent multiply per
+  // byte: hundreds of cycles for a tunnel's long names), seeded by the
+  // client. Fixed seeds: replays stay reproducible.
+  const uint64_t h = flowhash::hashBytes(domain.data(), domain.size(),
+                                         flowhash::mixAddress(kKeySeed, client));
   return h ? h : 1;
 }
 
@@ -168,15 +171,15 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   // domain, from any client: antivirus and blocklist look-ups repeat the
   // same random-looking names across hosts, a tunnel never does.
   const std::string_view lprefix = prefix.empty() ? std::string_view{} : lower.substr(0, prefix.size());
-  uint64_t fp = fnv1a(domain.data(), domain.size(), kKeySeed);
-  fp = mix64(fnv1a(prefix.data(), prefix.size(), fp ^ 0x2e));  // raw: case carries bits
+  uint64_t fp = flowhash::hashBytes(domain.data(), domain.size(), kKeySeed);
+  fp = flowhash::hashBytes(prefix.data(), prefix.size(), fp ^ 0x2e);  // raw: case carries bits
   const bool novel = !prefix.empty() && !seen_.testAndSet(fp);
 
   uint32_t info_bits = 0;
   bool lexical_hit = false;
   if (novel) {
     ++stats_.new_names;
-    r.hll.add(mix64(fnv1a(lprefix.data(), lprefix.size(), 0x9e3779b97f4a7c15ULL)));
+    r.hll.add(flowhash::hashBytes(lprefix.data(), lprefix.size(), 0x9e3779b97f4a7c15ULL));
     const LexicalFeatures lf = lexicalFeatures(raw, domain);
     info_bits = static_cast<uint32_t>(std::lround(prefixInfoBits(model_.get(), prefix)));
     satAdd(r.info_total_bits, info_bits);
@@ -215,7 +218,10 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
     if (novel) satAdd(w.cur.rule_centi, rule_centi);
   }
 
-  DnsFeatures f;
+  // Copied from a blank rather than value-initialised: g++ zeroes the
+  // struct with `rep stos`, whose start-up cost showed on every query.
+  static const DnsFeatures kBlankFeatures{};
+  DnsFeatures f = kBlankFeatures;
   compute(r, now, f, false);
   if (f.score < cfg_.alert_score) return nullptr;
   const bool first = r.last_alert == 0;
