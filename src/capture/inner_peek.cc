@@ -24,7 +24,6 @@ uint64_t mix(uint64_t h) {
   return h;
 }
 
-
 bool peekIp(const uint8_t* data, uint32_t len, uint16_t ethertype, InnerFlow& out) {
   ByteReader r(data, len);
   uint32_t l4 = 0;

@@ -178,8 +178,8 @@ bool Parser::readNameWalk(DnsMessage& msg, std::size_t offset, NameRef& ref, std
       // more extended types, RFC 6891) are label types, as is 10xxxxxx
       // (reserved). Any other 01xxxxxx octet is what a broken encoder
       // writes for a 64..126-byte label.
-      failure = kind == 0x40 && b != 0x41 && b != 0x7F ? Weird::DnsLabelTooLong
-                                                       : Weird::DnsBadLabelType;
+      failure =
+          kind == 0x40 && b != 0x41 && b != 0x7F ? Weird::DnsLabelTooLong : Weird::DnsBadLabelType;
       break;
     }
     if (len - pos < 2) {
@@ -305,8 +305,7 @@ void Parser::decodeOpt(DnsMessage& msg, ResourceRecord& rr, bool cut, WeirdCount
   while (pos < end) {
     uint16_t code = 0;
     uint16_t length = 0;
-    if (end - pos < 4 || !r.u16(pos, code) || !r.u16(pos + 2, length) ||
-        length > end - pos - 4) {
+    if (end - pos < 4 || !r.u16(pos, code) || !r.u16(pos + 2, length) || length > end - pos - 4) {
       // Running out inside cut-off RDATA was already counted as
       // dns.record_truncated; otherwise the option list itself is wrong.
       if (!cut) weird.add(Weird::DnsOptBad);

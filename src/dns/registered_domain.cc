@@ -21,14 +21,13 @@
 // byte >= 0x80 or an "xn--" label goes to libpsl as it is.
 #include "dns/registered_domain.h"
 
-#include <algorithm>
-#include <bit>
-
 #include <libpsl.h>
 
-#include <fstream>
+#include <algorithm>
+#include <bit>
 #include <cctype>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 #include "decode/flow_hash.h"
@@ -171,8 +170,8 @@ RegisteredDomain::Table::Table(std::size_t size) : slots(size), tails(size), mas
 bool RegisteredDomain::Table::holds(const Slot& slot, uint64_t hash, std::string_view key) const {
   if (!slot.used || slot.hash != hash || slot.key_len != key.size()) return false;
   if (std::memcmp(slot.head, key.data(), std::min(key.size(), kHead)) != 0) return false;
-  return key.size() <= kHead || tails[static_cast<std::size_t>(&slot - slots.data())] ==
-                                    key.substr(kHead);
+  return key.size() <= kHead ||
+         tails[static_cast<std::size_t>(&slot - slots.data())] == key.substr(kHead);
 }
 
 void RegisteredDomain::Table::store(Slot& slot, uint64_t hash, std::string_view key,
@@ -182,7 +181,8 @@ void RegisteredDomain::Table::store(Slot& slot, uint64_t hash, std::string_view 
   slot.result_len = result_len;
   slot.used = true;
   std::memcpy(slot.head, key.data(), std::min(key.size(), kHead));
-  if (key.size() > kHead) tails[static_cast<std::size_t>(&slot - slots.data())].assign(key.substr(kHead));
+  if (key.size() > kHead)
+    tails[static_cast<std::size_t>(&slot - slots.data())].assign(key.substr(kHead));
 }
 
 uint64_t RegisteredDomain::hashOf(std::string_view key) const {

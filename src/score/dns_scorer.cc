@@ -98,8 +98,8 @@ uint64_t DnsScorer::pairKey(const IpAddress& client, std::string_view domain) co
   // XXH3 over the domain (byte-wise FNV-1a was a dependent multiply per
   // byte: hundreds of cycles for a tunnel's long names), seeded by the
   // client. Fixed seeds: replays stay reproducible.
-  const uint64_t h = flowhash::hashBytes(domain.data(), domain.size(),
-                                         flowhash::mixAddress(kKeySeed, client));
+  const uint64_t h =
+      flowhash::hashBytes(domain.data(), domain.size(), flowhash::mixAddress(kKeySeed, client));
   return h ? h : 1;
 }
 
