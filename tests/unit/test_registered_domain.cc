@@ -3,12 +3,12 @@
 
 #include <libpsl.h>
 
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "build_config.h"
+#include "corpus_names.h"
 #include "dns/registered_domain.h"
 
 using exfilwatch::dns::RegisteredDomain;
@@ -82,18 +82,7 @@ TEST_CASE("both caches answer exactly what libpsl answers, name by name") {
       "api.github.com.us-west-2.compute.internal", "a.b.svc.cluster.local"};
   // The name corpus (benign and tunnel names) and random labels over real
   // suffixes, each name twice and in two orders, so both caches are hit.
-  for (const char* kind : {"plain", "iodine", "dns2tcp", "dnscapy"}) {
-    std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/../shared/corpus/names/dns/" + kind + "/names.csv");
-    std::string line;
-    while (std::getline(in, line) && names.size() < 60000) {
-      const auto comma = line.find(',');
-      if (comma == std::string::npos || line.rfind("label", 0) == 0) continue;
-      std::string n = line.substr(comma + 1);
-      if (!n.empty() && n.back() == '.') n.pop_back();
-      for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      names.push_back(n);
-    }
-  }
+  exfilwatch::testing::appendCorpusNames(names, 60000);
   std::mt19937 rng(11);
   const std::vector<std::string> suffixes = {"com", "co.uk", "ck", "www.ck", "kawasaki.jp", "city.kawasaki.jp",
                                              "s3.amazonaws.com", "compute.amazonaws.com", "blogspot.com",

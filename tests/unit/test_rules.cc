@@ -18,6 +18,7 @@
 
 #include "app/control_plane_builder.h"
 #include "build_config.h"
+#include "corpus_names.h"
 #include "rules/cache.h"
 #include "rules/loader.h"
 #include "rules/matcher.h"
@@ -257,19 +258,7 @@ TEST_CASE("scan cache: a repeated value gets exactly the verdict of a fresh scan
   // one matcher, interleaved so entries are replaced and served again, and
   // compared with a fresh matcher (empty cache) per name.
   std::vector<std::string> names;
-  for (const char* kind : {"plain", "iodine", "dns2tcp", "dnscapy"}) {
-    std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/../shared/corpus/names/dns/" + kind +
-                     "/names.csv");
-    std::string line;
-    while (std::getline(in, line) && names.size() < 60000) {
-      const auto comma = line.find(',');
-      if (comma == std::string::npos || line.rfind("label", 0) == 0) continue;
-      std::string name = line.substr(comma + 1);
-      if (!name.empty() && name.back() == '.') name.pop_back();
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (!name.empty()) names.push_back(std::move(name));
-    }
-  }
+  exfilwatch::testing::appendCorpusNames(names, 60000);
   // Values that hit rules, one just at and one beyond the cached length.
   names.push_back("vaaaakarqyx.t.tunnel-lab.net");
   names.push_back("54.127.199.20.zen.spamhaus.org");
