@@ -1,8 +1,7 @@
 // inner_peek.cc: tunnel -> Ethernet -> IP -> ports, read-only and bounded.
 #include "capture/inner_peek.h"
 
-#include <cstring>
-
+#include "decode/flow_hash.h"
 #include "decode/ip.h"
 #include "decode/link.h"
 #include "decode/transport.h"
@@ -14,15 +13,6 @@ constexpr uint16_t kIpv4 = 0x0800;
 constexpr uint16_t kIpv6 = 0x86DD;
 constexpr uint16_t kTransparentEthernet = 0x6558;
 constexpr int kMaxPeekTags = 4;
-
-uint64_t mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
 
 bool peekIp(const uint8_t* data, uint32_t len, uint16_t ethertype, InnerFlow& out) {
   ByteReader r(data, len);
@@ -89,14 +79,14 @@ bool peekInnerFlow(const uint8_t* data, uint32_t len, bool vxlan, InnerFlow& out
 uint64_t clientHash(const InnerFlow& f) {
   const IpAddress& client =
       f.has_ports ? (f.dst_port > f.src_port ? f.dst : f.src) : f.dst;
-  return mix(client.hash());
+  return flowhash::fmix64(client.hash());
 }
 
 uint64_t flowHash(const InnerFlow& f) {
   uint64_t h = f.src.hash() * 31 + f.dst.hash();
   h = h * 131 + f.proto;
   h = (h << 32) ^ (uint64_t{f.src_port} << 16) ^ f.dst_port;
-  return mix(h);
+  return flowhash::fmix64(h);
 }
 
 bool tunnelPayloadOf(const Frame& frame, const uint8_t*& payload, uint32_t& len, bool& vxlan) {

@@ -158,14 +158,13 @@ unsigned Rule::hsFlags() const {
   return f;
 }
 
-std::string Rule::where() const {
-  return file + ":" + std::to_string(line) + ": rule " + std::to_string(id) + ": ";
-}
-
-std::string Rule::wherePattern() const {
-  const int at = pattern_line > 0 ? pattern_line : line;
+std::string Rule::whereAt(int at) const {
   return file + ":" + std::to_string(at) + ": rule " + std::to_string(id) + ": ";
 }
+
+std::string Rule::where() const { return whereAt(line); }
+
+std::string Rule::wherePattern() const { return whereAt(pattern_line > 0 ? pattern_line : line); }
 
 std::string Rule::toString() const {
   char head[96];

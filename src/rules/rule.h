@@ -118,6 +118,7 @@ struct Rule {
   std::string where() const;
   // The same, at the line of its pattern (messages about the expression).
   std::string wherePattern() const;
+  std::string whereAt(int at) const;  // the prefix with another line number
 };
 
 // Escapes every byte of `text` so Hyperscan reads it literally.

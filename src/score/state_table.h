@@ -27,8 +27,9 @@ namespace exfilwatch::score {
 
 inline constexpr uint32_t kNil = 0xffffffffu;
 
-// 64-bit mixing (the murmur3 finaliser): keys are FNV-1a over bytes an
-// attacker picks, so they are mixed before indexing.
+// 64-bit mixing (the murmur3 finaliser), for keys and fingerprints built
+// from bytes an attacker picks (FNV-1a in the TLS tracker) before they index
+// a table.
 inline uint64_t mix64(uint64_t h) { return flowhash::fmix64(h); }
 
 inline uint64_t fnv1a(const void* data, std::size_t len, uint64_t h = 1469598103934665603ULL) {
