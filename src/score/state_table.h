@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "decode/flow_hash.h"
+#include "score/huge_array.h"
 
 namespace exfilwatch::score {
 
@@ -57,8 +58,9 @@ class StateTable {
     if (capacity > 0xfffffff0u) capacity = 0xfffffff0u;
     std::size_t buckets = 1;
     while (buckets < capacity / 2) buckets <<= 1;
-    slab_.resize(capacity);
-    heads_.assign(buckets, kNil);
+    slab_ = HugeArray<Rec>(capacity);
+    heads_ = HugeArray<uint32_t>(buckets);
+    heads_.fill(kNil);
     mask_ = buckets - 1;
   }
 
@@ -180,8 +182,8 @@ class StateTable {
     }
   }
 
-  std::vector<Rec> slab_;
-  std::vector<uint32_t> heads_;
+  HugeArray<Rec> slab_;        // zeroed, huge pages where offered
+  HugeArray<uint32_t> heads_;  // chain heads, kNil when empty
   std::size_t mask_ = 0;
   std::size_t used_ = 0;
   std::size_t live_ = 0;

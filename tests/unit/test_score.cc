@@ -10,6 +10,7 @@
 #include <string>
 
 #include "score/dns_scorer.h"
+#include "score/huge_array.h"
 #include "score/ngram_model.h"
 #include "score/state_table.h"
 #include "score/window.h"
@@ -53,6 +54,32 @@ TEST_CASE("state table: LRU eviction, counter, budget") {
   const uint64_t ev = big.evictions();
   for (uint64_t k = 1; k <= 10; ++k) big.findOrInsert(k << 40, ins);
   CHECK(big.evictions() == ev);
+}
+
+TEST_CASE("huge array: zeroed, filled, aligned for huge pages, moved without copying") {
+  HugeArray<uint32_t> small(1000);  // under one huge page: plain pages
+  REQUIRE(small.size() == 1000);
+  CHECK(small[0] == 0);
+  CHECK(small[999] == 0);
+  small.fill(kNil);
+  CHECK(small[0] == kNil);
+  CHECK(small[999] == kNil);
+  // 3 MiB of records: starts on a 2 MiB boundary so the kernel can back it
+  // with huge pages; every record zero, every byte writable.
+  HugeArray<Rec> big((std::size_t{3} << 20) / sizeof(Rec));
+  CHECK(reinterpret_cast<std::uintptr_t>(big.data()) % HugeArray<Rec>::kHugePage == 0);
+  bool all_zero = true;
+  for (std::size_t i = 0; i < big.size(); ++i) all_zero &= big[i].key == 0 && big[i].value == 0;
+  CHECK(all_zero);
+  big[big.size() - 1].value = 7;
+  const Rec* where = big.data();
+  HugeArray<Rec> moved(std::move(big));
+  CHECK(moved.data() == where);
+  CHECK(moved[moved.size() - 1].value == 7);
+  CHECK(big.size() == 0);  // NOLINT(bugprone-use-after-move): a moved-from array is empty
+  HugeArray<Rec> assigned;
+  assigned = std::move(moved);
+  CHECK(assigned.data() == where);
 }
 
 TEST_CASE("per-pair record stays within 256 bytes") {
