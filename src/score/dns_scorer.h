@@ -145,6 +145,7 @@ class DnsScorer {
   SeenSet seen_;
   DnsScorerStats stats_;
   DnsVerdict verdict_;
+  DnsFeatures scratch_;  // observeQuery's features, rewritten whole by compute()
   std::string reasons_;  // reserved once; reused
   std::string win_names_[kWindows];
   char server_domain_[64] = {};  // "@" + INET6_ADDRSTRLEN
