@@ -78,12 +78,15 @@ class Engine final : public dns::TcpMessageSink {
   // Scoring state (src/score, src/tls): pair counts, evictions, memory.
   const score::DnsScorer& dnsScorer() const { return dns_scorer_; }
   const tls::TlsTracker& tlsTracker() const { return tls_; }
+  const dns::RegisteredDomain& registeredDomains() const { return registered_; }
   // Scoring off: decode, DNS and rules only (bench: the scoring path's cost).
   void setScoringEnabled(bool on) { scoring_ = on; }
 
  private:
   void handleDns(const PacketContext& pkt, const uint8_t* data, std::size_t len);
-  void detect(const PacketContext& pkt, std::string_view registered_domain);
+  // Rules and scoring for each question; true when an allow rule let the
+  // first question's name through.
+  bool detect(const PacketContext& pkt, std::string_view registered_domain);
   // Runs the rule set on one question (and the TXT answers of a response).
   // Returns false when an allow rule matched: no detection for this name.
   bool applyRules(const PacketContext& pkt, const dns::Question& q, bool first,

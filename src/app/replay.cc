@@ -79,6 +79,18 @@ void printSummary(const Engine& engine, std::size_t files, double seconds) {
                  ds.bytesPerPair(), ds.memoryBytes(), tt.pairs(),
                  static_cast<unsigned long long>(tt.pairEvictions()), tt.bytesPerPair(),
                  tt.memoryBytes(), static_cast<unsigned long long>(tt.stats().hellos));
+    // What the DNS scorer saw: queries scored or let through by an allow
+    // rule, names new under their domain, responses that found their pair.
+    const auto& st = ds.stats();
+    const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+    std::fprintf(stderr,
+                 "dns_scorer: queries=%llu allowed=%llu new_names=%llu responses_matched=%llu "
+                 "verdicts=%llu suppressed=%llu\n",
+                 u(st.queries), u(st.allowed), u(st.new_names), u(st.responses), u(st.verdicts),
+                 u(st.suppressed));
+    const auto& rd = engine.registeredDomains();
+    std::fprintf(stderr, "registered_domain: cache_hits=%llu suffix_walks=%llu list_lookups=%llu\n",
+                 u(rd.hits()), u(rd.misses()), u(rd.listLookups()));
   }
   const double pps = seconds > 0 ? static_cast<double>(d.frames) / seconds : 0.0;
   std::fprintf(stderr, "elapsed: %.3f s, %.0f packets/s\n", seconds, pps);

@@ -89,6 +89,41 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run("replay", notpcap, demo)
     check(r.returncode == 1 and "not.pcap" in r.stderr, "an unreadable file: exit 1, named in the message")
 
+# The scorer's summary line, and an allow rule's reach into responses: the
+# response to an allowed name must not feed the pair its domain's other
+# names made (NXDOMAIN and answer bytes count only for scored names).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from robust_common import PcapWriter, dns_query, eth, ipv4, udp  # noqa: E402
+
+with tempfile.TemporaryDirectory() as tmp:
+    rules_dir = os.path.join(tmp, "rules")
+    os.mkdir(rules_dir)
+    with open(os.path.join(rules_dir, "allow-www.yaml"), "w") as f:
+        f.write("rules:\n  - id: 1009900\n    name: \"Allow www\"\n    field: dns.qname\n"
+                "    pattern: '^www\\.'\n    action: allow\n")
+    cfg = os.path.join(tmp, "cfg.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"rules:\n  directory: {rules_dir}\n")
+    client, resolver = bytes([10, 0, 0, 5]), bytes([10, 0, 0, 2])
+    pcap = os.path.join(tmp, "allowed-response.pcap")
+    w = PcapWriter(pcap)
+    t = 1796000000 * 1000000
+    for qid, name in ((1, "a1b2c3.example.com"), (2, "www.example.com"), (3, "d4e5f6.example.com")):
+        q = dns_query(qid, name)
+        nx = q[:2] + bytes([0x81, 0x83]) + q[4:]  # response, NXDOMAIN
+        w.write(t, eth(ipv4(client, resolver, 17, udp(40000 + qid, 53, q))))
+        w.write(t + 1000, eth(ipv4(resolver, client, 17, udp(53, 40000 + qid, nx))))
+        t += 100000
+    w.close()
+    r = run("replay", "--config", cfg, pcap)
+    line = next((l for l in r.stderr.splitlines() if l.startswith("dns_scorer:")), "")
+    vals = dict(kv.split("=") for kv in line.split()[1:])
+    check(r.returncode == 0 and vals.get("queries") == "2",
+          f"scorer summary: the allowed query is not scored ({line})")
+    check(vals.get("responses_matched") == "2",
+          "only the two scored names' responses reach their pair, not the allowed one's")
+    check("registered_domain: cache_hits=" in r.stderr, "summary names the registered-domain cache")
+
 r = run("replay", "/nonexistent.pcap")
 check(r.returncode == 1, "missing file: exit 1")
 r = run("replay")
