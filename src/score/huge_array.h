@@ -56,7 +56,8 @@ class HugeArray {
       madvise(data_, mapped_, MADV_HUGEPAGE);  // best effort: small pages otherwise
     } else {
       mapped_ = bytes;
-      void* raw = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      void* raw =
+          mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (raw == MAP_FAILED) throw std::bad_alloc();
       data_ = static_cast<T*>(raw);
     }

@@ -11,13 +11,11 @@
 // Key 0 is reserved (empty slot); callers hash their pair to a non-zero key.
 #pragma once
 
-#include <memory>
-
 #include <atomic>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
