@@ -17,7 +17,13 @@
 // worker, 2 workers, and "2x1": two separate 1-worker pools each fed only
 // its own clients (nothing handed off or shared: what kernel-side steering
 // would give, and the machine's own ceiling for two busy threads). Runs
-// interleaved (1, 2, 2x1, 2x1, 2, 1, ...), medians reported; each run is a
+// With kernel steering (listen.kernel_steering, the default) the feeds of
+// the 2-worker run are split as the reuseport BPF program splits them
+// (capture/reuseport_steering.h; the program itself, run by libpcap's
+// interpreter on each datagram), so the owner receives its own clients;
+// "2h" is the same pool without steering, every datagram spread by outer
+// flow and half of them handed off. Runs
+// interleaved (1, 2, 2h, 2x1, 2x1, 2h, 2, 1, ...), medians reported; each run is a
 // fresh pool (fresh Engines), timed from start() until every datagram was
 // processed (or counted as a hand-off drop; there are none unless a ring
 // overflows, and the feeds wait for a ring over half full).
@@ -36,7 +42,7 @@
 // worker's time dispatch is.
 //
 // usage: worker_scaling [--config FILE] [--datagrams N] [--reps N]
-//                       [--no-separate] [--only 1|2|2x1] PCAP...
+//                       [--no-separate] [--only 1|2|2h|2x1] PCAP...
 // Last line: RESULT worker-scaling <1w datagrams/s> <2w datagrams/s> <ratio>.
 #include <pthread.h>
 #include <sys/resource.h>
@@ -64,6 +70,7 @@
 #include "app/workers.h"
 #include "capture/inner_peek.h"
 #include "capture/pcap_source.h"
+#include "capture/reuseport_steering.h"
 #include "config/config.h"
 #include "decode/flow_hash.h"
 
@@ -149,7 +156,7 @@ struct RunResult {
 // sinks): the machine's own ceiling for two busy threads, without the
 // hand-off design.
 RunResult runOnce(const ControlPlanePtr& plane, const std::vector<Datagram>& input, uint64_t passes,
-                  std::size_t workers, bool independent) {
+                  std::size_t workers, bool independent, bool steering) {
   const ListenConfig& listen = plane->config.listen;
   std::vector<std::unique_ptr<MemoryFeed>> feeds;
   for (std::size_t i = 0; i < workers; ++i) {
@@ -157,14 +164,22 @@ RunResult runOnce(const ControlPlanePtr& plane, const std::vector<Datagram>& inp
                                                  listen.max_datagram_bytes));
     feeds.back()->setPasses(passes);
   }
-  // The kernel's REUSEPORT choice: a hash of the outer flow, whose source
-  // port a mirror session derives from the inner 5-tuple. Independent
-  // pools: the owner's client hash instead.
+  // The kernel's REUSEPORT choice. With steering (listen.kernel_steering,
+  // the default): the reuseport BPF program's answer, run here by libpcap's
+  // interpreter on the same bytes; where it has none, and without steering:
+  // a hash of the outer flow, whose source port a mirror session derives
+  // from the inner 5-tuple. Independent pools: the owner's client hash.
+  const std::vector<bpf_insn> program = vxlanSteeringProgram(static_cast<uint32_t>(workers));
   for (const Datagram& d : input) {
+    const auto len = static_cast<uint32_t>(d.bytes.size());
     InnerFlow f;
-    const bool ok = peekInnerFlow(d.bytes.data(), static_cast<uint32_t>(d.bytes.size()), d.vxlan, f);
-    const uint64_t h = !ok ? 0 : independent ? clientHash(f) : flowhash::fmix64(flowHash(f));
-    feeds[h % workers]->add(d.bytes.data(), static_cast<uint32_t>(d.bytes.size()));
+    const bool ok = peekInnerFlow(d.bytes.data(), len, d.vxlan, f);
+    uint64_t h = !ok ? 0 : independent ? clientHash(f) : flowhash::fmix64(flowHash(f));
+    if (!independent && steering && d.vxlan) {
+      const uint32_t socket = runSteeringProgram(program, d.bytes.data(), len);
+      if (socket < workers) h = socket;
+    }
+    feeds[h % workers]->add(d.bytes.data(), len);
   }
   uint64_t total = 0;
   for (auto& f : feeds) total += f->total();
@@ -298,11 +313,11 @@ int main(int argc, char** argv) {
       reps = std::max(1, std::atoi(next()));
     } else if (a == "--no-separate") {
       separate = false;
-    } else if (a == "--only") {  // one set-up (1, 2 or 2x1), no summary: for perf record
+    } else if (a == "--only") {  // one set-up (1, 2, 2h or 2x1), no summary: for perf record
       only = next();
     } else if (!a.empty() && a[0] == '-') {
       std::fprintf(stderr,
-                   "usage: worker_scaling [--config FILE] [--datagrams N] [--reps N] [--no-separate] [--only 1|2|2x1] PCAP...\n");
+                   "usage: worker_scaling [--config FILE] [--datagrams N] [--reps N] [--no-separate] [--only 1|2|2h|2x1] PCAP...\n");
       return 2;
     } else {
       pcaps.push_back(a);
@@ -354,11 +369,15 @@ int main(int argc, char** argv) {
     const char* label;
     std::size_t workers;
     bool independent;
+    bool steering;
     std::vector<double> rate, cores, cpu_ns, wrk_ns;
     double max_share = 0;
   };
-  std::vector<Setup> setups = {{"1", 1, false, {}, {}, {}, {}}, {"2", 2, false, {}, {}, {}, {}}};
-  if (separate) setups.push_back({"2x1", 2, true, {}, {}, {}, {}});
+  const bool steering = plane->config.listen.kernel_steering;
+  std::vector<Setup> setups = {{"1", 1, false, steering, {}, {}, {}, {}},
+                               {"2", 2, false, steering, {}, {}, {}, {}}};
+  if (steering) setups.push_back({"2h", 2, false, false, {}, {}, {}, {}});
+  if (separate) setups.push_back({"2x1", 2, true, false, {}, {}, {}, {}});
   uint64_t total_drops = 0;
   for (int rep = 0; rep < reps; ++rep) {
     std::vector<Setup*> order;
@@ -367,7 +386,7 @@ int main(int argc, char** argv) {
     }
     if (rep % 2) std::reverse(order.begin(), order.end());  // 1,2,.. / ..,2,1 / 1,2,..
     for (Setup* setup : order) {
-      const RunResult r = runOnce(plane, input, passes, setup->workers, setup->independent);
+      const RunResult r = runOnce(plane, input, passes, setup->workers, setup->independent, setup->steering);
       const double n = static_cast<double>(r.processed + r.drops);
       const double dps = static_cast<double>(r.processed) / r.seconds;
       setup->rate.push_back(dps);
@@ -398,17 +417,23 @@ int main(int argc, char** argv) {
     std::printf("median of %d: %-3s %s %.0f datagrams/s (%.2f cores busy, %.0f CPU ns a datagram, %.0f of them in "
                 "the workers%s)\n",
                 reps, setup.label,
-                setup.independent ? "(2 separate 1-worker pools, no hand-off)"
+                setup.independent   ? "(2 separate 1-worker pools, no hand-off)"
                 : setup.workers == 1 ? "worker "
-                                     : "workers",
+                : setup.steering     ? "workers (kernel steering)"
+                                     : "workers (no kernel steering: hand-off)",
                 median(setup.rate), median(setup.cores), median(setup.cpu_ns), median(setup.wrk_ns), share);
   }
   const double one = median(setups[0].rate);
   const double two = median(setups[1].rate);
   std::printf("ratio 2 workers / 1 worker: %.2fx (goal >= 1.6x; the owner balance caps it at %.2fx)\n", two / one,
               1.0 / setups[1].max_share);
+  if (steering) {
+    std::printf("ratio 2 workers without kernel steering (every datagram spread by outer flow, half "
+                "handed off) / 1 worker: %.2fx\n",
+                median(setups[2].rate) / one);
+  }
   if (separate) {
-    const double sep = median(setups[2].rate);
+    const double sep = median(setups.back().rate);
     std::printf("ratio 2 separate 1-worker pools / 1 worker: %.2fx (the machine's ceiling for two busy threads); "
                 "2 workers reach %.0f%% of it\n",
                 sep / one, 100 * two / sep);

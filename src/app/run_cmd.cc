@@ -160,10 +160,10 @@ class Sensor {
     sigaddset(&control_signals, SIGINT);
     pthread_sigmask(SIG_UNBLOCK, &control_signals, nullptr);
 
-    log("listening on %s:%u/udp (vxlan)%s, %zu worker(s), health %s, generation %llu%s",
+    log("listening on %s:%u/udp (vxlan)%s, %zu worker(s)%s, health %s, generation %llu%s",
         listen.address.c_str(), pool_->vxlanPort(),
         listen.geneve_enabled ? (" and :" + std::to_string(listen.geneve_port) + "/udp (geneve)").c_str() : "",
-        workers,
+        workers, pool_->kernelSteering() ? " (kernel steers vxlan to owners)" : "",
         listen.health_port ? (listen.health_address + ":" + std::to_string(listen.health_port) + "/tcp").c_str() : "off",
         static_cast<ull>(plane->generation), plane->config.source.empty() ? " (defaults)" : "");
     log("ready");

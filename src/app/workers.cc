@@ -13,6 +13,7 @@
 
 #include "app/memory_feed.h"
 #include "capture/inner_peek.h"
+#include "capture/reuseport_steering.h"
 #include "capture/udp_listener.h"
 
 namespace exfilwatch {
@@ -66,6 +67,14 @@ class Worker {
       listeners_.push_back(std::make_unique<UdpListener>(io_, o, warning));
       if (!warning.empty() && id == 0) warnings.push_back(warning);
     }
+  }
+
+  // The kernel-side dispatch (reuseport_steering.h), attached to the VXLAN
+  // group through this worker's socket. False with the reason in `error`.
+  bool attachSteering(std::size_t workers, std::string& error) {
+    if (listeners_.empty()) return false;
+    return attachReuseportProgram(listeners_.front()->nativeHandle(),
+                                  vxlanSteeringProgram(static_cast<uint32_t>(workers)), error);
   }
 
   void connect(std::size_t n) {
@@ -404,6 +413,16 @@ WorkerPool::WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint6
     workers_.push_back(std::make_unique<Worker>(i, *this, listen, sink.producer(i), warnings));
   }
   connectWorkers();
+  // The workers bound their VXLAN sockets in order, so socket index i in the
+  // reuseport group is worker i: the program's answer is the owner.
+  if (workers > 1 && listen.kernel_steering) {
+    std::string error;
+    steering_ = workers_.front()->attachSteering(workers, error);
+    if (!steering_) {
+      warnings.push_back("listen.kernel_steering: " + error +
+                         "; datagrams reach their owner by hand-off between workers instead");
+    }
+  }
 }
 
 WorkerPool::WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint64_t>& generation,

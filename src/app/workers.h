@@ -1,12 +1,15 @@
 // workers.h: the live sensor's threads. N workers, each with its own Asio
 // io_context, its own SO_REUSEPORT tunnel socket(s) and its own Engine.
 //
-// Dispatch: the kernel spreads *outer* flows over the sockets, and AWS
-// varies the outer source port per inner flow, so one client's queries
-// arrive at every worker. Each receiver therefore peeks the inner client
-// address (inner_peek.h) and hands datagrams it does not own to the owning
-// worker (clientHash % N) through a bounded SPSC ring, copied once; the
-// owner runs them through its Engine. Per-client state (suppression now,
+// Dispatch: by default the kernel spreads *outer* flows over the sockets,
+// and AWS varies the outer source port per inner flow, so one client's
+// queries would arrive at every worker. A reuseport BPF program
+// (reuseport_steering.h, listen.kernel_steering) makes the kernel deliver
+// each VXLAN datagram to the socket of its owner (clientHash % N) instead.
+// Whatever still arrives elsewhere (GENEVE, frames the program cannot read,
+// steering off or refused) is handed on: each receiver peeks the inner
+// client address (inner_peek.h) and copies datagrams it does not own into a
+// bounded SPSC ring to the owning worker, which runs them through its Engine. Per-client state (suppression now,
 // volume scoring later) thus lives in exactly one Engine, without locks.
 // A full ring drops the datagram and counts it (handoff_drops).
 //
@@ -98,6 +101,9 @@ class WorkerPool {
   WorkerSnapshot snapshot(std::size_t i) const;
   uint64_t kernelDropsNow(std::size_t i) const;  // SO_MEMINFO, also tail drops
   uint16_t vxlanPort() const;  // 0 on feeds
+  // True when the kernel steers VXLAN datagrams to their owner's socket
+  // (listen.kernel_steering, reuseport_steering.h).
+  bool kernelSteering() const { return steering_; }
 
   // Any thread (metrics scrape): the hand-off rings towards worker i (one
   // per other worker): bytes queued in all of them, their total capacity,
@@ -126,6 +132,7 @@ class WorkerPool {
   std::vector<uint64_t> last_heartbeat_;
   std::vector<std::chrono::steady_clock::time_point> last_progress_;
   bool started_ = false;
+  bool steering_ = false;
 };
 
 }  // namespace exfilwatch

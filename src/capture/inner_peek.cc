@@ -79,7 +79,17 @@ bool peekInnerFlow(const uint8_t* data, uint32_t len, bool vxlan, InnerFlow& out
 uint64_t clientHash(const InnerFlow& f) {
   const IpAddress& client =
       f.has_ports ? (f.dst_port > f.src_port ? f.dst : f.src) : f.dst;
-  return flowhash::fmix64(client.hash());
+  // 32-bit arithmetic a classic BPF program can do, so that the kernel can
+  // steer each datagram to its owner (reuseport_steering.cc computes the
+  // same): the address's big-endian words XOR-ed, times the golden ratio,
+  // the high half.
+  uint32_t folded = 0;
+  const int words = client.family == 6 ? 4 : 1;
+  for (int i = 0; i < words; ++i) {
+    const uint8_t* p = client.bytes + 4 * i;
+    folded ^= (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+  }
+  return static_cast<uint32_t>(folded * 0x9e3779b1U) >> 16;
 }
 
 uint64_t flowHash(const InnerFlow& f) {

@@ -41,6 +41,9 @@ bool tunnelPayloadOf(const Frame& frame, const uint8_t*& payload, uint32_t& len,
 //  - without ports (IP fragments), the destination: fragmented DNS is almost
 //    always a large response travelling towards the client. Every fragment
 //    of a datagram lands on the same worker either way, so reassembly holds.
+// 16 bits, from 32-bit arithmetic on the address: the kernel computes the
+// same in the reuseport steering program (reuseport_steering.h), so the
+// worker the kernel picks is the owner, clientHash % N.
 uint64_t clientHash(const InnerFlow& f);
 
 // A hash of the inner 5-tuple (direction-sensitive, as AWS's is).

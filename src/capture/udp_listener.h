@@ -67,6 +67,7 @@ class UdpListener {
   uint64_t errors() const { return errors_; }
   int effectiveRcvbuf() const { return effective_rcvbuf_; }
   uint16_t localPort() const;
+  int nativeHandle() const { return fd_; }
 
  private:
   boost::asio::ip::udp::socket socket_;

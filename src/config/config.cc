@@ -325,6 +325,7 @@ Config parseConfig(const std::string& yaml_text, const std::string& source_name)
              {"rcvbuf_bytes", [&](const YAML::Node& v) { L.rcvbuf_bytes = l.integer<uint64_t>(v, "listen.rcvbuf_bytes", 65536, uint64_t{1} << 31); }},
              {"batch_size", [&](const YAML::Node& v) { L.batch_size = l.integer<uint32_t>(v, "listen.batch_size", 1, 1024); }},
              {"max_datagram_bytes", [&](const YAML::Node& v) { L.max_datagram_bytes = l.integer<uint32_t>(v, "listen.max_datagram_bytes", 256, 65535); }},
+             {"kernel_steering", [&](const YAML::Node& v) { L.kernel_steering = l.boolean(v, "listen.kernel_steering"); }},
              {"handoff_ring_bytes", [&](const YAML::Node& v) { L.handoff_ring_bytes = l.integer<uint64_t>(v, "listen.handoff_ring_bytes", 1u << 18, uint64_t{1} << 31); }},
              {"eve_queue_bytes", [&](const YAML::Node& v) { L.eve_queue_bytes = l.integer<uint64_t>(v, "listen.eve_queue_bytes", 1u << 18, uint64_t{1} << 31); }},
          });

@@ -42,6 +42,10 @@ struct ListenConfig {
   uint64_t rcvbuf_bytes = 32u << 20;     // SO_RCVBUF per socket (kernel caps at rmem_max)
   uint32_t batch_size = 64;              // datagrams per recvmmsg
   uint32_t max_datagram_bytes = 9216;    // receive slot; AWS mirror MTU is 9001
+  // The kernel delivers each VXLAN datagram to its owner's socket (a
+  // reuseport BPF program, capture/reuseport_steering.h); the hand-off rings
+  // then carry only what it cannot steer.
+  bool kernel_steering = true;
   uint64_t handoff_ring_bytes = 4u << 20;  // per worker pair (receiver -> owner)
   uint64_t eve_queue_bytes = 8u << 20;     // per worker, to the EVE writer thread
   bool operator==(const ListenConfig&) const = default;

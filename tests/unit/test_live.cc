@@ -4,10 +4,15 @@
 #include <doctest.h>
 
 #include <cstring>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 #include "app/spsc_ring.h"
+#include "build_config.h"
 #include "capture/inner_peek.h"
+#include "capture/pcap_source.h"
+#include "capture/reuseport_steering.h"
 #include "config/config.h"
 #include "decode/decoder.h"
 
@@ -99,6 +104,76 @@ TEST_CASE("inner peek: both directions and all fragments go to the client's work
   InnerFlow none;
   const uint8_t tiny[4] = {8, 0, 0, 0};
   CHECK_FALSE(peekInnerFlow(tiny, sizeof tiny, true, none));
+}
+
+TEST_CASE("kernel steering program: the socket it picks is the owner, clientHash % N") {
+  // Every VXLAN datagram of the shared captures (IPv4 and IPv6 clients, DNS
+  // over UDP and TCP, TLS), run through the classic BPF program in libpcap's
+  // interpreter, as the kernel runs it on the UDP payload.
+  const std::string dir = std::string(EXFILWATCH_SOURCE_DIR) + "/../shared/captures";
+  std::vector<Bytes> datagrams;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".pcap") continue;
+    std::string error;
+    auto src = PcapSource::open(entry.path().string(), error);
+    REQUIRE_MESSAGE(src, error);
+    Frame f;
+    while (src->next(f)) {
+      const uint8_t* payload = nullptr;
+      uint32_t len = 0;
+      bool vxlan = false;
+      if (tunnelPayloadOf(f, payload, len, vxlan) && vxlan) datagrams.emplace_back(payload, payload + len);
+    }
+  }
+  REQUIRE(datagrams.size() > 10000);
+  // Synthetic shapes the captures lack: a later fragment (the destination
+  // owns it), one 802.1Q tag, a tie of ports, a port-less protocol.
+  Bytes frag = vxlanDns(0x08, 0x0a000001, 0x0a000002, 53, 40000, 0x00b9);
+  datagrams.push_back(frag);
+  Bytes tagged = vxlanDns(0x08, 0x0a000002, 0x0a000001, 40000, 53);
+  const uint8_t tag[4] = {0x81, 0x00, 0x00, 0x07};
+  tagged.insert(tagged.begin() + 20, tag, tag + 4);
+  datagrams.push_back(tagged);
+  datagrams.push_back(vxlanDns(0x08, 0x0a000002, 0x0a000001, 53, 53));
+  Bytes icmp = vxlanDns(0x08, 0x0a000003, 0x0a000004, 0, 0);
+  icmp[22 + 9] = 1;
+  datagrams.push_back(icmp);
+
+  for (uint32_t workers : {2U, 3U, 4U, 7U}) {
+    const auto program = vxlanSteeringProgram(workers);
+    std::size_t agree = 0, unreadable = 0, v6 = 0, peeked = 0;
+    std::vector<std::size_t> per(workers);
+    for (const Bytes& d : datagrams) {
+      InnerFlow flow;
+      // Not IP (ARP, ...): no owner; the receiving worker keeps it.
+      if (!peekInnerFlow(d.data(), uint32_t(d.size()), true, flow)) continue;
+      ++peeked;
+      const uint32_t socket = runSteeringProgram(program, d.data(), uint32_t(d.size()));
+      if (socket >= workers) {
+        ++unreadable;
+        continue;
+      }
+      agree += socket == clientHash(flow) % workers;
+      ++per[socket];
+      v6 += flow.src.family == 6;
+    }
+    CHECK(unreadable == 0);
+    CHECK(peeked > datagrams.size() * 9 / 10);
+    CHECK(agree == peeked);
+    CHECK(v6 > 0);
+    for (std::size_t n : per) CHECK(n > 0);  // every worker gets clients
+  }
+  // What it cannot read goes to the kernel's own hash (an index past the group).
+  const auto program = vxlanSteeringProgram(2);
+  Bytes qinq = vxlanDns(0x08, 0x0a000002, 0x0a000001, 40000, 53);
+  const uint8_t two_tags[8] = {0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2};
+  qinq.insert(qinq.begin() + 20, two_tags, two_tags + 8);
+  CHECK(runSteeringProgram(program, qinq.data(), uint32_t(qinq.size())) == 2);
+  Bytes arp = vxlanDns(0x08, 0x0a000002, 0x0a000001, 40000, 53);
+  arp[20] = 0x08;
+  arp[21] = 0x06;
+  CHECK(runSteeringProgram(program, arp.data(), uint32_t(arp.size())) == 2);
+  CHECK_THROWS(vxlanSteeringProgram(0));
 }
 
 TEST_CASE("spsc ring: variable records, wrap-around, full ring refuses") {
