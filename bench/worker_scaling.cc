@@ -317,7 +317,8 @@ int main(int argc, char** argv) {
       only = next();
     } else if (!a.empty() && a[0] == '-') {
       std::fprintf(stderr,
-                   "usage: worker_scaling [--config FILE] [--datagrams N] [--reps N] [--no-separate] [--only 1|2|2h|2x1] PCAP...\n");
+                   "usage: worker_scaling [--config FILE] [--datagrams N] [--reps N] "
+                   "[--no-separate] [--only 1|2|2h|2x1] PCAP...\n");
       return 2;
     } else {
       pcaps.push_back(a);
@@ -386,7 +387,8 @@ int main(int argc, char** argv) {
     }
     if (rep % 2) std::reverse(order.begin(), order.end());  // 1,2,.. / ..,2,1 / 1,2,..
     for (Setup* setup : order) {
-      const RunResult r = runOnce(plane, input, passes, setup->workers, setup->independent, setup->steering);
+      const RunResult r =
+          runOnce(plane, input, passes, setup->workers, setup->independent, setup->steering);
       const double n = static_cast<double>(r.processed + r.drops);
       const double dps = static_cast<double>(r.processed) / r.seconds;
       setup->rate.push_back(dps);
@@ -414,23 +416,26 @@ int main(int argc, char** argv) {
   for (const Setup& setup : setups) {
     char share[64] = "";
     if (setup.workers > 1) std::snprintf(share, sizeof share, "; largest share %.1f%%", 100 * setup.max_share);
-    std::printf("median of %d: %-3s %s %.0f datagrams/s (%.2f cores busy, %.0f CPU ns a datagram, %.0f of them in "
-                "the workers%s)\n",
-                reps, setup.label,
-                setup.independent   ? "(2 separate 1-worker pools, no hand-off)"
-                : setup.workers == 1 ? "worker "
-                : setup.steering     ? "workers (kernel steering)"
-                                     : "workers (no kernel steering: hand-off)",
-                median(setup.rate), median(setup.cores), median(setup.cpu_ns), median(setup.wrk_ns), share);
+    std::printf(
+        "median of %d: %-3s %s %.0f datagrams/s (%.2f cores busy, %.0f CPU ns a datagram, %.0f of "
+        "them in "
+        "the workers%s)\n",
+        reps, setup.label,
+        setup.independent    ? "(2 separate 1-worker pools, no hand-off)"
+        : setup.workers == 1 ? "worker "
+        : setup.steering     ? "workers (kernel steering)"
+                             : "workers (no kernel steering: hand-off)",
+        median(setup.rate), median(setup.cores), median(setup.cpu_ns), median(setup.wrk_ns), share);
   }
   const double one = median(setups[0].rate);
   const double two = median(setups[1].rate);
   std::printf("ratio 2 workers / 1 worker: %.2fx (goal >= 1.6x; the owner balance caps it at %.2fx)\n", two / one,
               1.0 / setups[1].max_share);
   if (steering) {
-    std::printf("ratio 2 workers without kernel steering (every datagram spread by outer flow, half "
-                "handed off) / 1 worker: %.2fx\n",
-                median(setups[2].rate) / one);
+    std::printf(
+        "ratio 2 workers without kernel steering (every datagram spread by outer flow, half "
+        "handed off) / 1 worker: %.2fx\n",
+        median(setups[2].rate) / one);
   }
   if (separate) {
     const double sep = median(setups.back().rate);

@@ -162,9 +162,13 @@ class Sensor {
 
     log("listening on %s:%u/udp (vxlan)%s, %zu worker(s)%s, health %s, generation %llu%s",
         listen.address.c_str(), pool_->vxlanPort(),
-        listen.geneve_enabled ? (" and :" + std::to_string(listen.geneve_port) + "/udp (geneve)").c_str() : "",
+        listen.geneve_enabled
+            ? (" and :" + std::to_string(listen.geneve_port) + "/udp (geneve)").c_str()
+            : "",
         workers, pool_->kernelSteering() ? " (kernel steers vxlan to owners)" : "",
-        listen.health_port ? (listen.health_address + ":" + std::to_string(listen.health_port) + "/tcp").c_str() : "off",
+        listen.health_port
+            ? (listen.health_address + ":" + std::to_string(listen.health_port) + "/tcp").c_str()
+            : "off",
         static_cast<ull>(plane->generation), plane->config.source.empty() ? " (defaults)" : "");
     log("ready");
 

@@ -9,9 +9,9 @@
 // Whatever still arrives elsewhere (GENEVE, frames the program cannot read,
 // steering off or refused) is handed on: each receiver peeks the inner
 // client address (inner_peek.h) and copies datagrams it does not own into a
-// bounded SPSC ring to the owning worker, which runs them through its Engine. Per-client state (suppression now,
-// volume scoring later) thus lives in exactly one Engine, without locks.
-// A full ring drops the datagram and counts it (handoff_drops).
+// bounded SPSC ring to the owning worker, which runs them through its Engine. Per-client state
+// (suppression now, volume scoring later) thus lives in exactly one Engine, without locks. A full
+// ring drops the datagram and counts it (handoff_drops).
 //
 // Counters are written by their worker only and read by the control thread:
 // plain relaxed loads/stores of per-worker atomics (no shared read-modify-

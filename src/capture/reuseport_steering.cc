@@ -53,7 +53,8 @@ class Assembler {
     pending_.erase(name);
   }
   std::vector<bpf_insn> finish() {
-    if (!pending_.empty()) throw std::logic_error("steering program: unplaced label " + pending_.begin()->first);
+    if (!pending_.empty())
+      throw std::logic_error("steering program: unplaced label " + pending_.begin()->first);
     return std::move(prog_);
   }
 

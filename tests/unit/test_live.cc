@@ -122,7 +122,8 @@ TEST_CASE("kernel steering program: the socket it picks is the owner, clientHash
       const uint8_t* payload = nullptr;
       uint32_t len = 0;
       bool vxlan = false;
-      if (tunnelPayloadOf(f, payload, len, vxlan) && vxlan) datagrams.emplace_back(payload, payload + len);
+      if (tunnelPayloadOf(f, payload, len, vxlan) && vxlan)
+        datagrams.emplace_back(payload, payload + len);
     }
   }
   REQUIRE(datagrams.size() > 10000);
