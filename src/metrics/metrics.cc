@@ -73,7 +73,12 @@ std::vector<MetricFamily> build(const Sample& s) {
   auto& pr = f.family("exfilwatch_processed_packets_total", "Datagrams run through a worker's engine.", C);
   auto& kd = f.family("exfilwatch_kernel_drops_total", "Datagrams the kernel dropped on the socket (SO_RXQ_OVFL).", C);
   auto& hd = f.family("exfilwatch_handoff_drops_total", "Datagrams dropped because the owning worker's ring was full.", C);
+  auto& ho = f.family("exfilwatch_handoff_total",
+                      "Datagrams a worker received for another worker's client and copied to it "
+                      "(kernel steering places IPv4/IPv6 VXLAN directly; see listen.kernel_steering).",
+                      C);
   for (const auto& src : s.sources) {
+    Families::add(ho, {{"source", src.worker}}, static_cast<double>(src.handoff));
     Families::add(pk, {{"source", src.worker}}, static_cast<double>(src.datagrams));
     Families::add(by, {{"source", src.worker}}, static_cast<double>(src.bytes));
     Families::add(pr, {{"source", src.worker}}, static_cast<double>(src.processed));

@@ -50,6 +50,7 @@ struct Sample {
   struct Source {  // one worker's sockets
     std::string worker;
     uint64_t datagrams = 0, bytes = 0, kernel_drops = 0, handoff_drops = 0, processed = 0;
+    uint64_t handoff = 0;  // copied to another worker (what kernel steering did not place)
   };
   std::vector<Source> sources;
   DecodeStats decode;
