@@ -77,12 +77,33 @@ void loadFolded(Assembler& a, uint32_t off, int words) {
   }
 }
 
+// With the source port in M[0] and the destination port in A: A = the
+// client's address (the side with the higher port; ties to the source),
+// folded to 32 bits, then to "hash". Also the target of `dst` jumps from
+// port-less packets, whose client is the destination.
+void emitClientAddress(Assembler& a, uint32_t src_off, uint32_t dst_off, int words,
+                       const std::string& src, const std::string& dst) {
+  a.op(BPF_LDX | BPF_MEM, 0);
+  a.jump(BPF_JMP | BPF_JGT | BPF_X, 0, dst, src);  // the higher port is the client's
+  a.label(src);
+  loadFolded(a, src_off, words);
+  a.always("hash");
+  a.label(dst);
+  loadFolded(a, dst_off, words);
+  a.always("hash");
+}
+
+// Goes on when the IP header at `base` has version `nibble` (0x40, 0x60).
+void requireVersion(Assembler& a, uint32_t base, uint32_t nibble) {
+  a.op(BPF_LD | BPF_B | BPF_ABS, base);
+  a.op(BPF_ALU | BPF_AND | BPF_K, 0xf0);
+  a.jump(BPF_JMP | BPF_JEQ | BPF_K, nibble, "", "unreadable");
+}
+
 // The IPv4 header at `base`: A = the client's address, then to "hash".
 void emitIpv4(Assembler& a, uint32_t base, const std::string& tag) {
   const std::string src = "src4" + tag, dst = "dst4" + tag, ports = "ports4" + tag;
-  a.op(BPF_LD | BPF_B | BPF_ABS, base);
-  a.op(BPF_ALU | BPF_AND | BPF_K, 0xf0);
-  a.jump(BPF_JMP | BPF_JEQ | BPF_K, 0x40, "", "unreadable");
+  requireVersion(a, base, 0x40);
   a.op(BPF_LD | BPF_H | BPF_ABS, base + 6);
   a.jump(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, dst, "");  // a fragment: no ports, the destination
   a.op(BPF_LD | BPF_B | BPF_ABS, base + 9);
@@ -93,22 +114,13 @@ void emitIpv4(Assembler& a, uint32_t base, const std::string& tag) {
   a.op(BPF_LD | BPF_H | BPF_IND, base);   // source port
   a.op(BPF_ST, 0);
   a.op(BPF_LD | BPF_H | BPF_IND, base + 2);  // destination port
-  a.op(BPF_LDX | BPF_MEM, 0);
-  a.jump(BPF_JMP | BPF_JGT | BPF_X, 0, dst, src);  // the higher port is the client's
-  a.label(src);
-  loadFolded(a, base + 12, 1);
-  a.always("hash");
-  a.label(dst);
-  loadFolded(a, base + 16, 1);
-  a.always("hash");
+  emitClientAddress(a, base + 12, base + 16, 1, src, dst);
 }
 
 // The IPv6 header at `base` (no extension headers): as emitIpv4.
 void emitIpv6(Assembler& a, uint32_t base, const std::string& tag) {
   const std::string src = "src6" + tag, dst = "dst6" + tag, ports = "ports6" + tag;
-  a.op(BPF_LD | BPF_B | BPF_ABS, base);
-  a.op(BPF_ALU | BPF_AND | BPF_K, 0xf0);
-  a.jump(BPF_JMP | BPF_JEQ | BPF_K, 0x60, "", "unreadable");
+  requireVersion(a, base, 0x60);
   a.op(BPF_LD | BPF_B | BPF_ABS, base + 6);
   a.jump(BPF_JMP | BPF_JEQ | BPF_K, 17, ports, "");
   a.jump(BPF_JMP | BPF_JEQ | BPF_K, 6, ports, dst);  // other next headers: the destination
@@ -116,14 +128,7 @@ void emitIpv6(Assembler& a, uint32_t base, const std::string& tag) {
   a.op(BPF_LD | BPF_H | BPF_ABS, base + 40);
   a.op(BPF_ST, 0);
   a.op(BPF_LD | BPF_H | BPF_ABS, base + 42);
-  a.op(BPF_LDX | BPF_MEM, 0);
-  a.jump(BPF_JMP | BPF_JGT | BPF_X, 0, dst, src);
-  a.label(src);
-  loadFolded(a, base + 8, 4);
-  a.always("hash");
-  a.label(dst);
-  loadFolded(a, base + 24, 4);
-  a.always("hash");
+  emitClientAddress(a, base + 8, base + 24, 4, src, dst);
 }
 }  // namespace
 
