@@ -4,6 +4,7 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -168,8 +169,8 @@ std::shared_ptr<const RuleSet> RuleSet::loadDirectory(const std::string& dir,
 
 std::vector<std::string> RuleSet::selfTest() const {
   std::vector<std::string> problems;
-  Matcher m;
   // The matcher needs a shared_ptr; borrow this set without owning it.
+  Matcher m(0);  // no scan cache: every test value is scanned
   if (!m.adopt(RuleSetPtr(RuleSetPtr{}, this))) return {"cannot allocate scratch for self-test"};
   for (uint32_t i = 0; i < rules_.size(); ++i) {
     const Rule& r = rules_[i];
@@ -211,6 +212,9 @@ std::vector<std::string> RuleSet::selfTest() const {
   return problems;
 }
 
+Matcher::Matcher(std::size_t scan_cache_slots)
+    : scan_cache_slots_(scan_cache_slots ? std::bit_ceil(scan_cache_slots) : 0) {}
+
 Matcher::~Matcher() {
   if (scratch_) hs_free_scratch(scratch_);
 }
@@ -243,12 +247,12 @@ bool Matcher::adopt(RuleSetPtr set) {
   rule_hits_ = std::move(counts);
   epoch_ = 0;
   // Entries of the previous set name its rule indices: forget them all.
-  if (scan_cache_.empty()) {
-    scan_cache_.resize(kScanCacheSlots);
+  if (scan_cache_.size() != scan_cache_slots_) {
+    scan_cache_ = score::HugeArray<ScanCacheEntry>(scan_cache_slots_);
     cache_seed_ = flowhash::randomSeed();
   }
   if (++cache_generation_ == 0) {
-    std::fill(scan_cache_.begin(), scan_cache_.end(), ScanCacheEntry{});
+    scan_cache_.fill(ScanCacheEntry{});
     cache_generation_ = 1;
   }
   begin(MatchContext{});
@@ -323,9 +327,9 @@ void Matcher::scan(Field field, std::string_view value) {
 
   ScanCacheEntry* entry = nullptr;
   uint64_t hash = 0;
-  if (value.size() <= kScanCacheMaxValue) {
+  if (scan_cache_slots_ != 0 && value.size() <= kScanCacheMaxValue) {
     hash = flowhash::hashBytes(value.data(), value.size(), cache_seed_ ^ static_cast<uint64_t>(field));
-    entry = &scan_cache_[hash % kScanCacheSlots];
+    entry = &scan_cache_[hash & (scan_cache_slots_ - 1)];
     if (entry->generation == cache_generation_ && entry->hash == hash &&
         entry->field == static_cast<uint8_t>(field) && entry->length == value.size() &&
         std::memcmp(entry->value, value.data(), value.size()) == 0) {

@@ -285,7 +285,7 @@ TEST_CASE("scan cache: a repeated value gets exactly the verdict of a fresh scan
     // Each name twice (query, then its response), and an older one again.
     for (const auto& [name, ctx] : {std::pair{names[i], query}, std::pair{names[i], response},
                                     std::pair{names[i / 2], query}}) {
-      Matcher fresh;
+      Matcher fresh(0);  // no scan cache: a real Hyperscan scan every time
       REQUIRE(fresh.adopt(set));
       const auto want = verdict(fresh, name, ctx);
       if (verdict(cached.m, name, ctx) != want) ++mismatches;
@@ -300,6 +300,12 @@ TEST_CASE("scan cache: a repeated value gets exactly the verdict of a fresh scan
     return n.size() <= Matcher::kScanCacheMaxValue;
   });
   CHECK(cached.m.scanCacheHits() >= static_cast<uint64_t>(cacheable));
+  // A matcher built without a cache scans every value, repeated or not.
+  Matcher uncached(0);
+  REQUIRE(uncached.adopt(set));
+  for (int round = 0; round < 2; ++round) verdict(uncached, names.front(), query);
+  CHECK(uncached.scanCacheHits() == 0);
+  CHECK(uncached.scanCacheMisses() == 2);
 
   // Several values of one field per name (TXT strings): each value's entry
   // holds its own hits, whatever the earlier values of the name matched.
