@@ -141,9 +141,16 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
   ++stats_.rcodes[std::min<std::size_t>(message_.rcode, stats_.rcodes.size() - 1)];
 
   std::string_view registered;
+  first_qname_scan_ = {};
   if (!message_.questions.empty() && message_.questions.front().name.valid) {
     const dns::NameRef& name = message_.questions.front().name;
-    registered = registered_.lookup(message_.lower(name), name.labels);
+    const std::string_view lower = message_.lower(name);
+    // Both look-ups below start with a likely cache miss on a table of
+    // megabytes (the name cache, then the rules' scan cache); issued
+    // together they overlap instead of following each other.
+    const auto prepared = registered_.prepare(lower, name.labels);
+    if (plane_->rules) first_qname_scan_ = matcher_.prepare(rules::Field::DnsQname, lower);
+    registered = registered_.lookup(prepared);
   }
   if (evidence_.enabled()) {
     dns_pair_ = dnsPairKey(pkt, registered);
@@ -204,7 +211,11 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
   ctx.server_port = message_.qr ? pkt.src_port : pkt.dst_port;
   matcher_.begin(ctx);
   const std::string_view name = message_.lower(q.name);
-  matcher_.scan(rules::Field::DnsQname, name);
+  if (first && first_qname_scan_.value.data() == name.data()) {
+    matcher_.scan(first_qname_scan_);  // prepared in handleDns
+  } else {
+    matcher_.scan(rules::Field::DnsQname, name);
+  }
   matcher_.scan(rules::Field::DnsQnameRaw, message_.raw(q.name));
   matcher_.scan(rules::Field::DnsRegisteredDomain, registered_domain);
   if (message_.qr && first) {

@@ -122,6 +122,9 @@ class Engine final : public dns::TcpMessageSink {
   };
   std::vector<SuppressSlot> suppress_;
   rules::Matcher matcher_;
+  // The first question's dns.qname scan, prepared with the registered-domain
+  // look-up (handleDns); empty when there is none.
+  rules::Matcher::Prepared first_qname_scan_;
   rules::Observer* rule_observer_ = nullptr;
   score::DnsScorer dns_scorer_;
   tls::TlsTracker tls_;

@@ -210,14 +210,24 @@ int16_t RegisteredDomain::suffixResult(std::string_view key) {
   return result;
 }
 
-std::string_view RegisteredDomain::lookup(std::string_view lower_name, int labels) {
-  if (lower_name.empty() || lower_name.size() > 255) return {};
+RegisteredDomain::Prepared RegisteredDomain::prepare(std::string_view lower_name,
+                                                     int labels) const {
+  Prepared p{lower_name, {}, 0};
+  if (lower_name.empty() || lower_name.size() > 255) return p;
   // A name of at most key_labels_ labels is its own key; a label count from
   // the DNS parser may be lower than the dots (a raw '.' byte inside a
   // label), which only makes the key longer, never wrong.
-  const std::string_view key =
-      labels > 0 && labels <= key_labels_ ? lower_name : lastLabels(lower_name, key_labels_);
-  const uint64_t hash = hashOf(key);
+  p.key = labels > 0 && labels <= key_labels_ ? lower_name : lastLabels(lower_name, key_labels_);
+  p.hash = hashOf(p.key);
+  __builtin_prefetch(&cache_.slotOf(p.hash));
+  return p;
+}
+
+std::string_view RegisteredDomain::lookup(const Prepared& prepared) {
+  const std::string_view lower_name = prepared.name;
+  const std::string_view key = prepared.key;
+  if (key.empty()) return {};
+  const uint64_t hash = prepared.hash;
   Table::Slot& slot = cache_.slotOf(hash);
   int16_t result;
   if (cache_.holds(slot, hash, key)) {

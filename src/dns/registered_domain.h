@@ -36,7 +36,20 @@ class RegisteredDomain {
   // the name is a public suffix itself, empty, or a single unlisted label.
   // `labels`: the name's label count when the caller knows it (the DNS
   // parser does), 0 otherwise; it saves looking for the last labels.
-  std::string_view lookup(std::string_view lower_name, int labels = 0);
+  std::string_view lookup(std::string_view lower_name, int labels = 0) {
+    return lookup(prepare(lower_name, labels));
+  }
+  // The same in two steps, so that the name cache's memory access can
+  // overlap other work: prepare() hashes the name's key and starts loading
+  // its cache slot; lookup(prepared) finishes. The name's bytes must stay
+  // unchanged in between.
+  struct Prepared {
+    std::string_view name;
+    std::string_view key;  // empty: no registered domain (empty or over-long name)
+    uint64_t hash = 0;
+  };
+  Prepared prepare(std::string_view lower_name, int labels = 0) const;
+  std::string_view lookup(const Prepared& prepared);
 
   uint64_t hits() const { return hits_; }      // answered by the name cache
   uint64_t misses() const { return misses_; }  // not: the deciding-suffix cache was asked
@@ -63,6 +76,7 @@ class RegisteredDomain {
 
     explicit Table(std::size_t size);  // a power of two
     Slot& slotOf(uint64_t hash) { return slots[hash & mask]; }
+    const Slot& slotOf(uint64_t hash) const { return slots[hash & mask]; }
     bool holds(const Slot& slot, uint64_t hash, std::string_view key) const;
     void store(Slot& slot, uint64_t hash, std::string_view key, int16_t result_len);
   };

@@ -318,7 +318,21 @@ void Matcher::accept(uint32_t index) {
 }
 
 
-void Matcher::scan(Field field, std::string_view value) {
+Matcher::Prepared Matcher::prepare(Field field, std::string_view value) const {
+  Prepared p{field, value, 0};
+  if (scan_cache_slots_ == 0 || value.empty() || value.size() > kScanCacheMaxValue || !set_ ||
+      !set_->dbs_[static_cast<std::size_t>(field)]) {
+    return p;
+  }
+  p.hash = flowhash::hashBytes(value.data(), value.size(), cache_seed_ ^ static_cast<uint64_t>(field));
+  p.hash |= 1;  // 0 means "not cached"
+  __builtin_prefetch(&scan_cache_[p.hash & (scan_cache_slots_ - 1)]);
+  return p;
+}
+
+void Matcher::scan(const Prepared& prepared) {
+  const Field field = prepared.field;
+  const std::string_view value = prepared.value;
   // Empty values never match (min_width > 0 is checked at load).
   if (!set_ || !scratch_ || value.empty()) return;
   const hs_database_t* db = set_->dbs_[static_cast<std::size_t>(field)];
@@ -326,9 +340,8 @@ void Matcher::scan(Field field, std::string_view value) {
   value_ = value;
 
   ScanCacheEntry* entry = nullptr;
-  uint64_t hash = 0;
-  if (scan_cache_slots_ != 0 && value.size() <= kScanCacheMaxValue) {
-    hash = flowhash::hashBytes(value.data(), value.size(), cache_seed_ ^ static_cast<uint64_t>(field));
+  const uint64_t hash = prepared.hash;
+  if (hash != 0) {
     entry = &scan_cache_[hash & (scan_cache_slots_ - 1)];
     if (entry->generation == cache_generation_ && entry->hash == hash &&
         entry->field == static_cast<uint8_t>(field) && entry->length == value.size() &&

@@ -125,7 +125,18 @@ class Matcher {
   void begin(const MatchContext& ctx);
   // Scans one value of `field` and folds its hits into the verdict. Rules
   // whose conditions do not hold for the context are ignored. No allocation.
-  void scan(Field field, std::string_view value);
+  void scan(Field field, std::string_view value) { scan(prepare(field, value)); }
+  // The same in two steps, so that the scan cache's memory access can
+  // overlap other work: prepare() hashes the value and starts loading its
+  // cache entry; scan(prepared) finishes. The value must stay unchanged in
+  // between, and the rule set too (no adopt()).
+  struct Prepared {
+    Field field = Field::DnsQname;
+    std::string_view value;
+    uint64_t hash = 0;  // 0: not cached (no cache, or too long)
+  };
+  Prepared prepare(Field field, std::string_view value) const;
+  void scan(const Prepared& prepared);
 
   // The verdict since begin().
   const Rule* allowedBy() const { return allow_ < 0 ? nullptr : &set_->rule(allow_); }
