@@ -319,13 +319,13 @@ void Matcher::accept(uint32_t index) {
 
 
 Matcher::Prepared Matcher::prepare(Field field, std::string_view value) const {
-  Prepared p{field, value, 0};
+  Prepared p{field, value, 0, false};
   if (scan_cache_slots_ == 0 || value.empty() || value.size() > kScanCacheMaxValue || !set_ ||
       !set_->dbs_[static_cast<std::size_t>(field)]) {
     return p;
   }
   p.hash = flowhash::hashBytes(value.data(), value.size(), cache_seed_ ^ static_cast<uint64_t>(field));
-  p.hash |= 1;  // 0 means "not cached"
+  p.cacheable = true;
   __builtin_prefetch(&scan_cache_[p.hash & (scan_cache_slots_ - 1)]);
   return p;
 }
@@ -341,7 +341,7 @@ void Matcher::scan(const Prepared& prepared) {
 
   ScanCacheEntry* entry = nullptr;
   const uint64_t hash = prepared.hash;
-  if (hash != 0) {
+  if (prepared.cacheable) {
     entry = &scan_cache_[hash & (scan_cache_slots_ - 1)];
     if (entry->generation == cache_generation_ && entry->hash == hash &&
         entry->field == static_cast<uint8_t>(field) && entry->length == value.size() &&

@@ -133,7 +133,8 @@ class Matcher {
   struct Prepared {
     Field field = Field::DnsQname;
     std::string_view value;
-    uint64_t hash = 0;  // 0: not cached (no cache, or too long)
+    uint64_t hash = 0;
+    bool cacheable = false;  // false: no cache, or a value too long for it
   };
   Prepared prepare(Field field, std::string_view value) const;
   void scan(const Prepared& prepared);
