@@ -142,6 +142,7 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
 
   std::string_view registered;
   first_qname_scan_ = {};
+  query_plan_ = {};
   if (!message_.questions.empty() && message_.questions.front().name.valid) {
     const dns::NameRef& name = message_.questions.front().name;
     const std::string_view lower = message_.lower(name);
@@ -151,6 +152,9 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
     const auto prepared = registered_.prepare(lower, name.labels);
     if (plane_->rules) first_qname_scan_ = matcher_.prepare(rules::Field::DnsQname, lower);
     registered = registered_.lookup(prepared);
+    // A query's pair record and name fingerprint: two more misses, started
+    // here so that the rule scan overlaps them.
+    if (!message_.qr && scoring_) query_plan_ = dns_scorer_.planQuery(pkt, message_, registered);
   }
   if (evidence_.enabled()) {
     dns_pair_ = dnsPairKey(pkt, registered);
@@ -297,7 +301,7 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
     lexical_done = true;  // the scorer judges a query once, by its first name
     score::RuleHits hits;
     if (rules_on) hits.score_weight = matcher_.score().total;
-    if (const score::DnsVerdict* v = dns_scorer_.observeQuery(pkt, message_, reg, hits)) {
+    if (const score::DnsVerdict* v = dns_scorer_.observeQuery(pkt, message_, reg, hits, &query_plan_)) {
       emitDnsVerdict(pkt, *v, v->domain);
     }
     // ---- end scoring ----

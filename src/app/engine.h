@@ -125,6 +125,8 @@ class Engine final : public dns::TcpMessageSink {
   // The first question's dns.qname scan, prepared with the registered-domain
   // look-up (handleDns); empty when there is none.
   rules::Matcher::Prepared first_qname_scan_;
+  // The scorer's plan for this query (handleDns), used by detect.
+  score::DnsScorer::QueryPlan query_plan_;
   rules::Observer* rule_observer_ = nullptr;
   score::DnsScorer dns_scorer_;
   tls::TlsTracker tls_;

@@ -132,8 +132,35 @@ void splitName(std::string_view raw, std::string_view lower, std::string_view re
 }
 }  // namespace
 
+DnsScorer::QueryPlan DnsScorer::planQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
+                                          std::string_view registered) {
+  QueryPlan plan;
+  if (!cfg_.enabled || msg.questions.empty()) return plan;
+  const dns::Question& q = msg.questions.front();
+  const std::string_view raw = msg.raw(q.name);
+  const std::string_view lower = msg.lower(q.name);
+  splitName(raw, lower, registered, plan.domain, plan.prefix);
+  if (!plausibleTld(lower)) {
+    // No real TLD (dnscat2's "dnscat.<hex>..." straight to its server): no
+    // resolver can route it, so the channel is the server; the pair is
+    // (client, "@server") and the whole name is payload.
+    plan.domain = serverDomain(pkt.dst);
+    plan.prefix = raw;
+  }
+  plan.key = pairKey(pkt.src, plan.domain);
+  table_.prefetch(plan.key);
+  // The name's fingerprint under its domain, from the raw prefix: case
+  // carries bits.
+  uint64_t fp = flowhash::hashBytes(plan.domain.data(), plan.domain.size(), kKeySeed);
+  plan.fingerprint = flowhash::hashBytes(plan.prefix.data(), plan.prefix.size(), fp ^ 0x2e);
+  if (!plan.prefix.empty()) seen_.prefetch(plan.fingerprint);
+  plan.name = lower.data();
+  return plan;
+}
+
 const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
-                                          std::string_view registered, const RuleHits& hits) {
+                                          std::string_view registered, const RuleHits& hits,
+                                          const QueryPlan* given) {
   if (!cfg_.enabled || msg.questions.empty()) return nullptr;
   const dns::Question& q = msg.questions.front();
   if (!q.name.valid && q.name.length == 0) return nullptr;
@@ -144,19 +171,14 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   }
   const std::string_view raw = msg.raw(q.name);
   const std::string_view lower = msg.lower(q.name);
-  std::string_view domain, prefix;
-  splitName(raw, lower, registered, domain, prefix);
-  if (!plausibleTld(lower)) {
-    // No real TLD (dnscat2's "dnscat.<hex>..." straight to its server): no
-    // resolver can route it, so the channel is the server; the pair is
-    // (client, "@server") and the whole name is payload.
-    domain = serverDomain(pkt.dst);
-    prefix = raw;
-  }
+  const QueryPlan plan = given && given->name == lower.data() && given->name != nullptr
+                             ? *given
+                             : planQuery(pkt, msg, registered);
+  const std::string_view domain = plan.domain, prefix = plan.prefix;
   const uint32_t now = static_cast<uint32_t>(pkt.ts.sec);
 
   bool inserted = false;
-  DnsPairRecord& r = table_.findOrInsert(pairKey(pkt.src, domain), inserted);
+  DnsPairRecord& r = table_.findOrInsert(plan.key, inserted);
   if (inserted) {
     r.first_seen = now;
     const std::size_t n = std::min(raw.size(), sizeof r.first_name);
@@ -171,9 +193,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   // domain, from any client: antivirus and blocklist look-ups repeat the
   // same random-looking names across hosts, a tunnel never does.
   const std::string_view lprefix = prefix.empty() ? std::string_view{} : lower.substr(0, prefix.size());
-  uint64_t fp = flowhash::hashBytes(domain.data(), domain.size(), kKeySeed);
-  fp = flowhash::hashBytes(prefix.data(), prefix.size(), fp ^ 0x2e);  // raw: case carries bits
-  const bool novel = !prefix.empty() && !seen_.testAndSet(fp);
+  const bool novel = !prefix.empty() && !seen_.testAndSet(plan.fingerprint);
 
   uint32_t info_bits = 0;
   bool lexical_hit = false;

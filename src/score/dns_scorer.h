@@ -105,10 +105,23 @@ class DnsScorer {
   void reconfigure(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel> model,
                    uint32_t suppress_seconds, const LexicalThresholds& lexical);
 
+  // Where a query's state lives: its pair's key and its name's fingerprint.
+  // planQuery() works them out and starts loading the pair's bucket and the
+  // fingerprint's slot (tables of tens of megabytes: a cache miss each), so
+  // that the rule scan in between overlaps those misses; observeQuery()
+  // then uses the plan instead of working it out again.
+  struct QueryPlan {
+    const char* name = nullptr;  // the first question's lower-cased text it was made for
+    std::string_view domain, prefix;
+    uint64_t key = 0, fingerprint = 0;
+  };
+  QueryPlan planQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
+                      std::string_view registered_domain);
   // A query from pkt.src. Returns a verdict (valid until the next call) or
-  // null.
+  // null. `plan`: from planQuery() on this message, or null.
   const DnsVerdict* observeQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
-                                 std::string_view registered_domain, const RuleHits& hits);
+                                 std::string_view registered_domain, const RuleHits& hits,
+                                 const QueryPlan* plan = nullptr);
   // A response to pkt.dst: NXDOMAIN and answer bytes, for pairs already
   // tracked (responses never create state).
   void observeResponse(const PacketContext& pkt, const dns::DnsMessage& msg,

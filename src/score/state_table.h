@@ -69,6 +69,9 @@ class StateTable {
     touch(i);
     return &slab_[i];
   }
+  // Starts loading the bucket head of `key` (a look-up soon after will not
+  // wait for it).
+  void prefetch(uint64_t key) const { __builtin_prefetch(&heads_[key & mask_]); }
   // Finds without touching the LRU order (for readers such as explain).
   const Rec* peek(uint64_t key) const {
     const uint32_t i = lookup(key);
@@ -208,6 +211,8 @@ class SeenSet {
     s.store(fp, std::memory_order_relaxed);
     return false;
   }
+  // Starts loading the slot of `fp` (testAndSet soon after will not wait).
+  void prefetch(uint64_t fp) const { __builtin_prefetch(&storage_->slots[mix64(fp | 1) & storage_->mask]); }
   std::size_t memoryBytes() const { return (storage_->mask + 1) * sizeof(uint64_t); }
   // Use `other`'s slots from now on: names seen by any worker count as seen
   // for all, as they do with one worker (clients spread over workers by the
