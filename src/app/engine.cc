@@ -301,7 +301,8 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
     lexical_done = true;  // the scorer judges a query once, by its first name
     score::RuleHits hits;
     if (rules_on) hits.score_weight = matcher_.score().total;
-    if (const score::DnsVerdict* v = dns_scorer_.observeQuery(pkt, message_, reg, hits, &query_plan_)) {
+    if (const score::DnsVerdict* v =
+            dns_scorer_.observeQuery(pkt, message_, reg, hits, &query_plan_)) {
       emitDnsVerdict(pkt, *v, v->domain);
     }
     // ---- end scoring ----

@@ -317,14 +317,14 @@ void Matcher::accept(uint32_t index) {
   }
 }
 
-
 Matcher::Prepared Matcher::prepare(Field field, std::string_view value) const {
   Prepared p{field, value, 0, false};
   if (scan_cache_slots_ == 0 || value.empty() || value.size() > kScanCacheMaxValue || !set_ ||
       !set_->dbs_[static_cast<std::size_t>(field)]) {
     return p;
   }
-  p.hash = flowhash::hashBytes(value.data(), value.size(), cache_seed_ ^ static_cast<uint64_t>(field));
+  p.hash =
+      flowhash::hashBytes(value.data(), value.size(), cache_seed_ ^ static_cast<uint64_t>(field));
   p.cacheable = true;
   __builtin_prefetch(&scan_cache_[p.hash & (scan_cache_slots_ - 1)]);
   return p;

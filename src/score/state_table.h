@@ -212,7 +212,9 @@ class SeenSet {
     return false;
   }
   // Starts loading the slot of `fp` (testAndSet soon after will not wait).
-  void prefetch(uint64_t fp) const { __builtin_prefetch(&storage_->slots[mix64(fp | 1) & storage_->mask]); }
+  void prefetch(uint64_t fp) const {
+    __builtin_prefetch(&storage_->slots[mix64(fp | 1) & storage_->mask]);
+  }
   std::size_t memoryBytes() const { return (storage_->mask + 1) * sizeof(uint64_t); }
   // Use `other`'s slots from now on: names seen by any worker count as seen
   // for all, as they do with one worker (clients spread over workers by the
