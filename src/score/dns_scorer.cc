@@ -171,9 +171,8 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   }
   const std::string_view raw = msg.raw(q.name);
   const std::string_view lower = msg.lower(q.name);
-  const QueryPlan plan = given && given->name == lower.data() && given->name != nullptr
-                             ? *given
-                             : planQuery(pkt, msg, registered);
+  const QueryPlan plan =
+      given && given->name == lower.data() ? *given : planQuery(pkt, msg, registered);
   const std::string_view domain = plan.domain, prefix = plan.prefix;
   const uint32_t now = static_cast<uint32_t>(pkt.ts.sec);
 

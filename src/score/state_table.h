@@ -206,15 +206,13 @@ class SeenSet {
   // lossy cache a race only loses an insert, never corrupts anything.
   bool testAndSet(uint64_t fp) {
     fp |= 1;  // 0 marks an empty slot
-    std::atomic_ref<uint64_t> s(storage_->slots[mix64(fp) & storage_->mask]);
+    std::atomic_ref<uint64_t> s(slotOf(fp));
     if (s.load(std::memory_order_relaxed) == fp) return true;
     s.store(fp, std::memory_order_relaxed);
     return false;
   }
   // Starts loading the slot of `fp` (testAndSet soon after will not wait).
-  void prefetch(uint64_t fp) const {
-    __builtin_prefetch(&storage_->slots[mix64(fp | 1) & storage_->mask]);
-  }
+  void prefetch(uint64_t fp) const { __builtin_prefetch(&slotOf(fp | 1)); }
   std::size_t memoryBytes() const { return (storage_->mask + 1) * sizeof(uint64_t); }
   // Use `other`'s slots from now on: names seen by any worker count as seen
   // for all, as they do with one worker (clients spread over workers by the
@@ -222,6 +220,9 @@ class SeenSet {
   void shareWith(const SeenSet& other) { storage_ = other.storage_; }
 
  private:
+  // The one slot `fp` (with its low bit set) may occupy.
+  uint64_t& slotOf(uint64_t fp) const { return storage_->slots[mix64(fp) & storage_->mask]; }
+
   struct Storage {
     // Zeroed at construction, on huge pages where offered (16 MB read at
     // random: on small pages nearly every probe also missed the TLB).
