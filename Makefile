@@ -3,10 +3,11 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 PROF_BUILD ?= build-prof
+RELEASE_BUILD ?= build-release
 FUZZ_SECONDS ?= 60
 MESON_OPTS ?=
 
-.PHONY: all deps build test test-asan test-e2e demo bench bench-stages clean format tidy fuzz test-overload install
+.PHONY: all deps build release test test-asan test-e2e demo bench bench-stages clean format tidy fuzz test-overload install
 
 all: build
 
@@ -18,6 +19,12 @@ $(BUILD)/build.ninja:
 
 build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+
+# The release build: the same code, optimised with the profile of a training
+# run on a generated capture and ../shared (deploy/build-release.sh). What
+# `make bench` measures; install it with `make install BUILD=$(RELEASE_BUILD)`.
+release: deps
+	@bash deploy/build-release.sh $(RELEASE_BUILD)
 
 # Every test (unit, golden, integration); ends with "N passed, N failed".
 test: deps build
@@ -68,8 +75,9 @@ install: build
 # Every benchmark side by side with its baseline (bench/README.md): replay vs
 # a bare libpcap loop vs tshark on the shared captures and on a generated
 # 5M-packet mixed capture, then live vs a bare recvmmsg loop. QUICK=1: ~3 min.
-bench: deps build
-	@bash bench/run.sh $(BUILD)
+# On the release build (make release).
+bench: release
+	@bash bench/run.sh $(RELEASE_BUILD)
 
 # Instructions per packet by stage (callgrind), as markdown table rows for
 # bench/README.md. Its own build: the release code plus -g for attribution.
@@ -85,4 +93,4 @@ tidy: build
 	clang-tidy -p $(BUILD) $$(git ls-files 'src/*.cc')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(PROF_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(PROF_BUILD) $(RELEASE_BUILD)
