@@ -213,7 +213,8 @@ std::vector<std::string> RuleSet::selfTest() const {
 }
 
 Matcher::Matcher(std::size_t scan_cache_slots)
-    : scan_cache_slots_(scan_cache_slots ? std::bit_ceil(scan_cache_slots) : 0) {}
+    : scan_cache_slots_(scan_cache_slots ? std::bit_ceil(std::max<std::size_t>(scan_cache_slots, 2))
+                                         : 0) {}
 
 Matcher::~Matcher() {
   if (scratch_) hs_free_scratch(scratch_);
@@ -326,7 +327,10 @@ Matcher::Prepared Matcher::prepare(Field field, std::string_view value) const {
   p.hash =
       flowhash::hashBytes(value.data(), value.size(), cache_seed_ ^ static_cast<uint64_t>(field));
   p.cacheable = true;
-  __builtin_prefetch(&scan_cache_[p.hash & (scan_cache_slots_ - 1)]);
+  // Both ways of the value's set (adjacent entries).
+  const ScanCacheEntry* set = &scan_cache_[p.hash & (scan_cache_slots_ - 2)];
+  __builtin_prefetch(set);
+  __builtin_prefetch(set + 1);
   return p;
 }
 
@@ -342,19 +346,25 @@ void Matcher::scan(const Prepared& prepared) {
   ScanCacheEntry* entry = nullptr;
   const uint64_t hash = prepared.hash;
   if (prepared.cacheable) {
-    entry = &scan_cache_[hash & (scan_cache_slots_ - 1)];
-    if (entry->generation == cache_generation_ && entry->hash == hash &&
-        entry->field == static_cast<uint8_t>(field) && entry->length == value.size() &&
-        std::memcmp(entry->value, value.data(), value.size()) == 0) {
-      ++cache_hits_;
-      for (uint8_t i = 0; i < entry->hit_count; ++i) {
-        const uint32_t index = entry->hits[i];
-        if (seen_[index] == epoch_) continue;
-        seen_[index] = epoch_;
-        accept(index);
+    ScanCacheEntry* const set = &scan_cache_[hash & (scan_cache_slots_ - 2)];
+    for (ScanCacheEntry* way = set; way != set + 2; ++way) {
+      if (way->generation == cache_generation_ && way->hash == hash &&
+          way->field == static_cast<uint8_t>(field) && way->length == value.size() &&
+          std::memcmp(way->value, value.data(), value.size()) == 0) {
+        ++cache_hits_;
+        for (uint8_t i = 0; i < way->hit_count; ++i) {
+          const uint32_t index = way->hits[i];
+          if (seen_[index] == epoch_) continue;
+          seen_[index] = epoch_;
+          accept(index);
+        }
+        return;
       }
-      return;
     }
+    // A miss goes into the first way; what was there moves to the second,
+    // whose entry (the older of the two) is dropped.
+    if (set[0].generation == cache_generation_) set[1] = set[0];
+    entry = set;
   }
 
   ++cache_misses_;

@@ -162,15 +162,17 @@ class Matcher {
   // scan. Exact, never approximate: the entry keeps the value's bytes and is
   // used only when they are equal; it holds the pattern hits before the
   // rules' conditions (type, direction, port), which are applied to every
-  // packet afresh. Direct-mapped and fixed in size per worker: a flood of
+  // packet afresh. Two-way set-associative (a new value replaces the older
+  // of its set's two entries) and fixed in size per worker: a flood of
   // unique names (tunnels) only misses, it cannot grow or slow the cache.
-  // 65536 slots of 112 bytes (7.3 MB per worker, on huge pages): the
+  // 65536 entries of 160 bytes (10.5 MB per worker, on huge pages): the
   // mixed bench capture's 5M packets ask for 4.99M values of ~100k distinct
-  // names. Hyperscan scans (about 1 us each with the default rules) by
-  // slots: 4096: 750k, 16384: 452k, 65536: 292k, 262144: 229k; the floor is
-  // the names never seen before, long tunnel names and TXT strings.
+  // names. Hyperscan scans (about 1 us each with the default rules), direct-
+  // mapped with values up to 72 bytes, by entries: 4096: 750k, 16384: 452k,
+  // 65536: 292k, 262144: 229k; two ways and 120 bytes at 65536: see
+  // bench/README.md. The floor is the names never seen before.
   static constexpr std::size_t kScanCacheSlots = 65536;
-  static constexpr std::size_t kScanCacheMaxValue = 72;  // longer values are always scanned
+  static constexpr std::size_t kScanCacheMaxValue = 120;  // longer values are always scanned
   static constexpr std::size_t kScanCacheMaxHits = 6;    // more hits: not cached
 
  private:
@@ -209,7 +211,7 @@ class Matcher {
   std::vector<uint64_t> rule_hits_;
   uint64_t scan_errors_ = 0;
 
-  std::size_t scan_cache_slots_ = 0;             // a power of two, or 0: no cache
+  std::size_t scan_cache_slots_ = 0;             // a power of two >= 2 (one set), or 0: no cache
   score::HugeArray<ScanCacheEntry> scan_cache_;  // allocated at the first adopt
   uint32_t cache_generation_ = 0;
   uint64_t cache_seed_ = 0;  // random at the first adopt: no aiming at one slot

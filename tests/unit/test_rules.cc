@@ -307,6 +307,29 @@ TEST_CASE("scan cache: a repeated value gets exactly the verdict of a fresh scan
   CHECK(uncached.scanCacheHits() == 0);
   CHECK(uncached.scanCacheMisses() == 2);
 
+  // Two ways per set: with one set (two entries), two values alternate
+  // from the cache; a third replaces the older of the two.
+  Matcher tiny(2);
+  REQUIRE(tiny.adopt(set));
+  auto scans = [&](std::initializer_list<const char*> values) {
+    const uint64_t before = tiny.scanCacheMisses();
+    for (const char* v : values) {
+      const auto got = verdict(tiny, v, query);
+      Matcher fresh(0);
+      REQUIRE(fresh.adopt(set));
+      CHECK(got == verdict(fresh, v, query));
+    }
+    return tiny.scanCacheMisses() - before;
+  };
+  const char* a = "vaaaakarqyx.t.tunnel-lab.net";  // hits a rule
+  const char* b = "www.example.com";
+  const char* c = "54.127.199.20.zen.spamhaus.org";
+  CHECK(scans({a, b}) == 2);
+  CHECK(scans({a, b, a, b}) == 0);
+  CHECK(scans({c}) == 1);     // replaces a, the older
+  CHECK(scans({b, c}) == 0);
+  CHECK(scans({a}) == 1);
+
   // Several values of one field per name (TXT strings): each value's entry
   // holds its own hits, whatever the earlier values of the name matched.
   Probe txt(compile("rules:\n  - {id: 7, name: t, field: dns.answer.txt, literal: TVqQ}\n"));
