@@ -36,6 +36,12 @@ if [ ! -f "$shared/corpus/names/dns/plain/names.csv" ] || [ ! -d "$shared/captur
   ninja -C "$build"
   exit 0
 fi
+# Trained build of this very code already there: nothing to do.
+if meson introspect "$build" --buildoptions 2>/dev/null | grep -q '"name": "b_pgo", "value": "use"' &&
+  ninja -C "$build" -n | grep -q "no work to do"; then
+  echo "build-release: $build is up to date (trained on this code)"
+  exit 0
+fi
 meson configure "$build" -Db_pgo=generate -Dcpp_args= >/dev/null
 ninja -C "$build" exfilwatch
 find "$build" -name '*.gcda' -delete
