@@ -12,7 +12,7 @@
 #
 # Knobs (environment): QUICK=1 (about 1.5 minutes: fewer runs, 1M-packet mixed
 # capture, shorter live steps), REPS (interleaved runs for 1 and 3),
-# MIXED_PACKETS (5000000), MIXED_REPS (3), BENIGN_ROUNDS (40), SHARED_ROUNDS
+# MIXED_PACKETS (5000000), MIXED_REPS (5), BENIGN_ROUNDS (40), SHARED_ROUNDS
 # (10), SKIP="mixed live rules ..." (parts to leave out: benign mixed shared
 # live rules scaling), BENCH_CACHE (where the mixed capture is kept,
 # /tmp/exfilwatch-bench), live_bench.py's DURATION, RATES, WORKERS, and
@@ -55,7 +55,7 @@ if [[ $skip != *" mixed "* ]]; then
   read -r mixed labels prefix <<<"$paths"
   echo "capture: $mixed ($(du -h "$mixed" | cut -f1), $(($(date +%s) - gen_start)) s to generate or find in the cache)"
   echo "tshark reads only its first packets ($(basename "$prefix")): it would take minutes on the whole file."
-  LABEL=mixed TSHARK_INPUT=$prefix EVE_OUT=$tmp/mixed.eve REPS=${MIXED_REPS:-3} \
+  LABEL=mixed TSHARK_INPUT=$prefix EVE_OUT=$tmp/mixed.eve REPS=${MIXED_REPS:-5} \
     bash "$here/replay_bench.sh" "$build" 1 "$mixed" | keep
   python3 "$here/check_alerts.py" "$tmp/mixed.eve" "$labels" || status=1
   done_part "2. mixed capture"
