@@ -326,7 +326,7 @@ TEST_CASE("scan cache: a repeated value gets exactly the verdict of a fresh scan
   const char* c = "54.127.199.20.zen.spamhaus.org";
   CHECK(scans({a, b}) == 2);
   CHECK(scans({a, b, a, b}) == 0);
-  CHECK(scans({c}) == 1);     // replaces a, the older
+  CHECK(scans({c}) == 1);  // replaces a, the older
   CHECK(scans({b, c}) == 0);
   CHECK(scans({a}) == 1);
 
