@@ -361,10 +361,7 @@ void Matcher::scan(const Prepared& prepared) {
         return;
       }
     }
-    // A miss goes into the first way; what was there moves to the second,
-    // whose entry (the older of the two) is dropped.
-    if (set[0].generation == cache_generation_) set[1] = set[0];
-    entry = set;
+    entry = set;  // where a miss is stored (below)
   }
 
   ++cache_misses_;
@@ -379,6 +376,9 @@ void Matcher::scan(const Prepared& prepared) {
     return;
   }
   if (entry && !capture_overflow_) {
+    // Into the first way; what was there moves to the second, whose entry
+    // (the older of the two) is dropped.
+    if (entry[0].generation == cache_generation_) entry[1] = entry[0];
     entry->generation = cache_generation_;
     entry->hash = hash;
     entry->field = static_cast<uint8_t>(field);
