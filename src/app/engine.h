@@ -91,6 +91,8 @@ class Engine final : public dns::TcpMessageSink {
   // Returns false when an allow rule matched: no detection for this name.
   bool applyRules(const PacketContext& pkt, const dns::Question& q, bool first,
                   std::string_view registered_domain);
+  // The rules' context for question `q` of the current message.
+  rules::MatchContext matchContext(const PacketContext& pkt, const dns::Question& q) const;
   bool suppressed(const PacketContext& pkt, std::string_view registered_domain,
                   uint32_t signature_id);
   // Scorer verdicts -> EVE alerts (one path, suppression per pair inside).
@@ -125,6 +127,9 @@ class Engine final : public dns::TcpMessageSink {
   // The first question's dns.qname scan, prepared with the registered-domain
   // look-up (handleDns); empty when there is none.
   rules::Matcher::Prepared first_qname_scan_;
+  // True when handleDns already began the first question's verdict and
+  // scanned its dns.qname (queries, to skip the plan for allowed names).
+  bool first_qname_scanned_ = false;
   // The scorer's plan for this query (handleDns), used by detect.
   score::DnsScorer::QueryPlan query_plan_;
   rules::Observer* rule_observer_ = nullptr;
