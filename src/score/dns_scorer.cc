@@ -200,7 +200,8 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
     ++stats_.new_names;
     r.hll.add(flowhash::hashBytes(lprefix.data(), lprefix.size(), 0x9e3779b97f4a7c15ULL));
     const LexicalFeatures lf = lexicalFeatures(raw, domain);
-    info_bits = static_cast<uint32_t>(std::lround(prefixInfoBits(model_.get(), prefix)));
+    const PrefixBits bits = prefixBits(model_.get(), prefix);
+    info_bits = static_cast<uint32_t>(std::lround(bits.info_bits));
     satAdd(r.info_total_bits, info_bits);
     uint32_t longest = 0, cur = 0;  // longest label of the prefix
     for (char c : prefix) {
@@ -213,7 +214,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
     if (judgeLexical(lf, lexical_) != LexicalVerdict::Benign) {
       lexical_hit = true;
     } else if (longest >= cfg_.model_min_label &&
-               prefixModelBitsPerChar(model_.get(), prefix) >= cfg_.model_bits_per_char) {
+               bits.model_bits_per_char >= cfg_.model_bits_per_char) {
       lexical_hit = true;
     }
     bump(r.entropy_hist, entropyBin(lf.entropy));

@@ -2,6 +2,7 @@
 #include "score/ngram_model.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -19,14 +20,32 @@ constexpr std::size_t kMaxLabel = 63;
 inline std::size_t triIndex(int a, int b, int c) { return (static_cast<std::size_t>(a) * K + b) * K + c; }
 }  // namespace
 
-int NgramModel::symbol(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
-  if (c >= 'a' && c <= 'z') return 1 + (c - 'a');
-  if (c >= '0' && c <= '9') return 27 + (c - '0');
-  if (c == '-') return 37;
-  if (c == '_') return 38;
-  return 39;
+namespace {
+// symbol() for every byte, so that scoring a label is one load per byte
+// instead of a chain of range tests (novel names are hundreds of bytes).
+constexpr std::array<uint8_t, 256> makeSymbolTable() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    int u = c;
+    if (u >= 'A' && u <= 'Z') u = u - 'A' + 'a';
+    if (u >= 'a' && u <= 'z') {
+      t[c] = static_cast<uint8_t>(1 + (u - 'a'));
+    } else if (u >= '0' && u <= '9') {
+      t[c] = static_cast<uint8_t>(27 + (u - '0'));
+    } else if (u == '-') {
+      t[c] = 37;
+    } else if (u == '_') {
+      t[c] = 38;
+    } else {
+      t[c] = 39;
+    }
+  }
+  return t;
 }
+constexpr std::array<uint8_t, 256> kSymbolTable = makeSymbolTable();
+}  // namespace
+
+int NgramModel::symbol(unsigned char c) { return kSymbolTable[c]; }
 
 void NgramModel::Counts::addName(std::string_view name) {
   ++names;
@@ -218,13 +237,14 @@ double NgramModel::labelBits(std::string_view label) const {
   if (label.size() > kMaxLabel) label = label.substr(0, kMaxLabel);
   double bits = 0.0;
   int a = 0, b = 0;
-  for (std::size_t i = 0; i <= label.size(); ++i) {
-    const int c = i < label.size() ? symbol(static_cast<unsigned char>(label[i])) : 0;
-    bits += cost_[triIndex(a, b, c)];
+  const float* const cost = cost_.data();
+  for (const char ch : label) {
+    const int c = kSymbolTable[static_cast<unsigned char>(ch)];
+    bits += cost[triIndex(a, b, c)];
     a = b;
     b = c;
   }
-  return bits;
+  return bits + cost[triIndex(a, b, 0)];  // the label's end
 }
 
 namespace {
@@ -280,24 +300,32 @@ void forEachLabel(std::string_view prefix, F&& f) {
 }
 }  // namespace
 
-double prefixInfoBits(const NgramModel* model, std::string_view raw_prefix) {
-  double bits = 0.0;
+PrefixBits prefixBits(const NgramModel* model, std::string_view raw_prefix) {
+  PrefixBits out;
+  double model_bits = 0.0;
+  std::size_t chars = 0;
+  // One pass: each label's model cost serves both figures.
   forEachLabel(raw_prefix, [&](std::string_view label) {
     const double uniform = static_cast<double>(label.size()) * alphabetBits(label) + 6.0;
-    bits += model ? std::min(uniform, model->labelBits(label)) : uniform;
+    if (model) {
+      const double bits = model->labelBits(label);
+      out.info_bits += std::min(uniform, bits);
+      model_bits += bits;
+      chars += label.size();
+    } else {
+      out.info_bits += uniform;
+    }
   });
-  return bits;
+  out.model_bits_per_char = chars ? model_bits / static_cast<double>(chars) : 0.0;
+  return out;
+}
+
+double prefixInfoBits(const NgramModel* model, std::string_view raw_prefix) {
+  return prefixBits(model, raw_prefix).info_bits;
 }
 
 double prefixModelBitsPerChar(const NgramModel* model, std::string_view raw_prefix) {
-  if (!model) return 0.0;
-  double bits = 0.0;
-  std::size_t chars = 0;
-  forEachLabel(raw_prefix, [&](std::string_view label) {
-    bits += model->labelBits(label);
-    chars += label.size();
-  });
-  return chars ? bits / static_cast<double>(chars) : 0.0;
+  return prefixBits(model, raw_prefix).model_bits_per_char;
 }
 
 }  // namespace exfilwatch::score

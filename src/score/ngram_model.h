@@ -81,4 +81,12 @@ double prefixInfoBits(const NgramModel* model, std::string_view raw_prefix);
 // per-query "how unlike benign names" score.
 double prefixModelBitsPerChar(const NgramModel* model, std::string_view raw_prefix);
 
+// Both of the above from one pass over the labels (the scorer needs both for
+// every new name; a label's model cost is the expensive part).
+struct PrefixBits {
+  double info_bits = 0.0;            // prefixInfoBits
+  double model_bits_per_char = 0.0;  // prefixModelBitsPerChar
+};
+PrefixBits prefixBits(const NgramModel* model, std::string_view raw_prefix);
+
 }  // namespace exfilwatch::score
