@@ -4,10 +4,12 @@
 // estimate, and the DNS scorer end to end on synthetic queries.
 #include <doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "score/dns_scorer.h"
 #include "score/huge_array.h"
@@ -54,6 +56,61 @@ TEST_CASE("state table: LRU eviction, counter, budget") {
   const uint64_t ev = big.evictions();
   for (uint64_t k = 1; k <= 10; ++k) big.findOrInsert(k << 40, ins);
   CHECK(big.evictions() == ev);
+}
+
+TEST_CASE("state table: random operations agree with a reference LRU") {
+  // 16 records over 8 buckets: chains of two and more, so look-ups that
+  // move a record to its chain's front, evictions and expiry all unlink
+  // from the middle of chains. A reference list says what must be there.
+  StateTable<Rec> t(16);
+  std::vector<uint64_t> lru;  // most recent first
+  std::mt19937_64 rng(7);
+  bool ins = false;
+  auto touchRef = [&](uint64_t k) {
+    lru.erase(std::find(lru.begin(), lru.end(), k));
+    lru.insert(lru.begin(), k);
+  };
+  for (int step = 0; step < 20000; ++step) {
+    const uint64_t k = 1 + rng() % 40;
+    const bool present = std::find(lru.begin(), lru.end(), k) != lru.end();
+    switch (rng() % 4) {
+      case 0: {  // find
+        Rec* r = t.find(k);
+        REQUIRE((r != nullptr) == present);
+        if (present) {
+          CHECK(r->value == k);
+          touchRef(k);
+        }
+        break;
+      }
+      case 3:  // expire the oldest few
+        if (rng() % 8 == 0) {
+          std::size_t n = rng() % 3;
+          const std::size_t gone = t.expireLru([&n](Rec&) { return n > 0 && n-- > 0; });
+          REQUIRE(gone <= lru.size());
+          lru.resize(lru.size() - gone);
+          break;
+        }
+        [[fallthrough]];
+      default: {  // find or insert
+        Rec& r = t.findOrInsert(k, ins);
+        REQUIRE(ins == !present);
+        if (ins) {
+          CHECK(r.value == 0);
+          r.value = static_cast<uint32_t>(k);
+          if (lru.size() == t.capacity()) lru.pop_back();
+          lru.insert(lru.begin(), k);
+        } else {
+          CHECK(r.value == k);
+          touchRef(k);
+        }
+      }
+    }
+    REQUIRE(t.size() == lru.size());
+  }
+  for (uint64_t k = 1; k <= 40; ++k) {
+    CHECK((t.peek(k) != nullptr) == (std::find(lru.begin(), lru.end(), k) != lru.end()));
+  }
 }
 
 TEST_CASE("huge array: zeroed, filled, aligned for huge pages, moved without copying") {
