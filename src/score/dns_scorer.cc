@@ -92,6 +92,7 @@ void DnsScorer::reconfigure(const DnsScoreConfig& cfg, std::shared_ptr<const Ngr
   suppress_seconds_ = suppress_seconds;
   lexical_ = lexical;
   for (int i = 0; i < kWindows; ++i) win_names_[i] = windowName(cfg_.windows[i]);
+  clock_ = Clock{};
 }
 
 uint64_t DnsScorer::pairKey(const IpAddress& client, std::string_view domain) const {
@@ -225,9 +226,10 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   }
   const bool risky = isRiskyType(q.type);
   const auto rule_centi = static_cast<uint64_t>(std::clamp(hits.score_weight, 0.0, 600.0) * 100.0);
+  const Clock& clk = clockAt(now);
   for (int i = 0; i < kWindows; ++i) {
     auto& w = r.win[i];
-    w.advance(now, cfg_.windows[i]);
+    w.advanceTo(clk.bucket[i]);
     satAdd(w.cur.queries, 1);
     if (novel) satAdd(w.cur.new_names, 1);
     satAdd(w.cur.info_bits, info_bits);
@@ -242,7 +244,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   // field, and zeroing 300 bytes per query (g++'s `rep stos`) showed in
   // perf on every query.
   DnsFeatures& f = scratch_;
-  compute(r, now, f, false);
+  compute(r, clk, f, false);
   if (f.score < cfg_.alert_score) return nullptr;
   const bool first = r.last_alert == 0;
   if (!first && now - r.last_alert < suppress_seconds_) {
@@ -252,7 +254,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   r.last_alert = now ? now : 1;
   satAdd(r.alerts, 1);
   ++stats_.verdicts;
-  compute(r, now, f, true);
+  compute(r, clk, f, true);
   formatReasons(r, f, raw, now);
   verdict_.update = !first;
   verdict_.score = f.score;
@@ -284,29 +286,32 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
   ++stats_.responses;
   uint64_t answer = 0;
   for (const auto& rr : msg.answers) answer += rr.rdlength;
-  const uint32_t now = static_cast<uint32_t>(pkt.ts.sec);
+  const Clock& clk = clockAt(static_cast<uint32_t>(pkt.ts.sec));
   for (int i = 0; i < kWindows; ++i) {
     auto& w = r->win[i];
-    w.advance(now, cfg_.windows[i]);
+    w.advanceTo(clk.bucket[i]);
     satAdd(w.cur.answer_bytes, answer);
     if ((msg.rcode & 0xf) == dns::rcode::NXDOMAIN) satAdd(w.cur.nxdomain, 1);
   }
 }
 
 // Writes every field of `f` (observeQuery reuses one DnsFeatures).
-void DnsScorer::compute(const DnsPairRecord& r, uint32_t now, DnsFeatures& f, bool full) const {
+void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f,
+                        bool full) const {
   for (int i = 0; i < kWindows; ++i) {
     const auto& w = r.win[i];
-    const uint32_t width = cfg_.windows[i];
     // A window whose current bucket is older than one width holds nothing.
-    const uint32_t b = now / width;
+    const uint32_t b = clk.bucket[i];
     double pw = 0.0, cw = 0.0;
-    if (b == w.bucket || now < uint64_t{w.bucket} * width) {
-      pw = w.prevWeight(now, width);
+    if (b == w.bucket) {
+      pw = 1.0 - clk.elapsed[i];  // SlidingWindow::prevWeight
+      cw = 1.0;
+    } else if (b < w.bucket) {
+      pw = 1.0;  // time went back: prevWeight's "now < start"
       cw = 1.0;
     } else if (b == w.bucket + 1) {
       // cur has become the previous bucket
-      pw = 1.0 - static_cast<double>(now - uint64_t{b} * width) / width;
+      pw = 1.0 - clk.elapsed[i];
       cw = 0.0;
       auto& o = f.w[i];
       const auto& c = w.cur;
@@ -332,7 +337,9 @@ void DnsScorer::compute(const DnsPairRecord& r, uint32_t now, DnsFeatures& f, bo
     o.lexical = c.lexical_hits * cw + p.lexical_hits * pw;
     o.rule_weight = (c.rule_centi * cw + p.rule_centi * pw) / 100.0;
   }
-  // Profiles only for reasons and explain: the HLL estimate is the costly part.
+  // Profiles only for reasons and explain: the score does not use them, and
+  // the histograms and HLL sit in the record's last cache line, which a
+  // repeated query does not otherwise touch.
   f.distinct = full ? r.hll.estimate() : 0.0;
   f.max_label = r.max_label;
   f.queries_total = r.queries_total;
@@ -340,7 +347,9 @@ void DnsScorer::compute(const DnsPairRecord& r, uint32_t now, DnsFeatures& f, bo
   f.entropy_max = r.entropy_max_q / 30.0;
   f.entropy_p90 = 0.0;
   uint32_t total = 0;
-  for (uint8_t h : r.entropy_hist) total += h;
+  if (full) {
+    for (uint8_t h : r.entropy_hist) total += h;
+  }
   if (total) {
     uint32_t acc = 0;
     for (int i = 0; i < 8; ++i) {
@@ -374,7 +383,9 @@ bool DnsScorer::features(uint64_t key, uint32_t now, DnsFeatures& out) const {
   const DnsPairRecord* r = table_.peek(key);
   if (r == nullptr) return false;
   out = DnsFeatures{};
-  compute(*r, now, out, true);
+  Clock clk;
+  clk.set(now, cfg_.windows);
+  compute(*r, clk, out, true);
   return true;
 }
 

@@ -145,7 +145,15 @@ class DnsScorer {
   static std::string windowName(uint32_t seconds);  // 60 -> "1m", 3600 -> "1h"
 
  private:
-  void compute(const DnsPairRecord& r, uint32_t now, DnsFeatures& f, bool full) const;
+  using Clock = WindowClock<kWindows>;
+  // The scorer's clock at `now` (packet time), reworked only when it moves.
+  const Clock& clockAt(uint32_t now) {
+    if (!clock_.valid || clock_.now != now) clock_.set(now, cfg_.windows);
+    return clock_;
+  }
+  // Features of `r` at clk.now. Not `full`: only what the score needs (the
+  // per-query check); the profiles for reasons and explain are left zero.
+  void compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f, bool full) const;
   std::string_view serverDomain(const IpAddress& server);
   void formatReasons(const DnsPairRecord& r, const DnsFeatures& f, std::string_view last_name,
                      uint32_t now);
@@ -159,6 +167,7 @@ class DnsScorer {
   DnsScorerStats stats_;
   DnsVerdict verdict_;
   DnsFeatures scratch_;  // observeQuery's features, rewritten whole by compute()
+  Clock clock_;          // see clockAt(); reset by reconfigure (the widths may change)
   std::string reasons_;  // reserved once; reused
   std::string win_names_[kWindows];
   char server_domain_[64] = {};  // "@" + INET6_ADDRSTRLEN
