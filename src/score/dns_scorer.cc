@@ -298,7 +298,11 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
 // Writes every field of `f` (observeQuery reuses one DnsFeatures).
 void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f,
                         bool full) const {
+  // The score reads information in every window and the other counters in
+  // the middle one (w[1]) only; the rest is for reasons and explain.
+  constexpr int kScoreWindow = 1;
   for (int i = 0; i < kWindows; ++i) {
+    const bool all = full || i == kScoreWindow;
     const auto& w = r.win[i];
     // A window whose current bucket is older than one width holds nothing.
     const uint32_t b = clk.bucket[i];
@@ -316,6 +320,10 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
       auto& o = f.w[i];
       const auto& c = w.cur;
       o.info_bytes = c.info_bits / 8.0 * pw;
+      if (!all) {
+        o = {o.info_bytes};
+        continue;
+      }
       o.answer_bytes = c.answer_bytes * pw;
       o.queries = c.queries * pw;
       o.unique = c.new_names * pw;
@@ -329,6 +337,10 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
     const auto& c = w.cur;
     const auto& p = w.prev;
     o.info_bytes = (c.info_bits * cw + p.info_bits * pw) / 8.0;
+    if (!all) {
+      o = {o.info_bytes};
+      continue;
+    }
     o.answer_bytes = c.answer_bytes * cw + p.answer_bytes * pw;
     o.queries = c.queries * cw + p.queries * pw;
     o.unique = c.new_names * cw + p.new_names * pw;
@@ -365,7 +377,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   auto ratio = [](double v, double t) { return t > 0 ? std::min(v / t, 2.0) : 0.0; };
   double info = 0.0;
   for (int i = 0; i < kWindows; ++i) info = std::max(info, ratio(f.w[i].info_bytes, cfg_.info_bytes[i]));
-  const auto& m = f.w[1];
+  const auto& m = f.w[kScoreWindow];
   f.c_info = cfg_.weight_info * info;
   f.c_unique = cfg_.weight_unique * ratio(m.unique, cfg_.unique_subdomains);
   f.c_answer = cfg_.weight_answer * ratio(m.answer_bytes, cfg_.answer_bytes);
