@@ -55,7 +55,7 @@ struct DnsPairRecord {
   uint8_t entropy_max_q;   // max prefix entropy x 30
   uint8_t first_len;       // bytes kept in first_name
   uint8_t flags;           // bit 0: first name truncated
-  uint8_t pad_[2];
+  uint16_t lru_stamp;      // StateTable's lazy LRU
   SlidingWindow<DnsCounters> win[kWindows];
   Hll64 hll;               // distinct subdomains, lifetime
   uint8_t entropy_hist[8]; // prefix entropy: <1.5, <2, <2.5, <3, <3.5, <4, <4.5, >=4.5
