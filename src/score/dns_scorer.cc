@@ -296,8 +296,7 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
 }
 
 // Writes every field of `f` (observeQuery reuses one DnsFeatures).
-void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f,
-                        bool full) const {
+void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f, bool full) const {
   // The score reads information in every window and the other counters in
   // the middle one (w[1]) only; the rest is for reasons and explain.
   constexpr int kScoreWindow = 1;

@@ -238,8 +238,8 @@ class StateTable {
   uint32_t tail_ = kNil;  // least recently used
   uint32_t free_ = kNil;  // expired slots, chained through `chain`
   uint64_t evictions_ = 0;
-  uint64_t moves_ = 0;         // records moved to the front of the list, ever
-  unsigned epoch_shift_ = 0;   // lazy LRU: an epoch is 2^epoch_shift_ moves
+  uint64_t moves_ = 0;        // records moved to the front of the list, ever
+  unsigned epoch_shift_ = 0;  // lazy LRU: an epoch is 2^epoch_shift_ moves
 };
 
 // "Have we seen this name under this pair before?": a direct-mapped table of

@@ -51,8 +51,8 @@ template <int N>
 struct WindowClock {
   bool valid = false;
   uint32_t now = 0;
-  uint32_t bucket[N] = {};   // now / width
-  double elapsed[N] = {};    // (now - bucket * width) / width, in [0, 1)
+  uint32_t bucket[N] = {};  // now / width
+  double elapsed[N] = {};   // (now - bucket * width) / width, in [0, 1)
 
   void set(uint32_t t, const std::array<uint32_t, N>& widths) {
     valid = true;
