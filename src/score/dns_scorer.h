@@ -4,7 +4,7 @@
 // rules engine's per-query result. Out, rarely: a verdict naming the pair's
 // features with their values, for the Engine to turn into an EVE alert.
 // State lives in a fixed-budget StateTable (one 248-byte record per pair,
-// LRU eviction, counted) plus a fixed SeenSet of name fingerprints; nothing
+// lazy LRU eviction, counted) plus a fixed SeenSet of name fingerprints; nothing
 // allocates per packet. One alert per pair per suppression interval, then
 // "update" alerts while the pair stays over the score.
 //
