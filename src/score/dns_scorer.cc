@@ -306,11 +306,8 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
     // A window whose current bucket is older than one width holds nothing.
     const uint32_t b = clk.bucket[i];
     double pw = 0.0, cw = 0.0;
-    if (b == w.bucket) {
-      pw = 1.0 - clk.elapsed[i];  // SlidingWindow::prevWeight
-      cw = 1.0;
-    } else if (b < w.bucket) {
-      pw = 1.0;  // time went back: prevWeight's "now < start"
+    if (b <= w.bucket) {
+      pw = w.prevWeightAt(b, clk.elapsed[i]);
       cw = 1.0;
     } else if (b == w.bucket + 1) {
       // cur has become the previous bucket

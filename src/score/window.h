@@ -37,10 +37,14 @@ struct SlidingWindow {
   }
   // Weight of the previous bucket in the window ending at `now`.
   double prevWeight(uint32_t now, uint32_t width) const {
-    const uint64_t start = uint64_t{bucket} * width;
-    if (now < start) return 1.0;
-    const double elapsed = static_cast<double>(now - start) / width;
-    return elapsed >= 1.0 ? 0.0 : 1.0 - elapsed;
+    const uint32_t b = now / width;
+    return prevWeightAt(b, static_cast<double>(now - uint64_t{b} * width) / width);
+  }
+  // The same from `now`'s bucket number b = now / width and the share of
+  // that bucket elapsed at `now` (a WindowClock keeps both).
+  double prevWeightAt(uint32_t b, double elapsed) const {
+    if (b < bucket) return 1.0;  // time went back
+    return b == bucket ? 1.0 - elapsed : 0.0;
   }
 };
 
