@@ -177,6 +177,30 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   const std::string_view domain = plan.domain, prefix = plan.prefix;
   const uint32_t now = static_cast<uint32_t>(pkt.ts.sec);
 
+  // The pair's record is a cache miss (a table of tens of megabytes). Its
+  // load starts first; the name's own work below, which needs no record
+  // (is it new, its lexical features and model bits), overlaps it.
+  table_.prefetchFirst(plan.key);
+
+  // A name is new information only the first time it is seen under its
+  // domain, from any client: antivirus and blocklist look-ups repeat the
+  // same random-looking names across hosts, a tunnel never does.
+  const std::string_view lprefix =
+      prefix.empty() ? std::string_view{} : lower.substr(0, prefix.size());
+  const bool novel = !prefix.empty() && !seen_.testAndSet(plan.fingerprint);
+  LexicalFeatures lf{};
+  PrefixBits bits{};
+  uint32_t longest = 0;  // longest label of the prefix
+  if (novel) {
+    lf = lexicalFeatures(raw, domain);
+    bits = prefixBits(model_.get(), prefix);
+    uint32_t cur = 0;
+    for (char c : prefix) {
+      cur = (c == '.') ? 0 : cur + 1;
+      longest = std::max(longest, cur);
+    }
+  }
+
   bool inserted = false;
   DnsPairRecord& r = table_.findOrInsert(plan.key, inserted);
   if (inserted) {
@@ -189,26 +213,13 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   r.last_seen = now;
   satAdd(r.queries_total, 1);
 
-  // A name is new information only the first time it is seen under its
-  // domain, from any client: antivirus and blocklist look-ups repeat the
-  // same random-looking names across hosts, a tunnel never does.
-  const std::string_view lprefix = prefix.empty() ? std::string_view{} : lower.substr(0, prefix.size());
-  const bool novel = !prefix.empty() && !seen_.testAndSet(plan.fingerprint);
-
   uint32_t info_bits = 0;
   bool lexical_hit = false;
   if (novel) {
     ++stats_.new_names;
     r.hll.add(flowhash::hashBytes(lprefix.data(), lprefix.size(), 0x9e3779b97f4a7c15ULL));
-    const LexicalFeatures lf = lexicalFeatures(raw, domain);
-    const PrefixBits bits = prefixBits(model_.get(), prefix);
     info_bits = static_cast<uint32_t>(std::lround(bits.info_bits));
     satAdd(r.info_total_bits, info_bits);
-    uint32_t longest = 0, cur = 0;  // longest label of the prefix
-    for (char c : prefix) {
-      cur = (c == '.') ? 0 : cur + 1;
-      longest = std::max(longest, cur);
-    }
     // Tunnel-shaped: the entropy/binary rule of lexical.h, or a long label
     // (longer than any benign family we measured) the benign model finds
     // improbable. Hex payload (entropy <= 4) needs the second.

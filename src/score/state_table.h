@@ -85,6 +85,16 @@ class StateTable {
   // Starts loading the bucket head of `key` (a look-up soon after will not
   // wait for it).
   void prefetch(uint64_t key) const { __builtin_prefetch(&heads_[key & mask_]); }
+  // The second step, once that head has had time to arrive: starts loading
+  // every cache line of the chain's first record (the one a repeated key
+  // is, after move-to-front), so that work done before the look-up
+  // overlaps the record's miss instead of following it.
+  void prefetchFirst(uint64_t key) const {
+    const uint32_t i = heads_[key & mask_];
+    if (i == kNil) return;
+    const char* rec = reinterpret_cast<const char*>(&slab_[i]);
+    for (std::size_t line = 0; line < sizeof(Rec); line += 64) __builtin_prefetch(rec + line);
+  }
   // Finds without touching the LRU order (for readers such as explain).
   const Rec* peek(uint64_t key) const {
     const uint32_t i = lookup(key);
