@@ -41,6 +41,11 @@ done_part() { times+=("$(printf '%-44s %4d s' "$1" $(($(date +%s) - part_start))
 keep() { tee "$tmp/out"; results+=("$(sed -n 's/^RESULT //p' "$tmp/out")"); }
 bench_start=$(date +%s)
 echo "exfilwatch bench: build $build, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+# Full detection waits on random reads of tables of 1-64 MB: how much cache
+# this (shared) machine gives at the time explains much of its spread.
+latency() { "$build/bench/mem_latency" || echo "memory latency: bench/mem_latency failed"; }
+latency_before=$(latency)
+echo "before: $latency_before"
 
 if [[ $skip != *" benign "* ]]; then
   part "1. replay vs bare libpcap loop vs tshark: benign-dns.pcap x ${BENIGN_ROUNDS:-40}"
@@ -102,6 +107,8 @@ for r in "${results[@]}"; do
 done
 if [ -f "$tmp/live" ]; then grep -E '^(highest no-loss|ratio|sensor loss)' "$tmp/live" || true; fi
 if [ -f "$tmp/scaling" ]; then grep -E '^(median of|ratio 2|dispatch alone)' "$tmp/scaling" || true; fi
+echo "before: $latency_before"
+echo "after:  $(latency)"
 echo
 echo "== time per part"
 printf '%s\n' "${times[@]}"
