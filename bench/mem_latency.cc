@@ -8,52 +8,46 @@
 // prints this before and after its parts, beside the figures it explains.
 //
 // usage: mem_latency [MB ...]   (default 0.25 1 2 4 8 16 64)
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <numeric>
 #include <random>
 #include <vector>
 
+#include "score/huge_array.h"
+
 namespace {
 
-constexpr std::size_t kLine = 64;
-constexpr std::size_t kHugePage = std::size_t{2} << 20;
+// One cache line of the chased region: the address of the next one to read.
+struct alignas(64) Line {
+  Line* next;
+};
 
-// Nanoseconds per dependent load over `bytes` of memory, or a negative
-// value when the memory cannot be mapped.
+// Nanoseconds per dependent load over `bytes` of memory, in the sensor's own
+// table memory (score::HugeArray: huge pages where the kernel gives them,
+// faulted in up front). Throws std::bad_alloc when it cannot be mapped.
 double chaseNs(std::size_t bytes, std::size_t loads) {
-  const std::size_t lines = std::max<std::size_t>(bytes / kLine, 2);
-  const std::size_t mapped = lines * kLine + kHugePage;
-  void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return -1.0;
-  // Aligned and advised as the sensor's tables are (src/score/huge_array.h).
-  const std::size_t misalign = reinterpret_cast<std::uintptr_t>(raw) % kHugePage;
-  char* base = static_cast<char*>(raw) + (misalign ? kHugePage - misalign : 0);
-  madvise(base, lines * kLine, MADV_HUGEPAGE);
+  const std::size_t lines = std::max<std::size_t>(bytes / sizeof(Line), 2);
+  exfilwatch::score::HugeArray<Line> region(lines);
 
   std::vector<std::size_t> order(lines);
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::shuffle(order.begin(), order.end(), std::mt19937_64(7));
-  for (std::size_t i = 0; i < lines; ++i) {
-    *reinterpret_cast<char**>(base + order[i] * kLine) = base + order[(i + 1) % lines] * kLine;
-  }
+  for (std::size_t i = 0; i < lines; ++i) region[order[i]].next = &region[order[(i + 1) % lines]];
   // One lap first so that the measured loads find the region as warm as it
   // can be.
-  char* p = base + order[0] * kLine;
-  for (std::size_t i = 0; i < std::min(lines, loads); ++i) p = *reinterpret_cast<char**>(p);
+  const Line* p = &region[order[0]];
+  for (std::size_t i = 0; i < std::min(lines, loads); ++i) p = p->next;
   const auto start = std::chrono::steady_clock::now();
-  for (std::size_t i = 0; i < loads; ++i) p = *reinterpret_cast<char**>(p);
+  for (std::size_t i = 0; i < loads; ++i) p = p->next;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // `p` is used so the chase cannot be optimised away.
-  const double ns = seconds / static_cast<double>(loads) * 1e9 + (p == nullptr ? 1.0 : 0.0);
-  munmap(raw, mapped);
-  return ns;
+  return seconds / static_cast<double>(loads) * 1e9 + (p == nullptr ? 1.0 : 0.0);
 }
 
 }  // namespace
@@ -71,8 +65,10 @@ int main(int argc, char** argv) {
   std::printf("memory latency, ns per dependent random load, by working set:");
   for (std::size_t i = 0; i < sizes_mb.size(); ++i) {
     const double mb = sizes_mb[i];
-    const double ns = chaseNs(static_cast<std::size_t>(mb * 1024 * 1024), 2'000'000);
-    if (ns < 0) {
+    double ns = 0;
+    try {
+      ns = chaseNs(static_cast<std::size_t>(mb * 1024 * 1024), 2'000'000);
+    } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "\nmem_latency: cannot map %.2f MB\n", mb);
       return 1;
     }
