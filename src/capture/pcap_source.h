@@ -32,8 +32,9 @@ class PcapSource {
   uint64_t frames() const { return frames_; }
 
  private:
-  PcapSource(pcap* handle, std::string path);
+  PcapSource(pcap* handle, std::string path, std::unique_ptr<char[]> read_buffer);
   pcap* handle_;
+  std::unique_ptr<char[]> read_buffer_;  // the stream's stdio buffer; outlives it
   std::string path_;
   std::string error_;
   int linktype_ = 0;
