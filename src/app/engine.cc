@@ -151,23 +151,24 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
     // megabytes (the name cache, then the rules' scan cache); issued
     // together they overlap instead of following each other.
     const auto prepared = registered_.prepare(lower, name.labels);
-    if (plane_->rules) first_qname_scan_ = matcher_.prepare(rules::Field::DnsQname, lower);
-    registered = registered_.lookup(prepared);
-    if (!message_.qr && scoring_) {
-      // The first name's dns.qname scan runs now (usually a scan-cache hit):
-      // when an allow rule takes the query (antivirus and CDN names, 45% of
-      // queries on the mixed benchmark capture), it makes no state and the
-      // plan below would be wasted work and memory traffic.
-      bool allowed = false;
-      if (plane_->rules) {
-        matcher_.begin(matchContext(pkt, message_.questions.front()));
-        matcher_.scan(first_qname_scan_);
-        first_qname_scanned_ = true;
-        allowed = matcher_.allowedBy() != nullptr;
-      }
-      // A query's pair record and name fingerprint: two more misses, started
-      // here so that the rest of the rule scans overlaps them.
-      if (!allowed) query_plan_ = dns_scorer_.planQuery(pkt, message_, registered);
+    // The first name's dns.qname scan runs now, in both directions (usually
+    // a scan-cache hit): when an allow rule takes the name (antivirus and
+    // CDN names, 45% of the messages on the mixed benchmark capture),
+    // nothing below needs its registered domain unless something records
+    // or reports it, and a query makes no state.
+    bool allowed = false;
+    if (plane_->rules) {
+      first_qname_scan_ = matcher_.prepare(rules::Field::DnsQname, lower);
+      matcher_.begin(matchContext(pkt, message_.questions.front()));
+      matcher_.scan(first_qname_scan_);
+      first_qname_scanned_ = true;
+      allowed = matcher_.allowedBy() != nullptr;
+    }
+    if (!allowed || registeredNeededWhenAllowed()) registered = registered_.lookup(prepared);
+    // A query's pair record and name fingerprint: two more misses, started
+    // here so that the rest of the rule scans overlaps them.
+    if (!message_.qr && scoring_ && !allowed) {
+      query_plan_ = dns_scorer_.planQuery(pkt, message_, registered);
     }
   }
   if (evidence_.enabled()) {
