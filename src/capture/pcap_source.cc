@@ -3,9 +3,7 @@
 
 #include <pcap/pcap.h>
 #include <stdio_ext.h>
-#include <sys/stat.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,11 +13,13 @@ namespace exfilwatch {
 namespace {
 // libpcap reads a capture through stdio, whose buffer defaults to the file
 // system's block size (4 KiB here): one read(2) per 20 or so DNS packets,
-// and the system call, not the copy, was most of the cost of reading
-// (bench/README.md, "Stop 19"). A buffer of up to 1 MiB, but no larger than
-// the file, makes that one call per few thousand packets.
-constexpr std::size_t kMaxReadBuffer = std::size_t{1} << 20;
-constexpr std::size_t kMinReadBuffer = std::size_t{64} << 10;
+// and on this VM the system call, not the copy, was most of the cost of
+// reading (bench/README.md, "Stop 19"). 64 KiB makes that one call per few
+// hundred packets and still sits in the core's cache while libpcap copies
+// records out of it. A 1 MiB buffer was slower than either: filled in one
+// go, it left the cache before it was read, and the copy out of it took
+// four times as long (perf, the whole mixed capture).
+constexpr std::size_t kReadBuffer = std::size_t{64} << 10;
 }  // namespace
 
 std::unique_ptr<PcapSource> PcapSource::open(const std::string& path, std::string& error) {
@@ -38,12 +38,8 @@ std::unique_ptr<PcapSource> PcapSource::open(const std::string& path, std::strin
     error = path + ": " + std::strerror(errno);
     return nullptr;
   }
-  struct stat st {};
-  std::size_t size = kMaxReadBuffer;
-  if (fstat(fileno(file), &st) == 0 && S_ISREG(st.st_mode))
-    size = std::clamp(static_cast<std::size_t>(st.st_size), kMinReadBuffer, kMaxReadBuffer);
-  std::unique_ptr<char[]> buffer(new char[size]);
-  std::setvbuf(file, buffer.get(), _IOFBF, size);  // before the first read, as required
+  std::unique_ptr<char[]> buffer(new char[kReadBuffer]);
+  std::setvbuf(file, buffer.get(), _IOFBF, kReadBuffer);  // before the first read, as required
   // Only the thread that owns this source reads the stream. stdio would
   // otherwise lock it on each of libpcap's two reads per packet (an atomic
   // exchange each, about 1% of replay), since the sensor has other threads.
@@ -65,6 +61,7 @@ PcapSource::PcapSource(pcap* handle, std::string path, std::unique_ptr<char[]> r
       linktype_(pcap_datalink(handle)) {}
 
 PcapSource::~PcapSource() { pcap_close(handle_); }  // closes the stream before its buffer goes
+
 bool PcapSource::next(Frame& frame) {
   struct pcap_pkthdr* header = nullptr;
   const u_char* data = nullptr;

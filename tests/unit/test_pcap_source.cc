@@ -31,7 +31,7 @@ struct TempDir {
 
 // Writes `count` Ethernet frames of varying length (60..1514 bytes, a few
 // cut by a 1,400-byte snap length), each filled from a running counter, so
-// the file spans many 1 MiB buffers and records straddle their edges.
+// the file spans many read buffers (64 KiB) and records straddle their edges.
 void writeCapture(const std::string& file, int count) {
   pcap_t* dead = pcap_open_dead(DLT_EN10MB, 1400);
   REQUIRE(dead != nullptr);
@@ -91,7 +91,7 @@ std::vector<Record> readWithSource(PcapSource& source) {
 TEST_CASE("pcap source: frames as libpcap's own reader gives them, across buffer refills") {
   TempDir dir;
   const std::string file = (dir.path / "many.pcap").string();
-  writeCapture(file, 6000);  // about 4 MiB: four refills of the largest buffer
+  writeCapture(file, 6000);  // about 4 MiB: some 60 refills of the read buffer
   REQUIRE(std::filesystem::file_size(file) > (std::uintmax_t{3} << 20));
 
   const std::vector<Record> expected = readWithLibpcap(file);
