@@ -243,8 +243,9 @@ TEST_CASE("hyperloglog accuracy") {
 
 TEST_CASE("n-gram model: file round trip, benign cheaper than random") {
   NgramModel::Counts c;
-  for (const char* n : {"www.google.com", "mail.google.com", "api.github.com", "login.microsoftonline.com",
-                        "www.amazon.com", "cdn.jsdelivr.net", "www.wikipedia.org", "update.microsoft.com"}) {
+  for (const char* n :
+       {"www.google.com", "mail.google.com", "api.github.com", "login.microsoftonline.com",
+        "www.amazon.com", "cdn.jsdelivr.net", "www.wikipedia.org", "update.microsoft.com"}) {
     c.addName(n);
   }
   const std::string text = NgramModel::serialize(c, {"unit"}, "test");
@@ -259,6 +260,25 @@ TEST_CASE("n-gram model: file round trip, benign cheaper than random") {
   CHECK(hex <= 32 * 4 + 6 + 0.01);
   CHECK(prefixInfoBits(m.get(), "www") < 3 * 5.25 + 6);
   CHECK(prefixInfoBits(nullptr, "") == 0.0);
+  // Without a model, information is the uniform cost: per label, its length
+  // times the bits of the smallest standard alphabet that covers it, plus 6.
+  const struct {
+    const char* label;
+    double bits_per_char;
+  } alphabets[] = {
+      {"0123456789", 3.32}, {"12-34", 3.32},   {"deadbeef", 4.0}, {"DEADBEEF", 4.0},
+      {"A1", 4.0},          {"abcdefg", 5.0},  {"mzxw6ytb", 5.0}, {"MZXW6YTB", 5.0},
+      {"mzxw6yt1", 5.25},   {"abc-def", 5.25}, {"---", 5.25},     {"a_b", 5.25},
+      {"aBc", 6.0},         {"abc+", 6.0},     {"ab/c=", 6.0},    {"ab*c", 6.57},
+      {"a b", 6.57},        {"ab\x80", 8.0},   {"\x01", 8.0},
+  };
+  for (const auto& a : alphabets) {
+    const std::string_view label = a.label;
+    INFO(label);
+    CHECK(prefixInfoBits(nullptr, label) ==
+          doctest::Approx(static_cast<double>(label.size()) * a.bits_per_char + 6.0));
+  }
+  CHECK(prefixInfoBits(nullptr, "deadbeef.0123") == doctest::Approx(8 * 4.0 + 6 + 4 * 3.32 + 6));
   // Broken files are refused with a line number.
   CHECK(NgramModel::parse("format exfilwatch-ngram 2\n", error) == nullptr);
   CHECK(error.find("line 1") != std::string::npos);
@@ -276,7 +296,8 @@ std::vector<uint8_t> query(const std::string& name, uint16_t qtype = 1) {
     std::size_t dot = name.find('.', start);
     if (dot == std::string::npos) dot = name.size();
     m.push_back(static_cast<uint8_t>(dot - start));
-    m.insert(m.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+    m.insert(m.end(), name.begin() + static_cast<long>(start),
+             name.begin() + static_cast<long>(dot));
     start = dot + 1;
   }
   m.push_back(0);
@@ -318,8 +339,8 @@ TEST_CASE("DNS scorer: hex leak alerts once per interval; repeats carry no infor
   }
   CHECK(first_at > 0);
   CHECK(first_at < 200);
-  CHECK(verdicts >= 2);   // a first alert, then updates ...
-  CHECK(verdicts <= 6);   // ... at most one per 300 s of the 1,600 s
+  CHECK(verdicts >= 2);  // a first alert, then updates ...
+  CHECK(verdicts <= 6);  // ... at most one per 300 s of the 1,600 s
   // The same name again and again: no new information, no verdict.
   DnsScorer quiet(cfg, NgramModel::builtin(), 300, LexicalThresholds{});
   const auto m = query("0123456789abcdef0123456789abcdef.av-example.net");
