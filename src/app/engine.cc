@@ -141,7 +141,6 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
   ++stats_.rcodes[std::min<std::size_t>(message_.rcode, stats_.rcodes.size() - 1)];
 
   std::string_view registered;
-  first_qname_scan_ = {};
   first_qname_scanned_ = false;
   query_plan_ = {};
   if (!message_.questions.empty() && message_.questions.front().name.valid) {
@@ -158,9 +157,9 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
     // or reports it, and a query makes no state.
     bool allowed = false;
     if (plane_->rules) {
-      first_qname_scan_ = matcher_.prepare(rules::Field::DnsQname, lower);
+      const auto qname_scan = matcher_.prepare(rules::Field::DnsQname, lower);
       matcher_.begin(matchContext(pkt, message_.questions.front()));
-      matcher_.scan(first_qname_scan_);
+      matcher_.scan(qname_scan);
       first_qname_scanned_ = true;
       allowed = matcher_.allowedBy() != nullptr;
     }
@@ -233,12 +232,7 @@ rules::MatchContext Engine::matchContext(const PacketContext& pkt, const dns::Qu
 bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool first,
                         std::string_view registered_domain) {
   const std::string_view name = message_.lower(q.name);
-  if (first && first_qname_scanned_) {
-    // begin() and the dns.qname scan already ran in handleDns.
-  } else if (first && first_qname_scan_.value.data() == name.data()) {
-    matcher_.begin(matchContext(pkt, q));
-    matcher_.scan(first_qname_scan_);  // prepared in handleDns
-  } else {
+  if (!(first && first_qname_scanned_)) {  // else handleDns began and scanned it
     matcher_.begin(matchContext(pkt, q));
     matcher_.scan(rules::Field::DnsQname, name);
   }

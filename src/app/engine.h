@@ -131,11 +131,9 @@ class Engine final : public dns::TcpMessageSink {
   };
   std::vector<SuppressSlot> suppress_;
   rules::Matcher matcher_;
-  // The first question's dns.qname scan, prepared with the registered-domain
-  // look-up (handleDns); empty when there is none.
-  rules::Matcher::Prepared first_qname_scan_;
   // True when handleDns already began the first question's verdict and
-  // scanned its dns.qname (queries, to skip the plan for allowed names).
+  // scanned its dns.qname (to skip the registered domain and the plan of
+  // allowed names).
   bool first_qname_scanned_ = false;
   // The scorer's plan for this query (handleDns), used by detect.
   score::DnsScorer::QueryPlan query_plan_;
