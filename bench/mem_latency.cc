@@ -18,7 +18,7 @@
 #include <random>
 #include <vector>
 
-#include "score/huge_array.h"
+#include "common/huge_array.h"
 
 namespace {
 
@@ -28,11 +28,11 @@ struct alignas(64) Line {
 };
 
 // Nanoseconds per dependent load over `bytes` of memory, in the sensor's own
-// table memory (score::HugeArray: huge pages where the kernel gives them,
+// table memory (HugeArray: huge pages where the kernel gives them,
 // faulted in up front). Throws std::bad_alloc when it cannot be mapped.
 double chaseNs(std::size_t bytes, std::size_t loads) {
   const std::size_t lines = std::max<std::size_t>(bytes / sizeof(Line), 2);
-  exfilwatch::score::HugeArray<Line> region(lines);
+  exfilwatch::HugeArray<Line> region(lines);
 
   std::vector<std::size_t> order(lines);
   std::iota(order.begin(), order.end(), std::size_t{0});

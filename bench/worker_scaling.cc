@@ -66,13 +66,13 @@
 #include "alert/async_sink.h"
 #include "app/control_plane_builder.h"
 #include "app/memory_feed.h"
-#include "app/spsc_ring.h"
 #include "app/workers.h"
 #include "capture/inner_peek.h"
 #include "capture/pcap_source.h"
 #include "capture/reuseport_steering.h"
+#include "common/hash.h"
+#include "common/spsc_ring.h"
 #include "config/config.h"
-#include "decode/flow_hash.h"
 
 using namespace exfilwatch;
 using Clock = std::chrono::steady_clock;
@@ -101,7 +101,6 @@ bool tunnelPayload(const Frame& frame, Datagram& out) {
   out.vxlan = true;
   return true;
 }
-
 
 double cpuSeconds() {
   rusage u{};
@@ -138,7 +137,8 @@ double machineBusySeconds() {
   unsigned long long v[10] = {};
   in >> cpu;
   for (auto& x : v) in >> x;
-  const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];  // user nice system irq softirq steal
+  const unsigned long long busy =
+      v[0] + v[1] + v[2] + v[5] + v[6] + v[7];  // user nice system irq softirq steal
   return static_cast<double>(busy) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
@@ -174,7 +174,7 @@ RunResult runOnce(const ControlPlanePtr& plane, const std::vector<Datagram>& inp
     const auto len = static_cast<uint32_t>(d.bytes.size());
     InnerFlow f;
     const bool ok = peekInnerFlow(d.bytes.data(), len, d.vxlan, f);
-    uint64_t h = !ok ? 0 : independent ? clientHash(f) : flowhash::fmix64(flowHash(f));
+    uint64_t h = !ok ? 0 : independent ? clientHash(f) : hashing::fmix64(flowHash(f));
     if (!independent && steering && d.vxlan) {
       const uint32_t socket = runSteeringProgram(program, d.bytes.data(), len);
       if (socket < workers) h = socket;
@@ -223,7 +223,8 @@ RunResult runOnce(const ControlPlanePtr& plane, const std::vector<Datagram>& inp
     const uint64_t done = done_now();
     if (done >= total) break;
     const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-    const double left = done ? elapsed * static_cast<double>(total - done) / static_cast<double>(done) : 0.01;
+    const double left =
+        done ? elapsed * static_cast<double>(total - done) / static_cast<double>(done) : 0.01;
     std::this_thread::sleep_for(std::chrono::duration<double>(std::clamp(left / 2, 200e-6, 0.05)));
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -356,16 +357,18 @@ int main(int argc, char** argv) {
   }
   uint64_t bytes = 0;
   for (const auto& d : input) bytes += d.bytes.size();
-  std::printf("input: %zu datagrams (%.0f bytes average) x %llu passes = %llu per run; rules %s, "
-              "batch %u, hand-off ring %llu bytes; %u cores\n",
-              input.size(), static_cast<double>(bytes) / static_cast<double>(input.size()),
-              static_cast<unsigned long long>(passes),
-              static_cast<unsigned long long>(passes * input.size()), plane->rules ? "on" : "off",
-              plane->config.listen.batch_size,
-              static_cast<unsigned long long>(plane->config.listen.handoff_ring_bytes),
-              std::thread::hardware_concurrency());
-  std::printf("%-4s %-8s %12s %8s %6s %7s %8s %8s %10s %7s %5s  %s\n", "rep", "workers", "datagrams/s", "seconds",
-              "cores", "others", "cpu ns", "wrk ns", "handed off", "drops", "eve", "owned by worker");
+  std::printf(
+      "input: %zu datagrams (%.0f bytes average) x %llu passes = %llu per run; rules %s, "
+      "batch %u, hand-off ring %llu bytes; %u cores\n",
+      input.size(), static_cast<double>(bytes) / static_cast<double>(input.size()),
+      static_cast<unsigned long long>(passes),
+      static_cast<unsigned long long>(passes * input.size()), plane->rules ? "on" : "off",
+      plane->config.listen.batch_size,
+      static_cast<unsigned long long>(plane->config.listen.handoff_ring_bytes),
+      std::thread::hardware_concurrency());
+  std::printf("%-4s %-8s %12s %8s %6s %7s %8s %8s %10s %7s %5s  %s\n", "rep", "workers",
+              "datagrams/s", "seconds", "cores", "others", "cpu ns", "wrk ns", "handed off",
+              "drops", "eve", "owned by worker");
   struct Setup {
     const char* label;
     std::size_t workers;
@@ -398,15 +401,18 @@ int main(int argc, char** argv) {
       total_drops += r.drops;
       std::string owned;
       for (uint64_t o : r.owned) {
-        const double share = static_cast<double>(o) / static_cast<double>(std::max<uint64_t>(1, r.processed));
+        const double share =
+            static_cast<double>(o) / static_cast<double>(std::max<uint64_t>(1, r.processed));
         setup->max_share = std::max(setup->max_share, share);
         char buf[32];
         std::snprintf(buf, sizeof buf, "%s%.1f%%", owned.empty() ? "" : " ", 100 * share);
         owned += buf;
       }
-      std::printf("%-4d %-8s %12.0f %8.3f %6.2f %7.2f %8.0f %8.0f %10llu %7llu %5llu  %s\n", rep + 1, setup->label,
-                  dps, r.seconds, r.cpu / r.seconds, r.others, r.cpu * 1e9 / n, r.worker_cpu * 1e9 / n,
-                  static_cast<unsigned long long>(r.handoff), static_cast<unsigned long long>(r.drops),
+      std::printf("%-4d %-8s %12.0f %8.3f %6.2f %7.2f %8.0f %8.0f %10llu %7llu %5llu  %s\n",
+                  rep + 1, setup->label, dps, r.seconds, r.cpu / r.seconds, r.others,
+                  r.cpu * 1e9 / n, r.worker_cpu * 1e9 / n,
+                  static_cast<unsigned long long>(r.handoff),
+                  static_cast<unsigned long long>(r.drops),
                   static_cast<unsigned long long>(r.eve_lines), owned.c_str());
       std::fflush(stdout);
     }
@@ -415,7 +421,8 @@ int main(int argc, char** argv) {
   std::printf("\n");
   for (const Setup& setup : setups) {
     char share[64] = "";
-    if (setup.workers > 1) std::snprintf(share, sizeof share, "; largest share %.1f%%", 100 * setup.max_share);
+    if (setup.workers > 1)
+      std::snprintf(share, sizeof share, "; largest share %.1f%%", 100 * setup.max_share);
     std::printf(
         "median of %d: %-3s %s %.0f datagrams/s (%.2f cores busy, %.0f CPU ns a datagram, %.0f of "
         "them in "
@@ -429,8 +436,9 @@ int main(int argc, char** argv) {
   }
   const double one = median(setups[0].rate);
   const double two = median(setups[1].rate);
-  std::printf("ratio 2 workers / 1 worker: %.2fx (goal >= 1.6x; the owner balance caps it at %.2fx)\n", two / one,
-              1.0 / setups[1].max_share);
+  std::printf(
+      "ratio 2 workers / 1 worker: %.2fx (goal >= 1.6x; the owner balance caps it at %.2fx)\n",
+      two / one, 1.0 / setups[1].max_share);
   if (steering) {
     std::printf(
         "ratio 2 workers without kernel steering (every datagram spread by outer flow, half "
@@ -439,17 +447,22 @@ int main(int argc, char** argv) {
   }
   if (separate) {
     const double sep = median(setups.back().rate);
-    std::printf("ratio 2 separate 1-worker pools / 1 worker: %.2fx (the machine's ceiling for two busy threads); "
-                "2 workers reach %.0f%% of it\n",
-                sep / one, 100 * two / sep);
+    std::printf(
+        "ratio 2 separate 1-worker pools / 1 worker: %.2fx (the machine's ceiling for two busy "
+        "threads); "
+        "2 workers reach %.0f%% of it\n",
+        sep / one, 100 * two / sep);
   }
-  if (total_drops) std::printf("NOTE: %llu hand-off drops\n", static_cast<unsigned long long>(total_drops));
+  if (total_drops)
+    std::printf("NOTE: %llu hand-off drops\n", static_cast<unsigned long long>(total_drops));
   const double dispatch = dispatchOnlyNs(input, 2000000, plane->config.listen.handoff_ring_bytes);
   const double worker_ns = median(setups[0].wrk_ns);
-  std::printf("dispatch alone (peek + client hash + copy into a ring + pop, one thread): %.0f ns/datagram, "
-              "%.0f datagrams/s; a worker's whole datagram (1 worker): %.0f ns of CPU, so dispatch is %.1f%% of it. "
-              "There is no dispatcher thread: each worker dispatches what its socket gives it\n",
-              dispatch, 1e9 / dispatch, worker_ns, 100 * dispatch / worker_ns);
+  std::printf(
+      "dispatch alone (peek + client hash + copy into a ring + pop, one thread): %.0f ns/datagram, "
+      "%.0f datagrams/s; a worker's whole datagram (1 worker): %.0f ns of CPU, so dispatch is "
+      "%.1f%% of it. "
+      "There is no dispatcher thread: each worker dispatches what its socket gives it\n",
+      dispatch, 1e9 / dispatch, worker_ns, 100 * dispatch / worker_ns);
   std::printf("RESULT worker-scaling %.0f %.0f %.2f\n", one, two, two / one);
   return 0;
 }

@@ -15,7 +15,7 @@
 
 #include "alert/eve.h"
 #include "alert/rotating_file.h"
-#include "app/spsc_ring.h"
+#include "common/spsc_ring.h"
 
 namespace exfilwatch {
 

@@ -23,9 +23,10 @@
 #include <vector>
 
 #include "alert/async_sink.h"
+#include "common/counters.h"
+#include "common/top_k.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
-#include "metrics/top_k.h"
 
 namespace exfilwatch {
 
@@ -52,7 +53,7 @@ class AlertmanagerClient {
   uint64_t failedPosts() const { return failed_.load(std::memory_order_relaxed); }
   uint64_t queued() const;
   uint64_t capacity() const { return config_.queue_size; }
-  const metrics::LatencyHistogram& postLatency() const { return post_latency_; }
+  const LatencyHistogram& postLatency() const { return post_latency_; }
 
  private:
   void run();
@@ -69,7 +70,7 @@ class AlertmanagerClient {
   std::chrono::steady_clock::time_point give_up_{};
   std::thread thread_;
   std::atomic<uint64_t> sent_{0}, dropped_{0}, failed_{0};
-  metrics::LatencyHistogram post_latency_;
+  LatencyHistogram post_latency_;
 };
 
 class AlertDelivery final : public EveLineTap {
@@ -91,7 +92,7 @@ class AlertDelivery final : public EveLineTap {
   std::map<std::pair<std::string, int>, uint64_t> counts_;
   // Alerts per domain, bounded (metrics.top_domains): the Grafana "top
   // domains by alerts" panel without unbounded label cardinality.
-  metrics::SpaceSaving top_domains_;
+  SpaceSaving top_domains_;
   AlertFields fields_;  // reused
 };
 

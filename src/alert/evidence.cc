@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/hash.h"
+
 namespace exfilwatch {
 
 namespace {
@@ -25,9 +27,7 @@ std::string safeName(std::string_view text) {
 }  // namespace
 
 uint64_t EvidenceRecorder::pairKey(const IpAddress& client, std::string_view what) {
-  uint64_t h = client.hash();
-  for (unsigned char c : what) h = (h ^ c) * 1099511628211ULL;
-  return h | 1;  // 0 marks an empty ring slot
+  return hashing::fnv1a(what.data(), what.size(), client.hash()) | 1;  // 0 marks an empty ring slot
 }
 
 EvidenceRecorder::EvidenceRecorder(const EvidenceConfig& config, std::string tag)
@@ -38,7 +38,8 @@ EvidenceRecorder::EvidenceRecorder(const EvidenceConfig& config, std::string tag
     enabled_ = false;
     return;
   }
-  const std::size_t slots = std::size_t{std::max<uint32_t>(config.ring_packets, 1)} * kRingPairsFactor;
+  const std::size_t slots =
+      std::size_t{std::max<uint32_t>(config.ring_packets, 1)} * kRingPairsFactor;
   ring_.resize(slots);
   bytes_.resize(slots * kSlotBytes);
   recording_.reserve(config.max_pairs);
@@ -119,7 +120,8 @@ const std::string& EvidenceRecorder::onAlert(uint64_t pair, const PacketContext&
     const std::size_t at = (next_ + i) % ring_.size();
     if (ring_[at].pair == pair) mine.push_back(at);
   }
-  const std::size_t skip = mine.size() > config_.ring_packets ? mine.size() - config_.ring_packets : 0;
+  const std::size_t skip =
+      mine.size() > config_.ring_packets ? mine.size() - config_.ring_packets : 0;
   for (std::size_t i = skip; i < mine.size(); ++i) write(r, ring_[mine[i]]);
   pcap_dump_flush(r.dumper);
 

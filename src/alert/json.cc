@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/escape.h"
+
 namespace exfilwatch {
 
 namespace {
@@ -49,7 +51,6 @@ bool validUtf8(std::string_view s) {
 }
 
 void appendJsonChar(std::string& out, unsigned char c) {
-  static const char kHex[] = "0123456789abcdef";
   switch (c) {
     case '"':
       out += "\\\"";
@@ -77,8 +78,7 @@ void appendJsonChar(std::string& out, unsigned char c) {
   }
   if (c < 0x20 || c == 0x7F) {
     out += "\\u00";
-    out += kHex[c >> 4];
-    out += kHex[c & 0xF];
+    escape::appendHex(out, c);
     return;
   }
   out += static_cast<char>(c);
@@ -86,15 +86,13 @@ void appendJsonChar(std::string& out, unsigned char c) {
 }  // namespace
 
 void JsonWriter::appendEscaped(std::string& out, std::string_view value) {
-  static const char kHex[] = "0123456789abcdef";
   const bool utf8 = validUtf8(value);
   for (char ch : value) {
     const auto c = static_cast<unsigned char>(ch);
     if (c >= 0x80 && !utf8) {
       // Suricata's string_from_bytes: the text "\xHH", itself JSON-escaped.
       out += "\\\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
+      escape::appendHex(out, c);
     } else if (c >= 0x80) {
       out += static_cast<char>(c);
     } else {
@@ -172,7 +170,8 @@ void JsonWriter::real(std::string_view key, double value, int decimals) {
   }
   char buf[64];
   const int n = std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-  if (n > 0) out_.append(buf, static_cast<std::size_t>(std::min(n, static_cast<int>(sizeof buf) - 1)));
+  if (n > 0)
+    out_.append(buf, static_cast<std::size_t>(std::min(n, static_cast<int>(sizeof buf) - 1)));
 }
 
 void JsonWriter::boolean(std::string_view key, bool value) {

@@ -1,13 +1,14 @@
 // engine.cc: the per-worker packet path.
 #include "app/engine.h"
 
-#include <atomic>
-#include <cstring>
-
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <string>
+
+#include "common/hash.h"
 
 namespace exfilwatch {
 
@@ -37,13 +38,6 @@ std::shared_ptr<const score::NgramModel> scoreModel(const Config& c) {
   return c.score_model ? c.score_model : score::NgramModel::builtin();
 }
 constexpr int64_t kExpireEverySeconds = 1;
-
-uint64_t mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h;
-}
 }  // namespace
 
 namespace {
@@ -91,8 +85,8 @@ void Engine::adopt(ControlPlanePtr plane) {
   config_ = &plane_->config;
   dns_ports_.reset();
   for (uint16_t p : config_->dns_ports) dns_ports_.set(p);
-  dns_scorer_.reconfigure(config_->score.dns, scoreModel(*config_),
-                          config_->alert_suppress_seconds, config_->lexical);
+  dns_scorer_.reconfigure(config_->score.dns, scoreModel(*config_), config_->alert_suppress_seconds,
+                          config_->lexical);
   tls_.reconfigure(config_->score.tls, config_->alert_suppress_seconds);
 }
 
@@ -195,8 +189,8 @@ bool Engine::suppressed(const PacketContext& pkt, std::string_view registered_do
   // Keyed per (client, registered domain, signature): a rule firing on a
   // domain must not hide another rule's (or the lexical detector's) alert.
   uint64_t h = pkt.src.hash() ^ (uint64_t{signature_id} * 0x9e3779b97f4a7c15ULL);
-  for (unsigned char c : registered_domain) h = (h ^ c) * 1099511628211ULL;
-  h = mix(h) | 1;  // 0 marks an empty slot
+  h = hashing::fmix64(hashing::fnv1a(registered_domain.data(), registered_domain.size(), h)) |
+      1;  // 0 marks an empty slot
   SuppressSlot& slot = suppress_[h % suppress_.size()];
   if (slot.key == h && pkt.ts.sec - slot.last_alert_sec < config_->alert_suppress_seconds) {
     return true;
@@ -250,7 +244,8 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
     }
   }
   if (rule_observer_) {
-    for (std::size_t i = 0; i < matcher_.hitCount(); ++i) rule_observer_->onMatch(matcher_.hit(i), name);
+    for (std::size_t i = 0; i < matcher_.hitCount(); ++i)
+      rule_observer_->onMatch(matcher_.hit(i), name);
   }
 
   if (const rules::Rule* allow = matcher_.allowedBy()) {

@@ -18,6 +18,7 @@
 #include "app/control_plane_builder.h"
 #include "app/engine.h"
 #include "capture/pcap_source.h"
+#include "common/escape.h"
 #include "config/config.h"
 #include "rules/matcher.h"
 
@@ -47,19 +48,7 @@ struct Args {
 };
 
 // Escapes bytes a terminal should not get raw (tunnel names carry them).
-std::string printable(std::string_view v) {
-  std::string out;
-  for (unsigned char c : v) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
+std::string printable(std::string_view v) { return escape::escaped(v, escape::printable); }
 
 bool parseArgs(int argc, char** argv, bool takes_pcaps, Args& a, int& status) {
   std::vector<std::string> positional;
@@ -160,10 +149,11 @@ int checkCommand(const Args& a) {
   }
   char hit[48] = "";
   if (info.cache == "hit") std::snprintf(hit, sizeof hit, " (%.1f ms)", info.cache_load_ms);
-  std::printf("%s: %zu rules (%zu enabled), %zu rule tests, %zu failed; load %.1f ms, "
-              "compile %.1f ms, cache %s%s\n",
-              dir.c_str(), info.rules, info.enabled, tests, problems.size(), info.load_ms,
-              info.compile_ms, info.cache.c_str(), hit);
+  std::printf(
+      "%s: %zu rules (%zu enabled), %zu rule tests, %zu failed; load %.1f ms, "
+      "compile %.1f ms, cache %s%s\n",
+      dir.c_str(), info.rules, info.enabled, tests, problems.size(), info.load_ms, info.compile_ms,
+      info.cache.c_str(), hit);
   return problems.empty() ? 0 : 1;
 }
 
@@ -205,7 +195,8 @@ class TestObserver final : public rules::Observer {
     ++p.hits;
     if (p.names.size() < kSamples) p.names.insert(printable(name));
   }
-  void onSuppressed(const rules::Rule& allow, std::string_view name, std::string_view what) override {
+  void onSuppressed(const rules::Rule& allow, std::string_view name,
+                    std::string_view what) override {
     PerRule& p = by_id[allow.id];
     ++p.suppressed[std::string(what)];
     if (p.suppressed_names.size() < kSamples) p.suppressed_names.insert(printable(name));
@@ -287,12 +278,12 @@ int testCommand(const Args& a) {
     return status;
   }
 
-  std::printf("%zu capture(s): %llu DNS messages, %llu alerts (%llu from rules), %llu names "
-              "allowed\n",
-              a.pcaps.size(), static_cast<unsigned long long>(s.dns_messages),
-              static_cast<unsigned long long>(s.alerts),
-              static_cast<unsigned long long>(s.rule_alerts),
-              static_cast<unsigned long long>(s.rule_allowed));
+  std::printf(
+      "%zu capture(s): %llu DNS messages, %llu alerts (%llu from rules), %llu names "
+      "allowed\n",
+      a.pcaps.size(), static_cast<unsigned long long>(s.dns_messages),
+      static_cast<unsigned long long>(s.alerts), static_cast<unsigned long long>(s.rule_alerts),
+      static_cast<unsigned long long>(s.rule_allowed));
   std::size_t silent = 0;
   for (const auto& r : rule_list) {
     const auto it = observer.by_id.find(r.id);
@@ -301,7 +292,8 @@ int testCommand(const Args& a) {
       continue;
     }
     const auto& p = it->second;
-    std::printf("%-8u %-5s %6llu hits  %s\n", r.id, std::string(rules::actionName(r.action)).c_str(),
+    std::printf("%-8u %-5s %6llu hits  %s\n", r.id,
+                std::string(rules::actionName(r.action)).c_str(),
                 static_cast<unsigned long long>(p.hits), r.name.c_str());
     for (const auto& n : p.names) std::printf("           e.g. %s\n", n.c_str());
     if (r.action == rules::Action::Allow) {

@@ -32,19 +32,12 @@
 
 #include "alert/async_sink.h"
 #include "app/engine.h"
-#include "app/spsc_ring.h"
+#include "common/counters.h"
+#include "common/spsc_ring.h"
 #include "config/control_plane.h"
 #include "metrics/metrics.h"
 
 namespace exfilwatch {
-
-struct RelaxedCounter {
-  std::atomic<uint64_t> v{0};
-  // Single writer: a load and a store, not a locked read-modify-write.
-  void add(uint64_t n) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void set(uint64_t n) { v.store(n, std::memory_order_relaxed); }
-  uint64_t get() const { return v.load(std::memory_order_relaxed); }
-};
 
 struct alignas(64) WorkerCounters {
   RelaxedCounter datagrams;      // received from this worker's sockets
@@ -55,11 +48,11 @@ struct alignas(64) WorkerCounters {
   RelaxedCounter kernel_drops;   // SO_RXQ_OVFL, cumulative, this worker's sockets
   RelaxedCounter socket_errors;
   RelaxedCounter batches;
-  RelaxedCounter heartbeat;      // moves at every batch and every 100 ms tick
-  RelaxedCounter generation;     // control plane generation in use
+  RelaxedCounter heartbeat;   // moves at every batch and every 100 ms tick
+  RelaxedCounter generation;  // control plane generation in use
   // Wall time of one received batch through dispatch and the engine (the
   // per-stage latency metric); written by the worker only.
-  metrics::LatencyHistogram batch_latency;
+  LatencyHistogram batch_latency;
 };
 
 struct WorkerSnapshot {
@@ -100,7 +93,7 @@ class WorkerPool {
   const WorkerCounters& counters(std::size_t i) const;
   WorkerSnapshot snapshot(std::size_t i) const;
   uint64_t kernelDropsNow(std::size_t i) const;  // SO_MEMINFO, also tail drops
-  uint16_t vxlanPort() const;  // 0 on feeds
+  uint16_t vxlanPort() const;                    // 0 on feeds
   // True when the kernel steers VXLAN datagrams to their owner's socket
   // (listen.kernel_steering, reuseport_steering.h).
   bool kernelSteering() const { return steering_; }

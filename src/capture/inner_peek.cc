@@ -1,7 +1,7 @@
 // inner_peek.cc: tunnel -> Ethernet -> IP -> ports, read-only and bounded.
 #include "capture/inner_peek.h"
 
-#include "decode/flow_hash.h"
+#include "common/hash.h"
 #include "decode/ip.h"
 #include "decode/link.h"
 #include "decode/transport.h"
@@ -77,8 +77,7 @@ bool peekInnerFlow(const uint8_t* data, uint32_t len, bool vxlan, InnerFlow& out
 }
 
 uint64_t clientHash(const InnerFlow& f) {
-  const IpAddress& client =
-      f.has_ports ? (f.dst_port > f.src_port ? f.dst : f.src) : f.dst;
+  const IpAddress& client = f.has_ports ? (f.dst_port > f.src_port ? f.dst : f.src) : f.dst;
   // 32-bit arithmetic a classic BPF program can do, so that the kernel can
   // steer each datagram to its owner (reuseport_steering.cc computes the
   // same): the address's big-endian words XOR-ed, times the golden ratio,
@@ -96,7 +95,7 @@ uint64_t flowHash(const InnerFlow& f) {
   uint64_t h = f.src.hash() * 31 + f.dst.hash();
   h = h * 131 + f.proto;
   h = (h << 32) ^ (uint64_t{f.src_port} << 16) ^ f.dst_port;
-  return flowhash::fmix64(h);
+  return hashing::fmix64(h);
 }
 
 bool tunnelPayloadOf(const Frame& frame, const uint8_t*& payload, uint32_t& len, bool& vxlan) {
@@ -107,8 +106,9 @@ bool tunnelPayloadOf(const Frame& frame, const uint8_t*& payload, uint32_t& len,
   decode::IpResult r;
   const uint8_t* l3 = frame.data + link.l3_offset;
   const uint32_t l3len = frame.caplen - link.l3_offset;
-  const bool ok = link.ethertype == decode::ethertype::kIpv4 ? decode::decodeIpv4(l3, l3len, r, ctx, weird)
-                                                             : decode::decodeIpv6(l3, l3len, r, ctx, weird);
+  const bool ok = link.ethertype == decode::ethertype::kIpv4
+                      ? decode::decodeIpv4(l3, l3len, r, ctx, weird)
+                      : decode::decodeIpv6(l3, l3len, r, ctx, weird);
   if (!ok || r.fragment || r.proto != ipproto::kUdp ||
       !decode::decodeUdp(l3 + r.l4_offset, r.l4_caplen, r.l4_wirelen, ctx, weird) ||
       (ctx.dst_port != 4789 && ctx.dst_port != 6081) || ctx.payload_len < 8) {

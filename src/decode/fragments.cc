@@ -20,11 +20,12 @@
 // it times out, so its remaining fragments are absorbed quietly instead of
 // starting a new datagram that would later be counted as a timeout as well.
 #include "decode/fragments.h"
-#include "decode/flow_hash.h"
 
 #include <algorithm>
 #include <cstring>
 #include <new>
+
+#include "common/hash.h"
 
 namespace exfilwatch {
 
@@ -38,10 +39,10 @@ uint8_t classFor(uint32_t need) {
   return c;
 }
 
-using flowhash::fmix64;
-using flowhash::mixAddress;
-using flowhash::mixIn;
-using flowhash::randomSeed;
+using hashing::fmix64;
+using hashing::mixAddress;
+using hashing::mixIn;
+using hashing::randomSeed;
 
 }  // namespace
 
@@ -52,8 +53,8 @@ uint64_t FragmentKey::hash(uint64_t seed) const {
   return tunnel ? mixIn(h, tunnel) : h;
 }
 
-FragmentReassembler::FragmentReassembler(FragmentLimits limits) : limits_(limits),
-      index_(std::max<uint32_t>(limits.max_datagrams, 1)) {
+FragmentReassembler::FragmentReassembler(FragmentLimits limits)
+    : limits_(limits), index_(std::max<uint32_t>(limits.max_datagrams, 1)) {
   // Degenerate limits would make every datagram unreassemblable; clamp them
   // to something that still works rather than failing at runtime.
   limits_.max_datagrams = std::max<uint32_t>(limits_.max_datagrams, 1);
@@ -64,7 +65,8 @@ FragmentReassembler::FragmentReassembler(FragmentLimits limits) : limits_(limits
   // is simply freed.
   const uint64_t pool_limit = limits_.max_bytes / 8;
   for (std::size_t c = 0; c < kClasses; ++c)
-    pool_[c].reserve(static_cast<std::size_t>(std::min<uint64_t>(pool_limit / kClassSize[c], 4096)));
+    pool_[c].reserve(
+        static_cast<std::size_t>(std::min<uint64_t>(pool_limit / kClassSize[c], 4096)));
 }
 
 uint32_t FragmentReassembler::find(const FragmentKey& key, uint64_t h) const {
@@ -94,9 +96,7 @@ void FragmentReassembler::releaseBuffer(Datagram& d) {
 void FragmentReassembler::remove(uint32_t slot) {
   Datagram& d = slots_[slot];
   indexErase(slot);
-  if (d.prev != kNone) slots_[d.prev].next = d.next; else head_ = d.next;
-  if (d.next != kNone) slots_[d.next].prev = d.prev; else tail_ = d.prev;
-  d.prev = d.next = kNone;
+  age_.unlink(slots_, slot);
   --live_;
   if (slot == completed_) return;  // its bytes are still on loan to the caller
   releaseBuffer(d);
@@ -123,7 +123,7 @@ void FragmentReassembler::kill(uint32_t slot) {
 }
 
 void FragmentReassembler::evictOldest(uint32_t keep, WeirdCounters& weird) {
-  uint32_t s = head_;
+  uint32_t s = age_.head;
   if (s == keep) s = slots_[s].next;
   if (s == kNone) return;
   if (!slots_[s].dead) weird.add(Weird::FragTableFull);
@@ -132,7 +132,7 @@ void FragmentReassembler::evictOldest(uint32_t keep, WeirdCounters& weird) {
 
 uint32_t FragmentReassembler::create(const FragmentKey& key, uint64_t h, int64_t now_us,
                                      WeirdCounters& weird) {
-  while (live_ >= limits_.max_datagrams && head_ != kNone) evictOldest(kNone, weird);
+  while (live_ >= limits_.max_datagrams && !age_.empty()) evictOldest(kNone, weird);
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -152,10 +152,7 @@ uint32_t FragmentReassembler::create(const FragmentKey& key, uint64_t h, int64_t
   d.total_known = false;
   d.dead = false;
   d.in_use = true;
-  d.prev = tail_;
-  d.next = kNone;
-  if (tail_ != kNone) slots_[tail_].next = slot; else head_ = slot;
-  tail_ = slot;
+  age_.pushBack(slots_, slot);
   indexInsert(slot);
   ++live_;
   return slot;
@@ -169,7 +166,7 @@ bool FragmentReassembler::grow(uint32_t slot, uint32_t need, WeirdCounters& weir
   const uint8_t cls = classFor(need);
   const uint32_t size = kClassSize[cls];
   while (bytes_ + size > limits_.max_bytes) {
-    uint32_t victim = head_;
+    uint32_t victim = age_.head;
     while (victim != kNone && (victim == slot || !slots_[victim].buf)) victim = slots_[victim].next;
     if (victim == kNone) {  // the budget cannot hold even this one datagram
       weird.add(Weird::FragTableFull);
@@ -205,9 +202,9 @@ void FragmentReassembler::expireBefore(int64_t now_us, WeirdCounters& weird) {
   const int64_t timeout_us = int64_t{limits_.timeout_sec} * 1000000;
   // The age list is in arrival order; with timestamps that go backwards it is
   // only approximately sorted, which can delay (never skip) an expiry.
-  while (head_ != kNone && now_us - slots_[head_].first_us > timeout_us) {
-    if (!slots_[head_].dead) weird.add(Weird::FragTimeout);
-    remove(head_);
+  while (!age_.empty() && now_us - slots_[age_.head].first_us > timeout_us) {
+    if (!slots_[age_.head].dead) weird.add(Weird::FragTimeout);
+    remove(age_.head);
   }
 }
 

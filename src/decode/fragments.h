@@ -18,17 +18,18 @@
 #include <memory>
 #include <vector>
 
+#include "common/slot_index.h"
+#include "common/slot_list.h"
 #include "decode/packet.h"
-#include "decode/slot_index.h"
 #include "decode/weird.h"
 
 namespace exfilwatch {
 
 struct FragmentLimits {
-  uint32_t max_datagrams = 1024;            // pending datagrams (table slots)
-  uint64_t max_bytes = 8u << 20;            // reassembly buffers of pending datagrams
-  uint32_t timeout_sec = 30;                // since the first fragment was seen
-  uint32_t max_fragments_per_datagram = 64; // distinct fragments carrying new bytes
+  uint32_t max_datagrams = 1024;             // pending datagrams (table slots)
+  uint64_t max_bytes = 8u << 20;             // reassembly buffers of pending datagrams
+  uint32_t timeout_sec = 30;                 // since the first fragment was seen
+  uint32_t max_fragments_per_datagram = 64;  // distinct fragments carrying new bytes
 };
 
 // Identifies one datagram: RFC 791 (src, dst, protocol, id) for IPv4, RFC 8200
@@ -81,8 +82,8 @@ class FragmentReassembler {
   // (ip.fragment_timeout for those that were still live).
   void expire(Timestamp now, WeirdCounters& weird);
 
-  std::size_t pending() const { return live_; }          // datagrams in the table
-  uint64_t bufferedBytes() const { return bytes_; }      // buffer capacity they hold
+  std::size_t pending() const { return live_; }      // datagrams in the table
+  uint64_t bufferedBytes() const { return bytes_; }  // buffer capacity they hold
   const FragmentLimits& limits() const { return limits_; }
 
   static constexpr uint32_t kMaxDatagram = 65535;  // largest reassembled payload
@@ -107,16 +108,16 @@ class FragmentReassembler {
     uint32_t total = 0;         // payload length, once the last fragment was seen
     uint32_t fragments = 0;     // fragments that brought new bytes
     bool total_known = false;
-    bool dead = false;          // refused: absorbs its remaining fragments quietly
+    bool dead = false;  // refused: absorbs its remaining fragments quietly
     bool in_use = false;
-    uint32_t prev = kNone;      // age list (oldest first)
+    uint32_t prev = kNone;  // age list (oldest first)
     uint32_t next = kNone;
   };
 
   uint32_t find(const FragmentKey& key, uint64_t h) const;
   uint32_t create(const FragmentKey& key, uint64_t h, int64_t now_us, WeirdCounters& weird);
-  void remove(uint32_t slot);   // out of index and age list, buffer back to the pool
-  void kill(uint32_t slot);     // keep the key (absorbs stragglers), free the bytes
+  void remove(uint32_t slot);  // out of index and age list, buffer back to the pool
+  void kill(uint32_t slot);    // keep the key (absorbs stragglers), free the bytes
   void evictOldest(uint32_t keep, WeirdCounters& weird);
   bool grow(uint32_t slot, uint32_t need, WeirdCounters& weird);
   void releaseBuffer(Datagram& d);
@@ -127,12 +128,11 @@ class FragmentReassembler {
 
   FragmentLimits limits_;
   uint64_t seed_ = 0;
-  std::vector<Datagram> slots_;   // grows up to max_datagrams, then reused
+  std::vector<Datagram> slots_;  // grows up to max_datagrams, then reused
   std::vector<uint32_t> free_slots_;
-  SlotIndex index_;  // slot numbers by key hash
-  uint32_t head_ = kNone;         // oldest
-  uint32_t tail_ = kNone;         // newest
-  uint32_t completed_ = kNone;    // returned by the last add(), released lazily
+  SlotIndex index_;                                 // slot numbers by key hash
+  SlotList<&Datagram::prev, &Datagram::next> age_;  // head: oldest
+  uint32_t completed_ = kNone;                      // returned by the last add(), released lazily
   std::size_t live_ = 0;
   uint64_t bytes_ = 0;
   uint64_t pooled_bytes_ = 0;

@@ -6,65 +6,19 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <string>
+
+#include "common/net.h"
 
 namespace exfilwatch {
 
-struct Timestamp {
-  int64_t sec = 0;
-  int32_t usec = 0;
-  int64_t micros() const { return sec * 1000000 + usec; }
-  bool operator<(const Timestamp& o) const { return sec < o.sec || (sec == o.sec && usec < o.usec); }
-};
-
-// An IPv4 or IPv6 address; IPv4 is kept in the first four bytes.
-struct IpAddress {
-  uint8_t family = 0;  // 4 or 6, 0 when unset
-  uint8_t bytes[16] = {};
-
-  static IpAddress v4(const uint8_t* p) {
-    IpAddress a;
-    a.assignV4(p);
-    return a;
-  }
-  static IpAddress v6(const uint8_t* p) {
-    IpAddress a;
-    a.assignV6(p);
-    return a;
-  }
-  // In-place forms for the packet path. `ctx.src = IpAddress::v4(p)` builds
-  // the address on the stack and copies it as 16 + 1 bytes: the 16-byte load
-  // straddles the 4-byte store just made at offset 1, a store-forwarding
-  // stall on every packet (perf annotate: most of the IPv4 header's time).
-  void assignV4(const uint8_t* p) {
-    family = 4;
-    std::memcpy(bytes, p, 4);
-    std::memset(bytes + 4, 0, sizeof bytes - 4);
-  }
-  void assignV6(const uint8_t* p) {
-    family = 6;
-    std::memcpy(bytes, p, 16);
-  }
-  std::size_t size() const { return family == 6 ? 16 : 4; }
-  bool operator==(const IpAddress& o) const {
-    return family == o.family && std::memcmp(bytes, o.bytes, size()) == 0;
-  }
-  bool operator!=(const IpAddress& o) const { return !(*this == o); }
-  uint64_t hash() const;
-  std::string toString() const;
-  // Parses dotted IPv4 or textual IPv6; false on anything else.
-  static bool parse(const std::string& text, IpAddress& out);
-};
-
 // Link types we accept (values are libpcap's DLT_/LINKTYPE_ numbers).
 enum class LinkType : int {
-  Null = 0,         // BSD loopback: 4-byte host-order address family
+  Null = 0,  // BSD loopback: 4-byte host-order address family
   Ethernet = 1,
-  Raw = 101,        // raw IPv4/IPv6 (LINKTYPE_RAW)
-  RawDlt12 = 12,    // DLT_RAW on some platforms
-  RawDlt14 = 14,    // DLT_RAW on OpenBSD
-  Loop = 108,       // OpenBSD loopback: 4-byte network-order family
+  Raw = 101,      // raw IPv4/IPv6 (LINKTYPE_RAW)
+  RawDlt12 = 12,  // DLT_RAW on some platforms
+  RawDlt14 = 14,  // DLT_RAW on OpenBSD
+  Loop = 108,     // OpenBSD loopback: 4-byte network-order family
   LinuxSll = 113,
   LinuxSll2 = 276,
   Ipv4 = 228,

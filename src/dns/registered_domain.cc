@@ -30,7 +30,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "decode/flow_hash.h"
+#include "common/hash.h"
 
 namespace exfilwatch::dns {
 
@@ -69,7 +69,7 @@ RegisteredDomain::RegisteredDomain(const std::string& psl_path, std::size_t cach
     // than a 64-bit division on every look-up.
     : cache_(std::bit_ceil(std::max<std::size_t>(cache_slots, 1))),
       suffix_cache_(std::bit_ceil(std::max<std::size_t>(cache_slots, 1))),
-      seed_(flowhash::randomSeed()) {
+      seed_(hashing::randomSeed()) {
   psl_ = psl_load_file(psl_path.c_str());
   if (psl_ == nullptr) {
     throw std::runtime_error("cannot load the public suffix list " + psl_path +
@@ -186,7 +186,7 @@ void RegisteredDomain::Table::store(Slot& slot, uint64_t hash, std::string_view 
 }
 
 uint64_t RegisteredDomain::hashOf(std::string_view key) const {
-  return flowhash::hashBytes(key.data(), key.size(), seed_);
+  return hashing::hashBytes(key.data(), key.size(), seed_);
 }
 
 int16_t RegisteredDomain::suffixResult(std::string_view key) {

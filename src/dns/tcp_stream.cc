@@ -27,11 +27,12 @@
 //   (dns_tcp.buffer_budget_exceeded). A buffer is returned as soon as its
 //   message completes, so idle flows hold no payload bytes.
 #include "dns/tcp_stream.h"
-#include "decode/flow_hash.h"
 
 #include <algorithm>
 #include <cstring>
 #include <new>
+
+#include "common/hash.h"
 
 namespace exfilwatch::dns {
 
@@ -46,10 +47,10 @@ uint8_t classFor(uint32_t need) {
   return c;
 }
 
-using flowhash::fmix64;
-using flowhash::mixAddress;
-using flowhash::mixIn;
-using flowhash::randomSeed;
+using hashing::fmix64;
+using hashing::mixAddress;
+using hashing::mixIn;
+using hashing::randomSeed;
 
 }  // namespace
 
@@ -75,8 +76,8 @@ bool plausibleMessageStart(const uint8_t* p, std::size_t n) {
   return kDnsHeader + qd * 5 + rr * 11 <= len;
 }
 
-TcpReassembler::TcpReassembler(TcpLimits limits) : limits_(limits),
-      index_(std::max<uint32_t>(limits.max_flows, 1)) {
+TcpReassembler::TcpReassembler(TcpLimits limits)
+    : limits_(limits), index_(std::max<uint32_t>(limits.max_flows, 1)) {
   limits_.max_flows = std::max<uint32_t>(limits_.max_flows, 1);
   seed_ = randomSeed();
   free_slots_.reserve(limits_.max_flows);
@@ -84,7 +85,8 @@ TcpReassembler::TcpReassembler(TcpLimits limits) : limits_(limits),
   // is simply freed.
   const uint64_t pool_limit = limits_.max_buffered_bytes / 8;
   for (std::size_t c = 0; c < kClasses; ++c)
-    pool_[c].reserve(static_cast<std::size_t>(std::min<uint64_t>(pool_limit / kClassSize[c], 4096)));
+    pool_[c].reserve(
+        static_cast<std::size_t>(std::min<uint64_t>(pool_limit / kClassSize[c], 4096)));
 }
 
 uint64_t TcpReassembler::hashKey(const FlowKey& k) const {
@@ -107,9 +109,7 @@ void TcpReassembler::releaseBuffer(uint32_t slot) {
   Flow& f = slots_[slot];
   if (!f.buf) return;
   bytes_ -= f.cap;
-  if (f.buf_prev != kNone) slots_[f.buf_prev].buf_next = f.buf_next; else buf_head_ = f.buf_next;
-  if (f.buf_next != kNone) slots_[f.buf_next].buf_prev = f.buf_prev; else buf_tail_ = f.buf_prev;
-  f.buf_prev = f.buf_next = kNone;
+  buffered_.unlink(slots_, slot);
   auto& pool = pool_[f.cls];
   if (pooled_bytes_ + f.cap <= limits_.max_buffered_bytes / 8 && pool.size() < pool.capacity()) {
     pooled_bytes_ += f.cap;
@@ -134,9 +134,7 @@ void TcpReassembler::loseSync(Flow& f) {
 void TcpReassembler::removeFlow(uint32_t slot) {
   Flow& f = slots_[slot];
   indexErase(slot);
-  if (f.lru_prev != kNone) slots_[f.lru_prev].lru_next = f.lru_next; else lru_head_ = f.lru_next;
-  if (f.lru_next != kNone) slots_[f.lru_next].lru_prev = f.lru_prev; else lru_tail_ = f.lru_prev;
-  f.lru_prev = f.lru_next = kNone;
+  lru_.unlink(slots_, slot);
   resetMessage(f);
   f.in_use = false;
   free_slots_.push_back(slot);
@@ -146,20 +144,16 @@ void TcpReassembler::removeFlow(uint32_t slot) {
 void TcpReassembler::touch(uint32_t slot, int64_t now_us) {
   Flow& f = slots_[slot];
   f.last_us = now_us;
-  if (lru_tail_ == slot) return;
-  if (f.lru_prev != kNone) slots_[f.lru_prev].lru_next = f.lru_next; else lru_head_ = f.lru_next;
-  if (f.lru_next != kNone) slots_[f.lru_next].lru_prev = f.lru_prev; else lru_tail_ = f.lru_prev;
-  f.lru_prev = lru_tail_;
-  f.lru_next = kNone;
-  if (lru_tail_ != kNone) slots_[lru_tail_].lru_next = slot; else lru_head_ = slot;
-  lru_tail_ = slot;
+  if (lru_.tail == slot) return;
+  lru_.unlink(slots_, slot);
+  lru_.pushBack(slots_, slot);
 }
 
 uint32_t TcpReassembler::create(const FlowKey& key, uint64_t h, WeirdCounters& weird) {
-  while (live_ >= limits_.max_flows && lru_head_ != kNone) {
+  while (live_ >= limits_.max_flows && !lru_.empty()) {
     weird.add(Weird::DnsTcpFlowTableFull);
     ++evictions_;
-    removeFlow(lru_head_);
+    removeFlow(lru_.head);
   }
   uint32_t slot;
   if (!free_slots_.empty()) {
@@ -182,10 +176,7 @@ uint32_t TcpReassembler::create(const FlowKey& key, uint64_t h, WeirdCounters& w
   f.prefix_have = 0;
   f.have = 0;
   // Link at the LRU tail; touch() sets the time.
-  f.lru_prev = lru_tail_;
-  f.lru_next = kNone;
-  if (lru_tail_ != kNone) slots_[lru_tail_].lru_next = slot; else lru_head_ = slot;
-  lru_tail_ = slot;
+  lru_.pushBack(slots_, slot);
   indexInsert(slot);
   ++live_;
   return slot;
@@ -199,7 +190,7 @@ bool TcpReassembler::reserve(uint32_t slot, uint32_t need, WeirdCounters& weird)
   const uint32_t size = kClassSize[cls];
   while (bytes_ + size > limits_.max_buffered_bytes) {
     weird.add(Weird::DnsTcpBufferBudget);
-    uint32_t victim = buf_head_;
+    uint32_t victim = buffered_.head;
     if (victim == slot) victim = slots_[victim].buf_next;
     if (victim == kNone) return false;
     loseSync(slots_[victim]);
@@ -228,10 +219,7 @@ bool TcpReassembler::reserve(uint32_t slot, uint32_t need, WeirdCounters& weird)
       pool.push_back(std::move(f.buf));
     }
   } else {
-    f.buf_prev = buf_tail_;
-    f.buf_next = kNone;
-    if (buf_tail_ != kNone) slots_[buf_tail_].buf_next = slot; else buf_head_ = slot;
-    buf_tail_ = slot;
+    buffered_.pushBack(slots_, slot);
   }
   f.buf = std::move(buf);
   f.cap = size;
@@ -300,8 +288,7 @@ void TcpReassembler::consume(uint32_t slot, const PacketContext& pkt, const uint
 
 void TcpReassembler::expireBefore(int64_t now_us) {
   const int64_t timeout_us = int64_t{limits_.idle_timeout_sec} * 1000000;
-  while (lru_head_ != kNone && now_us - slots_[lru_head_].last_us > timeout_us)
-    removeFlow(lru_head_);
+  while (!lru_.empty() && now_us - slots_[lru_.head].last_us > timeout_us) removeFlow(lru_.head);
 }
 
 void TcpReassembler::expire(Timestamp now) { expireBefore(now.micros()); }
@@ -333,7 +320,8 @@ void TcpReassembler::onSegment(const PacketContext& pkt, WeirdCounters& weird,
   uint32_t seq = pkt.tcp_seq;
 
   if (flags & tcpflag::kSyn) {
-    const bool retransmitted_syn = slot != kNone && slots_[slot].has_syn && slots_[slot].syn_seq == seq;
+    const bool retransmitted_syn =
+        slot != kNone && slots_[slot].has_syn && slots_[slot].syn_seq == seq;
     if (!retransmitted_syn) {
       if (slot == kNone) {
         slot = create(key, h, weird);
@@ -353,7 +341,10 @@ void TcpReassembler::onSegment(const PacketContext& pkt, WeirdCounters& weird,
 
   if (wire == 0) {  // pure ACK, SYN or FIN: nothing for the stream
     if (slot != kNone) {
-      if (flags & tcpflag::kFin) removeFlow(slot); else touch(slot, now_us);
+      if (flags & tcpflag::kFin)
+        removeFlow(slot);
+      else
+        touch(slot, now_us);
     }
     return;
   }

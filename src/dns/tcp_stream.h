@@ -17,14 +17,15 @@
 #include <memory>
 #include <vector>
 
+#include "common/slot_index.h"
+#include "common/slot_list.h"
 #include "decode/packet.h"
-#include "decode/slot_index.h"
 #include "decode/weird.h"
 
 namespace exfilwatch::dns {
 
 struct TcpLimits {
-  uint32_t max_flows = 16384;             // directions tracked at once
+  uint32_t max_flows = 16384;               // directions tracked at once
   uint64_t max_buffered_bytes = 16u << 20;  // partial-message buffers, all flows
   uint32_t idle_timeout_sec = 60;
 };
@@ -96,7 +97,7 @@ class TcpReassembler {
     State state = State::Lost;
     uint8_t prefix_have = 0;  // bytes of the length prefix seen (0..2)
     uint8_t prefix[2] = {};
-    uint32_t have = 0;        // message bytes buffered (after the prefix)
+    uint32_t have = 0;  // message bytes buffered (after the prefix)
     std::unique_ptr<uint8_t[]> buf;
     uint32_t cap = 0;
     uint8_t cls = 0;
@@ -109,8 +110,8 @@ class TcpReassembler {
   uint32_t create(const FlowKey& key, uint64_t h, WeirdCounters& weird);
   void removeFlow(uint32_t slot);
   void touch(uint32_t slot, int64_t now_us);
-  void resetMessage(Flow& f);          // forget a partial message and its buffer
-  void loseSync(Flow& f);              // partial message dropped: wait for resync
+  void resetMessage(Flow& f);  // forget a partial message and its buffer
+  void loseSync(Flow& f);      // partial message dropped: wait for resync
   bool reserve(uint32_t slot, uint32_t need, WeirdCounters& weird);
   void releaseBuffer(uint32_t slot);
   void expireBefore(int64_t now_us);
@@ -125,9 +126,9 @@ class TcpReassembler {
   uint64_t seed_ = 0;
   std::vector<Flow> slots_;  // grows up to max_flows, then reused
   std::vector<uint32_t> free_slots_;
-  SlotIndex index_;  // slot numbers by key hash
-  uint32_t lru_head_ = kNone, lru_tail_ = kNone;
-  uint32_t buf_head_ = kNone, buf_tail_ = kNone;
+  SlotIndex index_;                                      // slot numbers by key hash
+  SlotList<&Flow::lru_prev, &Flow::lru_next> lru_;       // head: least recently active
+  SlotList<&Flow::buf_prev, &Flow::buf_next> buffered_;  // head: oldest buffer
   std::size_t live_ = 0;
   uint64_t bytes_ = 0;
   uint64_t pooled_bytes_ = 0;

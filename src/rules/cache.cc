@@ -4,6 +4,7 @@
 
 #include <hs/hs.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -12,7 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
+
+#include "common/escape.h"
 
 namespace exfilwatch::rules {
 
@@ -46,13 +48,9 @@ class Sha256 {
 };
 
 std::string toHex(const uint8_t* p, std::size_t n) {
-  static const char* digits = "0123456789abcdef";
   std::string out;
   out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 15];
-  }
+  for (std::size_t i = 0; i < n; ++i) escape::appendHex(out, p[i]);
   return out;
 }
 
@@ -90,8 +88,8 @@ std::string cacheKey(const std::vector<RuleSource>& sources) {
   // Everything that changes the compiled bytes or their meaning: format and
   // field layout of this code, Hyperscan's version, the target platform, and
   // each file's name (rule order follows it) and content.
-  const std::string head = "exfilwatch-rules-cache-v1 fields=" + std::to_string(kFieldCount) +
-                           " hs=" + hs_version();
+  const std::string head =
+      "exfilwatch-rules-cache-v1 fields=" + std::to_string(kFieldCount) + " hs=" + hs_version();
   h.update(head.data(), head.size() + 1);
   hs_platform_info_t platform{};
   if (hs_populate_platform(&platform) == HS_SUCCESS) h.update(&platform, sizeof platform);
@@ -122,7 +120,8 @@ bool loadCachedDatabases(const std::string& dir, const std::string& key, Databas
   std::stringstream buffer;
   buffer << in.rdbuf();
   const std::string data = buffer.str();
-  if (data.size() < sizeof kMagic + 8 + 32 || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0) {
+  if (data.size() < sizeof kMagic + 8 + 32 ||
+      std::memcmp(data.data(), kMagic, sizeof kMagic) != 0) {
     why = "corrupt (bad header)";
     return false;
   }

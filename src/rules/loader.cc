@@ -1,8 +1,6 @@
 // loader.cc: strict YAML rule files with file:line errors (yaml-cpp marks).
 #include "rules/loader.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -12,6 +10,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "common/yaml_reader.h"
 #include "dns/message.h"
 
 namespace exfilwatch::rules {
@@ -27,99 +26,19 @@ std::string joinMessages(const std::vector<std::string>& messages) {
   return out;
 }
 
-// Thrown inside one rule; caught per rule so the next rules still get checked.
-struct RuleProblem {
-  std::string message;
-};
-
-class FileParser {
+// The strict YAML reader; a problem names the rule once its id is known.
+class FileParser : public yaml::Reader {
  public:
-  explicit FileParser(std::string source) : source_(std::move(source)) {}
-
-  std::string at(const YAML::Node& node) const {
-    const auto mark = node.Mark();
-    return source_ + ":" + std::to_string(mark.line >= 0 ? mark.line + 1 : 0) + ": ";
-  }
-
-  // "file:line: rule N: message" (rule part once the id is known).
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& message) const {
-    std::string out = at(node);
-    if (rule_id_) out += "rule " + std::to_string(rule_id_) + ": ";
-    throw RuleProblem{out + message};
-  }
-
-  std::string string(const YAML::Node& n, const char* key) const {
-    if (!n.IsScalar()) fail(n, std::string(key) + ": expected a string");
-    return n.Scalar();
-  }
-
-  // A non-empty string: an empty name or pattern is always a mistake.
-  std::string text(const YAML::Node& n, const char* key) const {
-    std::string s = string(n, key);
-    if (s.empty()) fail(n, std::string(key) + ": must not be empty");
-    return s;
-  }
-
-  bool boolean(const YAML::Node& n, const char* key) const {
-    bool v = false;
-    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
-      fail(n, std::string(key) + ": expected true or false");
-    }
-    return v;
-  }
-
-  long long integer(const YAML::Node& n, const char* key, long long min, long long max) const {
-    if (!n.IsScalar()) fail(n, std::string(key) + ": expected an integer");
-    const std::string& s = n.Scalar();
-    long long v = 0;
-    try {
-      std::size_t used = 0;
-      v = std::stoll(s, &used, 10);
-      if (used != s.size()) throw std::invalid_argument(s);
-    } catch (const std::logic_error&) {
-      fail(n, std::string(key) + ": expected an integer, got '" + s + "'");
-    }
-    if (v < min || v > max) {
-      fail(n, std::string(key) + ": " + s + " is out of range [" + std::to_string(min) + ", " +
-                  std::to_string(max) + "]");
-    }
-    return v;
-  }
-
-  double real(const YAML::Node& n, const char* key, double min, double max) const {
-    if (!n.IsScalar()) fail(n, std::string(key) + ": expected a number");
-    const std::string& s = n.Scalar();
-    double v = 0;
-    try {
-      std::size_t used = 0;
-      v = std::stod(s, &used);
-      if (used != s.size()) throw std::invalid_argument(s);
-    } catch (const std::logic_error&) {
-      fail(n, std::string(key) + ": expected a number, got '" + s + "'");
-    }
-    if (!(v >= min && v <= max)) {
-      fail(n, std::string(key) + ": " + s + " is out of range [" + std::to_string(min) + ", " +
-                  std::to_string(max) + "]");
-    }
-    return v;
-  }
-
-  // A list of strings; a single scalar is accepted as a one-item list only
-  // where noted by the caller (never silently elsewhere).
-  std::vector<std::string> strings(const YAML::Node& n, const char* key) const {
-    if (!n.IsSequence()) fail(n, std::string(key) + ": expected a list of strings");
-    std::vector<std::string> out;
-    for (const auto& item : n) out.push_back(text(item, key));
-    return out;
-  }
+  explicit FileParser(std::string source) : yaml::Reader(std::move(source)) {}
 
   Rule rule(const YAML::Node& node);
-
   void setRuleId(uint32_t id) { rule_id_ = id; }
-  const std::string& source() const { return source_; }
+  // "file:line: rule N: message" (the rule part once the id is known).
+  std::string message(const yaml::Error& e) const {
+    return e.where() + (rule_id_ ? "rule " + std::to_string(rule_id_) + ": " : "") + e.message();
+  }
 
  private:
-  std::string source_;
   uint32_t rule_id_ = 0;
 };
 
@@ -127,13 +46,13 @@ Rule FileParser::rule(const YAML::Node& node) {
   rule_id_ = 0;
   if (!node.IsMap()) fail(node, "a rule must be a mapping (id, name, field, pattern, ...)");
   Rule r;
-  r.file = source_;
+  r.file = source();
   r.line = node.Mark().line + 1;
 
   // The id first, so every later message can name the rule.
   const YAML::Node id = node["id"];
   if (!id) fail(node, "missing required key 'id'");
-  r.id = static_cast<uint32_t>(integer(id, "id", 1, 4294967295LL));
+  r.id = integer<uint32_t>(id, "id", 1, 4294967295U);
   if (r.id >= 9000000 && r.id <= 9099999) {
     fail(id, "id: 9000000-9099999 is reserved for exfilwatch's built-in detectors");
   }
@@ -141,7 +60,7 @@ Rule FileParser::rule(const YAML::Node& node) {
 
   bool has_action = false, has_weight = false, has_severity = false, has_category = false;
   bool has_anchor = false;
-  const YAML::Node* weight_node = nullptr;
+  YAML::Node weight_node;
   YAML::Node anchor_node;
   for (const auto& kv : node) {
     const std::string key = kv.first.Scalar();
@@ -179,8 +98,9 @@ Rule FileParser::rule(const YAML::Node& node) {
       if (!v.IsSequence()) fail(v, "flags: expected a list (e.g. [caseless])");
       for (const auto& item : v) {
         const auto bit = flagFromName(string(item, "flags"));
-        if (!bit) fail(item, "flags: unknown flag '" + item.Scalar() +
-                                 "' (known: caseless, dotall, multiline, utf8, ucp)");
+        if (!bit)
+          fail(item, "flags: unknown flag '" + item.Scalar() +
+                         "' (known: caseless, dotall, multiline, utf8, ucp)");
         r.flags |= *bit;
       }
     } else if (key == "action") {
@@ -198,9 +118,9 @@ Rule FileParser::rule(const YAML::Node& node) {
     } else if (key == "weight") {
       r.weight = real(v, "weight", -1000.0, 1000.0);
       has_weight = true;
-      weight_node = &v;
+      weight_node = v;
     } else if (key == "severity") {
-      r.severity = static_cast<int>(integer(v, "severity", 1, 3));
+      r.severity = integer<int>(v, "severity", 1, 3);
       has_severity = true;
     } else if (key == "category") {
       r.category = text(v, "category");
@@ -211,11 +131,12 @@ Rule FileParser::rule(const YAML::Node& node) {
       r.mitre = strings(v, "mitre");
       for (std::size_t i = 0; i < r.mitre.size(); ++i) {
         const std::string& t = r.mitre[i];
-        const bool ok = t.size() >= 5 && t[0] == 'T' &&
-                        std::all_of(t.begin() + 1, t.begin() + 5, ::isdigit) &&
-                        (t.size() == 5 || (t.size() == 9 && t[5] == '.' &&
-                                           std::all_of(t.begin() + 6, t.end(), ::isdigit)));
-        if (!ok) fail(v[i], "mitre: '" + t + "' is not an ATT&CK technique id (T1071 or T1071.004)");
+        const bool ok =
+            t.size() >= 5 && t[0] == 'T' && std::all_of(t.begin() + 1, t.begin() + 5, ::isdigit) &&
+            (t.size() == 5 ||
+             (t.size() == 9 && t[5] == '.' && std::all_of(t.begin() + 6, t.end(), ::isdigit)));
+        if (!ok)
+          fail(v[i], "mitre: '" + t + "' is not an ATT&CK technique id (T1071 or T1071.004)");
       }
     } else if (key == "references") {
       r.references = strings(v, "references");
@@ -248,8 +169,7 @@ Rule FileParser::rule(const YAML::Node& node) {
         fail(v, "direction: expected query, response or any, got '" + d + "'");
       }
     } else if (key == "port") {
-      if (!v.IsSequence()) fail(v, "port: expected a list of ports (e.g. [53])");
-      for (const auto& item : v) r.ports.push_back(static_cast<uint16_t>(integer(item, "port", 1, 65535)));
+      r.ports = ports(v, "port");
     } else if (key == "tests") {
       if (!v.IsMap()) fail(v, "tests: expected a mapping with match and no_match lists");
       for (const auto& t : v) {
@@ -293,7 +213,7 @@ Rule FileParser::rule(const YAML::Node& node) {
   if (!has_action) r.action = Action::Alert;
   if (r.action == Action::Score && !has_weight) fail(node, "action score needs a 'weight'");
   if (r.action != Action::Score && has_weight) {
-    fail(*weight_node, "weight: only meaningful with action: score");
+    fail(weight_node, "weight: only meaningful with action: score");
   }
   if (r.action == Action::Allow && has_severity) {
     fail(node["severity"], "severity: an allow rule raises nothing, so it has no severity");
@@ -307,18 +227,12 @@ Rule FileParser::rule(const YAML::Node& node) {
 void readRules(FileParser& parser, const std::string& text, std::vector<Rule>& out,
                std::vector<std::string>& errors) {
   const std::string& source = parser.source();
-  YAML::Node root;
   try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    errors.push_back(source + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
-    return;
-  }
-  if (root.IsNull() || !root.IsDefined()) {
-    errors.push_back(source + ":1: empty rule file (expected 'rules:' with at least one rule)");
-    return;
-  }
-  try {
+    const YAML::Node root = parser.load(text);
+    if (root.IsNull() || !root.IsDefined()) {
+      errors.push_back(source + ":1: empty rule file (expected 'rules:' with at least one rule)");
+      return;
+    }
     if (!root.IsMap()) parser.fail(root, "expected a mapping with a 'rules' list at the top");
     for (const auto& kv : root) {
       if (kv.first.Scalar() != "rules") {
@@ -332,13 +246,13 @@ void readRules(FileParser& parser, const std::string& text, std::vector<Rule>& o
     for (const auto& item : list) {
       try {
         out.push_back(parser.rule(item));
-      } catch (const RuleProblem& p) {
-        errors.push_back(p.message);
+      } catch (const yaml::Error& e) {
+        errors.push_back(parser.message(e));
       }
       parser.setRuleId(0);
     }
-  } catch (const RuleProblem& p) {
-    errors.push_back(p.message);
+  } catch (const yaml::Error& e) {
+    errors.push_back(parser.message(e));
   }
 }
 

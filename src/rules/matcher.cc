@@ -11,14 +11,16 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "decode/flow_hash.h"
+#include "common/escape.h"
+#include "common/hash.h"
 
 namespace exfilwatch::rules {
 
 namespace {
 
 double msSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 struct CompileInput {
@@ -35,15 +37,16 @@ void checkExpression(const Rule& r, std::vector<std::string>& errors) {
   hs_expr_info_t* info = nullptr;
   hs_compile_error_t* err = nullptr;
   if (hs_expression_info(expr.c_str(), r.hsFlags(), &info, &err) != HS_SUCCESS) {
-    errors.push_back(r.wherePattern() + "pattern '" + expr + "': Hyperscan: " +
-                     (err && err->message ? err->message : "unknown error"));
+    errors.push_back(r.wherePattern() + "pattern '" + expr +
+                     "': Hyperscan: " + (err && err->message ? err->message : "unknown error"));
     hs_free_compile_error(err);
     return;
   }
   // A pattern that matches the empty string matches every name: certainly a
   // mistake (Hyperscan itself refuses it at compile time).
   if (info && info->min_width == 0) {
-    errors.push_back(r.wherePattern() + "pattern '" + expr + "' matches the empty string (every value)");
+    errors.push_back(r.wherePattern() + "pattern '" + expr +
+                     "' matches the empty string (every value)");
   }
   std::free(info);
 }
@@ -118,18 +121,17 @@ std::shared_ptr<const RuleSet> RuleSet::build(std::vector<Rule> rules, const std
       if (in.ids.empty()) continue;
       for (const auto& e : in.expressions) in.cstrs.push_back(e.c_str());
       hs_compile_error_t* err = nullptr;
-      const hs_error_t rc =
-          hs_compile_multi(in.cstrs.data(), in.flags.data(), in.ids.data(),
-                           static_cast<unsigned>(in.ids.size()), HS_MODE_BLOCK, nullptr,
-                           &set->dbs_[f], &err);
+      const hs_error_t rc = hs_compile_multi(in.cstrs.data(), in.flags.data(), in.ids.data(),
+                                             static_cast<unsigned>(in.ids.size()), HS_MODE_BLOCK,
+                                             nullptr, &set->dbs_[f], &err);
       if (rc != HS_SUCCESS) {
         std::string message = err && err->message ? err->message : "unknown error";
         std::string where = std::string(fieldName(static_cast<Field>(f))) + ": ";
         if (err && err->expression >= 0 &&
             static_cast<std::size_t>(err->expression) < in.ids.size()) {
           const Rule& r = set->rules_[in.ids[static_cast<std::size_t>(err->expression)]];
-          where = r.wherePattern() + "pattern '" + in.expressions[static_cast<std::size_t>(err->expression)] +
-                  "': ";
+          where = r.wherePattern() + "pattern '" +
+                  in.expressions[static_cast<std::size_t>(err->expression)] + "': ";
         }
         hs_free_compile_error(err);
         throw RuleError(where + "Hyperscan: " + message);
@@ -157,7 +159,8 @@ std::shared_ptr<const RuleSet> RuleSet::build(std::vector<Rule> rules, const std
 }
 
 std::shared_ptr<const RuleSet> RuleSet::loadDirectory(const std::string& dir,
-                                                      const BuildOptions& options, BuildInfo* info) {
+                                                      const BuildOptions& options,
+                                                      BuildInfo* info) {
   BuildInfo local;
   BuildInfo& bi = info ? *info : local;
   const auto start = std::chrono::steady_clock::now();
@@ -190,23 +193,15 @@ std::vector<std::string> RuleSet::selfTest() const {
       return false;
     };
     auto printable = [](const std::string& v) {
-      std::string out;
-      for (unsigned char c : v) {
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-          out += static_cast<char>(c);
-        } else {
-          char buf[5];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        }
-      }
-      return out;
+      return escape::escaped(v, escape::printableNoBackslash);
     };
     for (const auto& v : r.test_match) {
-      if (!matched(v)) problems.push_back(r.where() + "test: '" + printable(v) + "' should match but does not");
+      if (!matched(v))
+        problems.push_back(r.where() + "test: '" + printable(v) + "' should match but does not");
     }
     for (const auto& v : r.test_no_match) {
-      if (matched(v)) problems.push_back(r.where() + "test: '" + printable(v) + "' should not match but does");
+      if (matched(v))
+        problems.push_back(r.where() + "test: '" + printable(v) + "' should not match but does");
     }
   }
   return problems;
@@ -249,8 +244,8 @@ bool Matcher::adopt(RuleSetPtr set) {
   epoch_ = 0;
   // Entries of the previous set name its rule indices: forget them all.
   if (scan_cache_.size() != scan_cache_slots_) {
-    scan_cache_ = score::HugeArray<ScanCacheEntry>(scan_cache_slots_);
-    cache_seed_ = flowhash::randomSeed();
+    scan_cache_ = HugeArray<ScanCacheEntry>(scan_cache_slots_);
+    cache_seed_ = hashing::randomSeed();
   }
   if (++cache_generation_ == 0) {
     scan_cache_.fill(ScanCacheEntry{});
@@ -325,7 +320,7 @@ Matcher::Prepared Matcher::prepare(Field field, std::string_view value) const {
     return p;
   }
   p.hash =
-      flowhash::hashBytes(value.data(), value.size(), cache_seed_ ^ static_cast<uint64_t>(field));
+      hashing::hashBytes(value.data(), value.size(), cache_seed_ ^ static_cast<uint64_t>(field));
   p.cacheable = true;
   // Both ways of the value's set (adjacent entries).
   const ScanCacheEntry* set = &scan_cache_[p.hash & (scan_cache_slots_ - 2)];

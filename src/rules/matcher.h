@@ -22,10 +22,10 @@
 #include <string_view>
 #include <vector>
 
+#include "common/huge_array.h"
 #include "rules/cache.h"
 #include "rules/loader.h"
 #include "rules/rule.h"
-#include "score/huge_array.h"
 
 struct hs_scratch;
 
@@ -37,14 +37,14 @@ struct BuildOptions {
 
 // What a build did, for `rules check`, logs and the benchmark.
 struct BuildInfo {
-  std::size_t rules = 0;          // loaded (enabled or not)
-  std::size_t enabled = 0;        // compiled
-  double load_ms = 0;             // reading + parsing the files
-  double compile_ms = 0;          // Hyperscan compile (0 on a cache hit)
-  double cache_load_ms = 0;       // deserializing a cache entry
-  std::string cache;              // "off", "hit", "miss", "corrupt (...)", "store failed: ..."
-  std::string key;                // content key (cache key)
-  std::size_t database_bytes = 0; // sum of the databases' sizes
+  std::size_t rules = 0;           // loaded (enabled or not)
+  std::size_t enabled = 0;         // compiled
+  double load_ms = 0;              // reading + parsing the files
+  double compile_ms = 0;           // Hyperscan compile (0 on a cache hit)
+  double cache_load_ms = 0;        // deserializing a cache entry
+  std::string cache;               // "off", "hit", "miss", "corrupt (...)", "store failed: ..."
+  std::string key;                 // content key (cache key)
+  std::size_t database_bytes = 0;  // sum of the databases' sizes
 };
 
 class RuleSet {
@@ -53,7 +53,8 @@ class RuleSet {
   // databases keyed by `key`; empty key: never cached). Throws RuleError
   // with "file:line: rule N: <Hyperscan's message>" for each bad pattern.
   static std::shared_ptr<const RuleSet> build(std::vector<Rule> rules, const std::string& key,
-                                              const BuildOptions& options, BuildInfo* info = nullptr);
+                                              const BuildOptions& options,
+                                              BuildInfo* info = nullptr);
   // readRuleDirectory + parseRuleSources + build, keyed by the files' bytes.
   static std::shared_ptr<const RuleSet> loadDirectory(const std::string& dir,
                                                       const BuildOptions& options,
@@ -173,7 +174,7 @@ class Matcher {
   // bench/README.md. The floor is the names never seen before.
   static constexpr std::size_t kScanCacheSlots = 65536;
   static constexpr std::size_t kScanCacheMaxValue = 120;  // longer values are always scanned
-  static constexpr std::size_t kScanCacheMaxHits = 6;    // more hits: not cached
+  static constexpr std::size_t kScanCacheMaxHits = 6;     // more hits: not cached
 
  private:
   struct ScanCacheEntry {
@@ -211,8 +212,8 @@ class Matcher {
   std::vector<uint64_t> rule_hits_;
   uint64_t scan_errors_ = 0;
 
-  std::size_t scan_cache_slots_ = 0;             // a power of two >= 2 (one set), or 0: no cache
-  score::HugeArray<ScanCacheEntry> scan_cache_;  // allocated at the first adopt
+  std::size_t scan_cache_slots_ = 0;      // a power of two >= 2 (one set), or 0: no cache
+  HugeArray<ScanCacheEntry> scan_cache_;  // allocated at the first adopt
   uint32_t cache_generation_ = 0;
   uint64_t cache_seed_ = 0;  // random at the first adopt: no aiming at one slot
   uint64_t cache_hits_ = 0;

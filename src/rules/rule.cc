@@ -7,15 +7,28 @@
 #include <array>
 #include <cstdio>
 
+#include "common/escape.h"
 #include "dns/message.h"
 
 namespace exfilwatch::rules {
 
 namespace {
 constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
-    "dns.qname", "dns.qname.raw", "dns.registered_domain", "dns.answer.txt",
-    "tls.sni",   "tls.ja3",       "tls.ja4",
+    "dns.qname", "dns.qname.raw", "dns.registered_domain", "dns.answer.txt", "tls.sni",
+    "tls.ja3",   "tls.ja4",
 };
+
+// Indexed by the enum's value (rule.h).
+constexpr std::array<std::string_view, 3> kActionNames = {"alert", "score", "allow"};
+constexpr std::array<std::string_view, 3> kDirectionNames = {"any", "query", "response"};
+constexpr std::array<std::string_view, 5> kAnchorNames = {"none", "start", "end", "exact",
+                                                          "domain"};
+
+template <std::size_t N, class E>
+std::string_view nameOf(const std::array<std::string_view, N>& names, E e) {
+  const auto i = static_cast<std::size_t>(e);
+  return i < N ? names[i] : "?";
+}
 
 struct FlagName {
   std::string_view name;
@@ -39,34 +52,9 @@ std::optional<Field> fieldFromName(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view actionName(Action a) {
-  switch (a) {
-    case Action::Alert: return "alert";
-    case Action::Score: return "score";
-    case Action::Allow: return "allow";
-  }
-  return "?";
-}
-
-std::string_view directionName(Direction d) {
-  switch (d) {
-    case Direction::Any: return "any";
-    case Direction::Query: return "query";
-    case Direction::Response: return "response";
-  }
-  return "?";
-}
-
-std::string_view anchorName(Anchor a) {
-  switch (a) {
-    case Anchor::None: return "none";
-    case Anchor::Start: return "start";
-    case Anchor::End: return "end";
-    case Anchor::Exact: return "exact";
-    case Anchor::Domain: return "domain";
-  }
-  return "?";
-}
+std::string_view actionName(Action a) { return nameOf(kActionNames, a); }
+std::string_view directionName(Direction d) { return nameOf(kDirectionNames, d); }
+std::string_view anchorName(Anchor a) { return nameOf(kAnchorNames, a); }
 
 std::optional<Anchor> anchorFromName(std::string_view name) {
   for (Anchor a : {Anchor::None, Anchor::Start, Anchor::End, Anchor::Exact, Anchor::Domain}) {
@@ -107,18 +95,7 @@ bool Rule::appliesTo(const MatchContext& ctx) const {
 std::string escapeLiteral(std::string_view text) {
   // \xNN for everything but alphanumerics: always valid in Hyperscan's PCRE
   // syntax, whatever the byte (NUL, '.', high bytes).
-  std::string out;
-  out.reserve(text.size() * 2);
-  for (unsigned char c : text) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
+  return escape::escaped(text, escape::alphanumeric);
 }
 
 std::string Rule::expression() const {
@@ -134,11 +111,16 @@ bool Rule::literalFits(std::string_view value, std::size_t end) const {
   if (end < literal.size() || end > value.size()) return false;
   const std::size_t start = end - literal.size();
   switch (anchor) {
-    case Anchor::None: return true;
-    case Anchor::Start: return start == 0;
-    case Anchor::End: return end == value.size();
-    case Anchor::Exact: return start == 0 && end == value.size();
-    case Anchor::Domain: return end == value.size() && (start == 0 || value[start - 1] == '.');
+    case Anchor::None:
+      return true;
+    case Anchor::Start:
+      return start == 0;
+    case Anchor::End:
+      return end == value.size();
+    case Anchor::Exact:
+      return start == 0 && end == value.size();
+    case Anchor::Domain:
+      return end == value.size() && (start == 0 || value[start - 1] == '.');
   }
   return false;
 }

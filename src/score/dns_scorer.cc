@@ -8,7 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "decode/flow_hash.h"
+#include "common/escape.h"
+#include "common/hash.h"
 
 namespace exfilwatch::score {
 
@@ -48,18 +49,9 @@ bool isRiskyType(uint16_t t) {
 }
 
 void appendSafeName(std::string& out, std::string_view name, std::size_t max) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  const std::size_t n = std::min(name.size(), max);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(name[i]);
-    if (c > 0x20 && c < 0x7f && c != '=' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
+  // No spaces and no '=': reasons are space-separated key=value pairs.
+  escape::appendEscaped(out, name.substr(0, max),
+                        [](uint8_t c) { return c > 0x20 && c < 0x7f && c != '=' && c != '\\'; });
   if (name.size() > max) out += "...";
 }
 
@@ -100,7 +92,7 @@ uint64_t DnsScorer::pairKey(const IpAddress& client, std::string_view domain) co
   // byte: hundreds of cycles for a tunnel's long names), seeded by the
   // client. Fixed seeds: replays stay reproducible.
   const uint64_t h =
-      flowhash::hashBytes(domain.data(), domain.size(), flowhash::mixAddress(kKeySeed, client));
+      hashing::hashBytes(domain.data(), domain.size(), hashing::mixAddress(kKeySeed, client));
   return h ? h : 1;
 }
 
@@ -152,8 +144,8 @@ DnsScorer::QueryPlan DnsScorer::planQuery(const PacketContext& pkt, const dns::D
   table_.prefetch(plan.key);
   // The name's fingerprint under its domain, from the raw prefix: case
   // carries bits.
-  uint64_t fp = flowhash::hashBytes(plan.domain.data(), plan.domain.size(), kKeySeed);
-  plan.fingerprint = flowhash::hashBytes(plan.prefix.data(), plan.prefix.size(), fp ^ 0x2e);
+  uint64_t fp = hashing::hashBytes(plan.domain.data(), plan.domain.size(), kKeySeed);
+  plan.fingerprint = hashing::hashBytes(plan.prefix.data(), plan.prefix.size(), fp ^ 0x2e);
   if (!plan.prefix.empty()) seen_.prefetch(plan.fingerprint);
   plan.name = lower.data();
   return plan;
@@ -217,7 +209,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   bool lexical_hit = false;
   if (novel) {
     ++stats_.new_names;
-    r.hll.add(flowhash::hashBytes(lprefix.data(), lprefix.size(), 0x9e3779b97f4a7c15ULL));
+    r.hll.add(hashing::hashBytes(lprefix.data(), lprefix.size(), 0x9e3779b97f4a7c15ULL));
     info_bits = static_cast<uint32_t>(std::lround(bits.info_bits));
     satAdd(r.info_total_bits, info_bits);
     // Tunnel-shaped: the entropy/binary rule of lexical.h, or a long label
@@ -232,7 +224,8 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
     bump(r.entropy_hist, entropyBin(lf.entropy));
     const auto eq = static_cast<uint8_t>(std::min(lf.entropy * 30.0, 255.0));
     r.entropy_max_q = std::max(r.entropy_max_q, eq);
-    r.max_label = static_cast<uint8_t>(std::min<uint32_t>(std::max<uint32_t>(r.max_label, longest), 255));
+    r.max_label =
+        static_cast<uint8_t>(std::min<uint32_t>(std::max<uint32_t>(r.max_label, longest), 255));
     bump(r.label_hist, std::min<uint32_t>(longest / 16, 3));
   }
   const bool risky = isRiskyType(q.type);
@@ -383,7 +376,8 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   // at 2 so that one runaway feature reads as "twice the threshold".
   auto ratio = [](double v, double t) { return t > 0 ? std::min(v / t, 2.0) : 0.0; };
   double info = 0.0;
-  for (int i = 0; i < kWindows; ++i) info = std::max(info, ratio(f.w[i].info_bytes, cfg_.info_bytes[i]));
+  for (int i = 0; i < kWindows; ++i)
+    info = std::max(info, ratio(f.w[i].info_bytes, cfg_.info_bytes[i]));
   const auto& m = f.w[kScoreWindow];
   f.c_info = cfg_.weight_info * info;
   f.c_unique = cfg_.weight_unique * ratio(m.unique, cfg_.unique_subdomains);
@@ -413,7 +407,8 @@ void DnsScorer::formatReasons(const DnsPairRecord& r, const DnsFeatures& f,
   std::string& o = reasons_;
   o.clear();
   appendKv(o, "score", "", f.score, 2);
-  for (int i = 0; i < kWindows; ++i) appendKv(o, "info_bytes_", win_names_[i], f.w[i].info_bytes, 0);
+  for (int i = 0; i < kWindows; ++i)
+    appendKv(o, "info_bytes_", win_names_[i], f.w[i].info_bytes, 0);
   appendKv(o, "unique_subdomains_", win_names_[1], f.w[1].unique, 0);
   appendKv(o, "distinct_subdomains", "", f.distinct, 0);
   appendKv(o, "queries_", win_names_[0], f.w[0].queries, 0);

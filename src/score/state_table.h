@@ -29,23 +29,13 @@
 #include <type_traits>
 #include <vector>
 
-#include "decode/flow_hash.h"
-#include "score/huge_array.h"
+#include "common/hash.h"
+#include "common/huge_array.h"
+#include "common/slot_list.h"
 
 namespace exfilwatch::score {
 
 inline constexpr uint32_t kNil = 0xffffffffu;
-
-// 64-bit mixing (the murmur3 finaliser), for keys and fingerprints built
-// from bytes an attacker picks (FNV-1a in the TLS tracker) before they index
-// a table.
-inline uint64_t mix64(uint64_t h) { return flowhash::fmix64(h); }
-
-inline uint64_t fnv1a(const void* data, std::size_t len, uint64_t h = 1469598103934665603ULL) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < len; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-  return h;
-}
 
 template <class Rec>
 class StateTable {
@@ -123,10 +113,10 @@ class StateTable {
     } else if (used_ < slab_.size()) {
       i = static_cast<uint32_t>(used_++);
     } else {
-      i = tail_;
+      i = lru_.tail;
       on_evict(slab_[i]);
       unlinkChain(i);
-      unlinkLru(i);
+      lru_.unlink(slab_, i);
       ++evictions_;
       --live_;
     }
@@ -136,11 +126,7 @@ class StateTable {
     const std::size_t b = key & mask_;
     r.chain = heads_[b];
     heads_[b] = i;
-    r.lru_prev = kNil;
-    r.lru_next = head_;
-    if (head_ != kNil) slab_[head_].lru_prev = i;
-    head_ = i;
-    if (tail_ == kNil) tail_ = i;
+    lru_.pushFront(slab_, i);
     stampMove(r);
     ++live_;
     return r;
@@ -151,10 +137,10 @@ class StateTable {
   template <class F>
   std::size_t expireLru(F&& stale) {
     std::size_t n = 0;
-    while (tail_ != kNil && stale(slab_[tail_])) {
-      const uint32_t i = tail_;
+    while (lru_.tail != kNil && stale(slab_[lru_.tail])) {
+      const uint32_t i = lru_.tail;
       unlinkChain(i);
-      unlinkLru(i);
+      lru_.unlink(slab_, i);
       slab_[i].key = 0;
       slab_[i].chain = free_;
       free_ = i;
@@ -206,27 +192,16 @@ class StateTable {
     ++moves_;
   }
   void touch(uint32_t i) {
-    if (head_ == i) return;
+    if (lru_.head == i) return;
     if constexpr (kLazy) {
       // Fewer than kLazyEpochs epochs (capacity/4 moves) since its last move:
       // it is still in the front quarter of the list. Wrapping 16-bit epochs
       // only ever delay a move by kLazyEpochs epochs once per 65536.
       if (static_cast<uint16_t>(epochNow() - slab_[i].lru_stamp) < kLazyEpochs) return;
     }
-    unlinkLru(i);
-    Rec& r = slab_[i];
-    stampMove(r);
-    r.lru_prev = kNil;
-    r.lru_next = head_;
-    if (head_ != kNil) slab_[head_].lru_prev = i;
-    head_ = i;
-    if (tail_ == kNil) tail_ = i;
-  }
-  void unlinkLru(uint32_t i) {
-    Rec& r = slab_[i];
-    if (r.lru_prev != kNil) slab_[r.lru_prev].lru_next = r.lru_next; else head_ = r.lru_next;
-    if (r.lru_next != kNil) slab_[r.lru_next].lru_prev = r.lru_prev; else tail_ = r.lru_prev;
-    r.lru_prev = r.lru_next = kNil;
+    lru_.unlink(slab_, i);
+    stampMove(slab_[i]);
+    lru_.pushFront(slab_, i);
   }
   void unlinkChain(uint32_t i) {
     uint32_t* link = &heads_[slab_[i].key & mask_];
@@ -244,9 +219,8 @@ class StateTable {
   std::size_t mask_ = 0;
   std::size_t used_ = 0;
   std::size_t live_ = 0;
-  uint32_t head_ = kNil;  // most recently used
-  uint32_t tail_ = kNil;  // least recently used
-  uint32_t free_ = kNil;  // expired slots, chained through `chain`
+  SlotList<&Rec::lru_prev, &Rec::lru_next, kNil> lru_;  // head: most recently used
+  uint32_t free_ = kNil;                                // expired slots, chained through `chain`
   uint64_t evictions_ = 0;
   uint64_t moves_ = 0;        // records moved to the front of the list, ever
   unsigned epoch_shift_ = 0;  // lazy LRU: an epoch is 2^epoch_shift_ moves
@@ -279,7 +253,9 @@ class SeenSet {
 
  private:
   // The one slot `fp` (with its low bit set) may occupy.
-  uint64_t& slotOf(uint64_t fp) const { return storage_->slots[mix64(fp) & storage_->mask]; }
+  uint64_t& slotOf(uint64_t fp) const {
+    return storage_->slots[hashing::fmix64(fp) & storage_->mask];
+  }
 
   struct Storage {
     // Zeroed at construction, on huge pages where offered (16 MB read at

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/hash.h"
 #include "score/dns_scorer.h"  // windowName, appendSafeName
 
 namespace exfilwatch::tls {
@@ -14,7 +15,8 @@ using score::kNil;
 namespace {
 constexpr uint64_t kSeed = 0xbb67ae8584caa73bULL;
 
-void appendKv(std::string& out, const char* key, const std::string& suffix, double v, int decimals) {
+void appendKv(std::string& out, const char* key, const std::string& suffix, double v,
+              int decimals) {
   char buf[80];
   std::snprintf(buf, sizeof buf, "%s%s=%.*f ", key, suffix.c_str(), decimals, v);
   out += buf;
@@ -49,15 +51,17 @@ void TlsTracker::reconfigure(const score::TlsScoreConfig& cfg, uint32_t suppress
   suppress_seconds_ = suppress_seconds;
   std::fill(ports_.begin(), ports_.end(), false);
   for (uint16_t p : cfg_.ports) ports_[p] = true;
-  for (int i = 0; i < score::kWindows; ++i) win_names_[i] = score::DnsScorer::windowName(cfg_.windows[i]);
+  for (int i = 0; i < score::kWindows; ++i)
+    win_names_[i] = score::DnsScorer::windowName(cfg_.windows[i]);
 }
 
-uint64_t TlsTracker::pairKey(const IpAddress& client, const IpAddress& server, uint16_t port) const {
-  uint64_t h = score::fnv1a(&client.family, 1, kSeed);
-  h = score::fnv1a(client.bytes, client.size(), h);
-  h = score::fnv1a(server.bytes, server.size(), h ^ server.family);
-  h = score::fnv1a(&port, sizeof port, h);
-  h = score::mix64(h);
+uint64_t TlsTracker::pairKey(const IpAddress& client, const IpAddress& server,
+                             uint16_t port) const {
+  uint64_t h = hashing::fnv1a(&client.family, 1, kSeed);
+  h = hashing::fnv1a(client.bytes, client.size(), h);
+  h = hashing::fnv1a(server.bytes, server.size(), h ^ server.family);
+  h = hashing::fnv1a(&port, sizeof port, h);
+  h = hashing::fmix64(h);
   return h ? h : 1;
 }
 
@@ -84,11 +88,12 @@ const TlsVerdict* TlsTracker::onTcpSegment(const PacketContext& pkt) {
   const uint16_t cport = client_is_src ? pkt.src_port : pkt.dst_port;
   const uint16_t sport = client_is_src ? pkt.dst_port : pkt.src_port;
   const uint64_t pkey = pairKey(client, server, sport);
-  uint64_t fkey = score::mix64(pkey ^ (uint64_t{cport} * 0x9e3779b97f4a7c15ULL));
+  uint64_t fkey = hashing::fmix64(pkey ^ (uint64_t{cport} * 0x9e3779b97f4a7c15ULL));
   if (fkey == 0) fkey = 1;
 
   bool new_flow = false;
-  TlsFlowRecord& flow = flows_.findOrInsert(fkey, new_flow, [this](TlsFlowRecord& f) { releaseBuffer(f); });
+  TlsFlowRecord& flow =
+      flows_.findOrInsert(fkey, new_flow, [this](TlsFlowRecord& f) { releaseBuffer(f); });
   const uint32_t now = static_cast<uint32_t>(pkt.ts.sec);
   if (new_flow) {
     ++stats_.flows;
@@ -268,9 +273,12 @@ void TlsTracker::compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) c
   const auto& l = f.w[score::kWindows - 1];
   f.ratio_ok_mid = m.up >= cfg_.upload_ratio * m.down;
   f.ratio_ok_long = l.up >= cfg_.upload_ratio * l.down;
-  f.bulk = f.ratio_ok_mid && cfg_.bulk_upload_bytes ? m.up / static_cast<double>(cfg_.bulk_upload_bytes) : 0.0;
+  f.bulk = f.ratio_ok_mid && cfg_.bulk_upload_bytes
+               ? m.up / static_cast<double>(cfg_.bulk_upload_bytes)
+               : 0.0;
   if (f.ratio_ok_long && cfg_.drip_flows && cfg_.drip_upload_bytes) {
-    f.drip = std::min(l.upload_flows / cfg_.drip_flows, l.up / static_cast<double>(cfg_.drip_upload_bytes));
+    f.drip = std::min(l.upload_flows / cfg_.drip_flows,
+                      l.up / static_cast<double>(cfg_.drip_upload_bytes));
   }
   f.score = std::max(f.bulk, f.drip);
 }
@@ -309,9 +317,15 @@ void TlsTracker::formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow
   o += ':';
   o += std::to_string(client_is_src ? pkt.dst_port : pkt.src_port);
   o += " sni=";
-  if (r.sni_len) score::appendSafeName(o, {r.sni, r.sni_len}); else o += '-';
+  if (r.sni_len)
+    score::appendSafeName(o, {r.sni, r.sni_len});
+  else
+    o += '-';
   o += " alpn=";
-  if (r.alpn_len) score::appendSafeName(o, {r.alpn, r.alpn_len}); else o += '-';
+  if (r.alpn_len)
+    score::appendSafeName(o, {r.alpn, r.alpn_len});
+  else
+    o += '-';
   o += " ja3=";
   o += r.ja3[0] ? r.ja3 : "-";
   o += " ja4=";

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "app/spsc_ring.h"
 #include "build_config.h"
 #include "capture/inner_peek.h"
 #include "capture/pcap_source.h"
 #include "capture/reuseport_steering.h"
+#include "common/spsc_ring.h"
 #include "config/config.h"
 #include "decode/decoder.h"
 
@@ -23,20 +23,42 @@ using Bytes = std::vector<uint8_t>;
 
 Bytes vxlanDns(uint8_t flags, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
                uint16_t frag = 0) {
-  const uint8_t dns[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
-                         3, 'f', 'o', 'o', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
-  Bytes b = {flags, 0, 0, 0, 0, 0, 1, 0};                          // VXLAN, VNI 1
+  const uint8_t dns[] = {0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0, 0, 0, 0, 0, 3,
+                         'f',  'o',  'o',  3,    'c', 'o', 'm', 0, 0, 1, 0, 1};
+  Bytes b = {flags, 0, 0, 0, 0, 0, 1, 0};  // VXLAN, VNI 1
   const uint8_t eth[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00};
   b.insert(b.end(), eth, eth + 14);
   const uint16_t udp_len = 8 + sizeof dns;
   const uint16_t ip_len = 20 + udp_len;
-  const uint8_t ip[20] = {0x45, 0, uint8_t(ip_len >> 8), uint8_t(ip_len), 0, 1,
-                          uint8_t(frag >> 8), uint8_t(frag), 64, 17, 0, 0,
-                          uint8_t(src >> 24), uint8_t(src >> 16), uint8_t(src >> 8), uint8_t(src),
-                          uint8_t(dst >> 24), uint8_t(dst >> 16), uint8_t(dst >> 8), uint8_t(dst)};
+  const uint8_t ip[20] = {0x45,
+                          0,
+                          uint8_t(ip_len >> 8),
+                          uint8_t(ip_len),
+                          0,
+                          1,
+                          uint8_t(frag >> 8),
+                          uint8_t(frag),
+                          64,
+                          17,
+                          0,
+                          0,
+                          uint8_t(src >> 24),
+                          uint8_t(src >> 16),
+                          uint8_t(src >> 8),
+                          uint8_t(src),
+                          uint8_t(dst >> 24),
+                          uint8_t(dst >> 16),
+                          uint8_t(dst >> 8),
+                          uint8_t(dst)};
   b.insert(b.end(), ip, ip + 20);
-  const uint8_t udp[8] = {uint8_t(sport >> 8), uint8_t(sport), uint8_t(dport >> 8), uint8_t(dport),
-                          uint8_t(udp_len >> 8), uint8_t(udp_len), 0, 0};
+  const uint8_t udp[8] = {uint8_t(sport >> 8),
+                          uint8_t(sport),
+                          uint8_t(dport >> 8),
+                          uint8_t(dport),
+                          uint8_t(udp_len >> 8),
+                          uint8_t(udp_len),
+                          0,
+                          0};
   b.insert(b.end(), udp, udp + 8);
   b.insert(b.end(), dns, dns + sizeof dns);
   return b;

@@ -2,7 +2,6 @@
 // metric family, queue-depth gauges (SPSC ring accessor, exposition), the
 // metrics.top_domains setting, and EVE rotation by packet time (replay).
 #include <doctest.h>
-
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,13 +19,12 @@
 
 #include "alert/delivery.h"
 #include "alert/rotating_file.h"
-#include "app/spsc_ring.h"
+#include "common/spsc_ring.h"
+#include "common/top_k.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
-#include "metrics/top_k.h"
 
 using namespace exfilwatch;
-using metrics::SpaceSaving;
 
 namespace {
 
@@ -34,7 +32,8 @@ namespace {
 std::string alertLine(const std::string& domain, const std::string& client = "10.0.0.1") {
   return R"({"timestamp":"2024-01-01T00:00:00.000000Z","event_type":"alert","src_ip":")" + client +
          R"(","dest_ip":"10.0.0.53","src_port":40000,"dest_port":53,"proto":"UDP","dns":{"type":"query",)"
-         R"("rrname":"x.)" + domain + R"(","rrtype":"A","registered_domain":")" + domain +
+         R"("rrname":"x.)" +
+         domain + R"(","rrtype":"A","registered_domain":")" + domain +
          R"("},"alert":{"action":"allowed","gid":1,"signature_id":9000001,"rev":1,)"
          R"("signature":"EXFILWATCH DNS tunneling","category":"Potential DNS tunneling","severity":1}})";
 }
@@ -77,7 +76,7 @@ std::vector<std::string> readLines(const std::string& path) {
 }
 
 bool exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -152,7 +151,8 @@ TEST_CASE("top-K: heavy hitters of a skewed stream, with Space-Saving's bounds")
   for (int d = 0; d < kDomains; ++d) {
     if (truth[d] > kStream / kCapacity) {
       ++guaranteed;
-      CHECK_MESSAGE(t.find("d" + std::to_string(d) + ".example") != nullptr, "d", d, " count ", truth[d]);
+      CHECK_MESSAGE(t.find("d" + std::to_string(d) + ".example") != nullptr, "d", d, " count ",
+                    truth[d]);
     }
   }
   CHECK(guaranteed >= 3);
@@ -171,7 +171,8 @@ TEST_CASE("top domains metric: at most N series, evicted domains disappear") {
   for (int i = 0; i < 10; ++i) delivery.onLine(alertLine("tunnel.example"));
   for (int i = 0; i < 5; ++i) delivery.onLine(alertLine("second.example"));
   delivery.onLine(alertLine("once.example"));
-  delivery.onLine(R"({"timestamp":"x","event_type":"dns","dns":{"registered_domain":"not-an-alert.example"}})");
+  delivery.onLine(
+      R"({"timestamp":"x","event_type":"dns","dns":{"registered_domain":"not-an-alert.example"}})");
   metrics::Sample s;
   delivery.sample(s);
   std::string text = metrics::render(s);
@@ -252,9 +253,10 @@ TEST_CASE("config: metrics.top_domains, bounded, file:line errors") {
   CHECK(Config{}.metrics.top_domains == 20);
   CHECK(parseConfig("metrics:\n  top_domains: 100\n", "t.yaml").metrics.top_domains == 100);
   CHECK(parseConfig("metrics:\n  top_domains: 0\n", "t.yaml").metrics.top_domains == 0);
-  CHECK_THROWS_WITH_AS(parseConfig("metrics:\n  address: ''\n  top_domains: 1001\n", "t.yaml"),
-                       doctest::Contains("t.yaml:3: metrics.top_domains: 1001 is out of range [0, 1000]"),
-                       ConfigError);
+  CHECK_THROWS_WITH_AS(
+      parseConfig("metrics:\n  address: ''\n  top_domains: 1001\n", "t.yaml"),
+      doctest::Contains("t.yaml:3: metrics.top_domains: 1001 is out of range [0, 1000]"),
+      ConfigError);
   CHECK_THROWS_WITH_AS(parseConfig("metrics:\n  top_domains: many\n", "t.yaml"),
                        doctest::Contains("t.yaml:2: metrics.top_domains"), ConfigError);
 }

@@ -11,8 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "common/hash.h"
+#include "common/huge_array.h"
 #include "score/dns_scorer.h"
-#include "score/huge_array.h"
 #include "score/ngram_model.h"
 #include "score/state_table.h"
 #include "score/window.h"
@@ -44,7 +45,7 @@ TEST_CASE("state table: LRU eviction, counter, budget") {
   // A million unique keys through a 1,000-record table: size and memory stay.
   StateTable<Rec> big(StateTable<Rec>::capacityFor(1000 * (sizeof(Rec) + 4)));
   const std::size_t mem = big.memoryBytes();
-  for (uint64_t k = 1; k <= 1000000; ++k) big.findOrInsert(mix64(k) | 1, ins);
+  for (uint64_t k = 1; k <= 1000000; ++k) big.findOrInsert(hashing::fmix64(k) | 1, ins);
   CHECK(big.size() == big.capacity());
   CHECK(big.memoryBytes() == mem);
   CHECK(big.evictions() == 1000000 - big.capacity());
@@ -231,8 +232,9 @@ TEST_CASE("sliding window") {
 TEST_CASE("hyperloglog accuracy") {
   for (const int n : {10, 100, 1000, 10000, 100000}) {
     Hll64 h;
-    for (int i = 0; i < n; ++i) h.add(mix64(static_cast<uint64_t>(i) * 7919 + 1));
-    for (int i = 0; i < n; ++i) h.add(mix64(static_cast<uint64_t>(i) * 7919 + 1));  // repeats
+    for (int i = 0; i < n; ++i) h.add(hashing::fmix64(static_cast<uint64_t>(i) * 7919 + 1));
+    for (int i = 0; i < n; ++i)
+      h.add(hashing::fmix64(static_cast<uint64_t>(i) * 7919 + 1));  // repeats
     const double err = std::fabs(h.estimate() - n) / n;
     CAPTURE(n);
     CAPTURE(h.estimate());

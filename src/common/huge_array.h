@@ -2,18 +2,15 @@
 // backed by transparent huge pages where the kernel offers them.
 //
 // Why: the per-pair state tables are tens of megabytes read at random, one
-// record per packet. With 4 KiB pages every such read also misses the TLB
-// (84 MB is 21,000 pages against a second-level TLB of about 2,000 entries),
-// and perf put the page walk beside the cache miss in every look-up. With
-// 2 MiB pages the same table is 42 TLB entries. The kernel gives huge pages
-// to anonymous memory that asks for them (MADV_HUGEPAGE) when THP is in
-// "madvise" or "always" mode; in "never" mode, or when the call fails, the
-// array works the same on small pages.
+// record per packet. With 4 KiB pages each such read also misses the TLB;
+// with 2 MiB pages the whole table fits in a few dozen TLB entries. The
+// kernel gives huge pages to anonymous memory that asks (MADV_HUGEPAGE) in
+// THP "madvise" or "always" mode; otherwise the array works the same on
+// small pages.
 //
-// The memory is filled (zero or a given value) at construction, so every
-// page is faulted in at configuration time rather than on the packet path,
-// as a std::vector's resize did before. Move-only; nothing allocates after
-// construction.
+// The memory is filled at construction, so every page is faulted in at
+// configuration time, not on the packet path. Move-only; nothing allocates
+// after construction.
 #pragma once
 
 #include <sys/mman.h>
@@ -25,7 +22,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace exfilwatch::score {
+namespace exfilwatch {
 
 template <class T>
 class HugeArray {
@@ -105,4 +102,4 @@ class HugeArray {
   std::size_t mapped_ = 0;  // bytes mapped at data_
 };
 
-}  // namespace exfilwatch::score
+}  // namespace exfilwatch

@@ -23,7 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace exfilwatch::metrics {
+namespace exfilwatch {
 
 class SpaceSaving {
  public:
@@ -59,4 +59,4 @@ class SpaceSaving {
   uint64_t evictions_ = 0;
 };
 
-}  // namespace exfilwatch::metrics
+}  // namespace exfilwatch

@@ -1,18 +1,15 @@
-// packet.cc: address helpers for the packet context (hashing, text forms).
-#include "decode/packet.h"
+// net.cc: address helpers (hashing, text forms).
+#include "common/net.h"
 
 #include <arpa/inet.h>
+
+#include "common/hash.h"
 
 namespace exfilwatch {
 
 uint64_t IpAddress::hash() const {
   // FNV-1a over the significant bytes: cheap, and state tables mix it again.
-  uint64_t h = 1469598103934665603ULL ^ family;
-  for (std::size_t i = 0; i < size(); ++i) {
-    h ^= bytes[i];
-    h *= 1099511628211ULL;
-  }
-  return h;
+  return hashing::fnv1a(bytes, size(), hashing::kFnvOffset ^ family);
 }
 
 std::string IpAddress::toString() const {

@@ -1,10 +1,10 @@
 // top_k.cc: Space-Saving over an indexed binary min-heap.
-#include "metrics/top_k.h"
+#include "common/top_k.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace exfilwatch::metrics {
+namespace exfilwatch {
 
 void SpaceSaving::swapAt(std::size_t a, std::size_t b) {
   std::swap(heap_[a], heap_[b]);
@@ -74,4 +74,4 @@ std::vector<SpaceSaving::Entry> SpaceSaving::sorted() const {
   return out;
 }
 
-}  // namespace exfilwatch::metrics
+}  // namespace exfilwatch
