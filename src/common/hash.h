@@ -45,7 +45,10 @@ inline uint64_t hashBytes(const void* data, std::size_t n, uint64_t seed) {
 }
 
 // FNV-1a, for short keys folded byte by byte (addresses, pair keys). Weak on
-// its own: mix the result (fmix64) before it indexes a table.
+// its own: mix the result (fmix64) before it indexes a table. The default
+// start is not FNV's published offset basis (0xcbf29ce484222325) but a fixed
+// value of this project's own: keys and the `mirror` command's outer source
+// ports are derived from it, so it must not change.
 inline constexpr uint64_t kFnvOffset = 1469598103934665603ULL;
 inline uint64_t fnv1a(const void* data, std::size_t n, uint64_t h = kFnvOffset) {
   const auto* p = static_cast<const unsigned char*>(data);
