@@ -17,10 +17,11 @@ Engine::process still lands in decode/, dns/ or score/. Stages:
   features           src/score/lexical, src/score/ngram_model (entropy, n-gram bits)
   Hyperscan          libhs.so, src/rules (matcher: scans, hits, allow/alert lists)
   state              src/score/dns_scorer, state_table.h, window.h (per-pair tables)
-  TLS 8443           src/tls, libcrypto (JA3/JA4)
+  TLS 8443           src/tls, src/score/tls_tracker, libcrypto (JA3/JA4)
   output             src/alert (EVE formatter, JSON writer, sink), stdio writes
-  engine glue        src/app (Engine::process, handleDns, detect, replay loop)
-Generic headers (src/decode/packet.h's ByteReader, flow_hash.h,
+  engine glue        src/engine, src/sensor, src/app (Engine::process, handleDns,
+                     detect, replay loop)
+Generic headers (src/decode/packet.h's ByteReader, src/common,
 src/dns/message.h's accessors, C++ library headers) go by the function they
 were inlined into. Code outside the project
 and the libraries above (libc memcpy/memset/malloc, libstdc++, libm) goes to
@@ -41,17 +42,18 @@ STAGES = ["libpcap read", "decode", "DNS parse", "registered domain", "features"
           "state", "TLS 8443", "output", "engine glue", "other"]
 
 FILE_RULES = [  # (regex on the source file, stage); first match wins
-    (r"src/decode/(packet|flow_hash|slot_index)\.h$|src/dns/message\.h$", None),  # generic: by function
+    (r"src/common/|src/decode/packet\.h$|src/dns/message\.h$", None),  # generic: by function
     (r"src/capture/", "libpcap read"),
     (r"src/decode/", "decode"),
     (r"src/dns/(message|tcp_stream)\.", "DNS parse"),
     (r"src/dns/registered_domain\.", "registered domain"),
     (r"src/score/(lexical|ngram_model)\.", "features"),
-    (r"src/score/(dns_scorer|state_table|window|score_config)\.", "state"),
+    (r"src/score/tls_tracker\.", "TLS 8443"),
+    (r"src/score/(dns_scorer|state_table|window|score_config|reasons)\.", "state"),
     (r"src/rules/", "Hyperscan"),
     (r"src/tls/", "TLS 8443"),
     (r"src/alert/", "output"),
-    (r"src/app/", "engine glue"),
+    (r"src/(engine|sensor|app)/", "engine glue"),
     (r"src/(config|metrics)/", "other"),
 ]
 FN_RULES = [  # (regex on the function name, stage)
@@ -60,11 +62,12 @@ FN_RULES = [  # (regex on the function name, stage)
     (r"exfilwatch::dns::(Parser|DnsMessage|TcpStream|TcpDns|Tcp)", "DNS parse"),
     (r"exfilwatch::dns::RegisteredDomain", "registered domain"),
     (r"exfilwatch::score::(lexicalFeatures|judgeLexical|prefixInfoBits|prefixModelBitsPerChar|NgramModel|shannon)", "features"),
+    (r"exfilwatch::score::(Tls|tls)", "TLS 8443"),
     (r"exfilwatch::score::", "state"),
     (r"exfilwatch::rules::", "Hyperscan"),
     (r"exfilwatch::tls::", "TLS 8443"),
     (r"exfilwatch::(EveFormatter|JsonWriter|FileEveSink|AsyncEveSink|EvidenceRecorder|alert::)", "output"),
-    (r"exfilwatch::(Engine|app::)", "engine glue"),
+    (r"exfilwatch::(Engine|engine::|app::)", "engine glue"),
     (r"^(main|__libc_start_main)", "engine glue"),
 ]
 OBJ_RULES = [

@@ -6,7 +6,7 @@
 //
 // The captures' tunnel datagrams (the UDP payloads a mirror session sends,
 // VXLAN header first) are loaded into memory, then pushed through the real
-// WorkerPool built on MemoryFeeds instead of sockets (app/memory_feed.h):
+// WorkerPool built on MemoryFeeds instead of sockets (sensor/memory_feed.h):
 // every worker reads its feed in batches of listen.batch_size and runs the
 // code the sensor runs after recvmmsg: inner peek, owner = clientHash % N,
 // run here or copy into the SPSC ring to the owner, the owner's Engine
@@ -64,15 +64,15 @@
 #include <vector>
 
 #include "alert/async_sink.h"
-#include "app/control_plane_builder.h"
-#include "app/memory_feed.h"
-#include "app/workers.h"
-#include "capture/inner_peek.h"
 #include "capture/pcap_source.h"
 #include "capture/reuseport_steering.h"
 #include "common/hash.h"
 #include "common/spsc_ring.h"
 #include "config/config.h"
+#include "decode/inner_peek.h"
+#include "engine/control_plane_builder.h"
+#include "sensor/memory_feed.h"
+#include "sensor/workers.h"
 
 using namespace exfilwatch;
 using Clock = std::chrono::steady_clock;
@@ -350,7 +350,7 @@ int main(int argc, char** argv) {
   const uint64_t passes = std::max<uint64_t>(1, (target + input.size() - 1) / input.size());
   ControlPlanePtr plane;
   try {
-    plane = app::buildControlPlane(config_path.empty() ? Config{} : loadConfig(config_path), 1);
+    plane = engine::buildControlPlane(config_path.empty() ? Config{} : loadConfig(config_path), 1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "worker_scaling: %s\n", e.what());
     return 2;

@@ -17,7 +17,8 @@ namespace {
 
 // The JSON string value after `"key":"`, unescaped (\" \\ \/ \n \t; \uXXXX
 // kept verbatim: labels only need to be stable, not pretty). Starts at `from`.
-bool stringField(std::string_view line, std::string_view key, std::string& out, std::size_t from = 0) {
+bool stringField(std::string_view line, std::string_view key, std::string& out,
+                 std::size_t from = 0) {
   std::string pat = "\"";
   pat += key;
   pat += "\":\"";
@@ -30,11 +31,20 @@ bool stringField(std::string_view line, std::string_view key, std::string& out, 
     if (c == '\\' && i + 1 < line.size()) {
       const char e = line[++i];
       switch (e) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'u': out += "\\u"; break;
-        default: out += e;
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'u':
+          out += "\\u";
+          break;
+        default:
+          out += e;
       }
       continue;
     }
@@ -52,7 +62,8 @@ bool intField(std::string_view line, std::string_view key, uint64_t& out) {
   uint64_t v = 0;
   std::size_t i = at + pat.size();
   if (i >= line.size() || line[i] < '0' || line[i] > '9') return false;
-  for (; i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i) v = v * 10 + static_cast<uint64_t>(line[i] - '0');
+  for (; i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i)
+    v = v * 10 + static_cast<uint64_t>(line[i] - '0');
   out = v;
   return true;
 }
@@ -166,7 +177,8 @@ std::string AlertmanagerClient::body(std::size_t n) const {
     w.string("signature_id", std::to_string(a.signature_id));
     w.closeObject();
     w.openObject("annotations");
-    w.string("summary", a.signature + ": " + a.src_ip + " -> " + (a.domain.empty() ? a.dest_ip : a.domain));
+    w.string("summary",
+             a.signature + ": " + a.src_ip + " -> " + (a.domain.empty() ? a.dest_ip : a.domain));
     w.string("reasons", a.reasons);
     w.string("sample_names", a.rrname);
     w.string("first_seen", a.timestamp);
@@ -197,7 +209,8 @@ bool AlertmanagerClient::post(const std::string& body) {
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   post_latency_.observeNs(static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+          .count()));
   curl_slist_free_all(headers);
   curl_easy_cleanup(c);
   return rc == CURLE_OK && status >= 200 && status < 300;
@@ -228,18 +241,18 @@ void AlertmanagerClient::run() {
                             : std::min<uint32_t>(100, config_.retry_max_ms);
     auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms);
     if (stop_) until = std::min(until, give_up_);
-    cv_.wait_until(lock, until, [&] { return stop_ && std::chrono::steady_clock::now() >= give_up_; });
+    cv_.wait_until(lock, until,
+                   [&] { return stop_ && std::chrono::steady_clock::now() >= give_up_; });
   }
 }
 
 // ---- the tap ------------------------------------------------------------------
 
-AlertDelivery::AlertDelivery(const Config& config)
-    : stdout_(config.output.stdout_alerts),
-      syslog_(config.output.syslog_alerts),
-      top_domains_(config.metrics.top_domains) {
-  if (!config.alertmanager.url.empty()) {
-    am_ = std::make_unique<AlertmanagerClient>(config.alertmanager, config.sensor_name);
+AlertDelivery::AlertDelivery(const OutputConfig& output, const AlertmanagerConfig& alertmanager,
+                             const std::string& sensor_name, uint32_t top_domains)
+    : stdout_(output.stdout_alerts), syslog_(output.syslog_alerts), top_domains_(top_domains) {
+  if (!alertmanager.url.empty()) {
+    am_ = std::make_unique<AlertmanagerClient>(alertmanager, sensor_name);
   }
   if (syslog_) openlog("exfilwatch", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -276,7 +289,8 @@ void AlertDelivery::onLine(std::string_view line) {
   if (am_) am_->enqueue(fields_);
 }
 
-void AlertDelivery::sample(metrics::Sample& s) const {
+DeliveryStats AlertDelivery::stats() const {
+  DeliveryStats s;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [k, n] : counts_) s.alerts.push_back({k.first, k.second, n});
@@ -290,8 +304,9 @@ void AlertDelivery::sample(metrics::Sample& s) const {
     s.am_failed_posts = am_->failedPosts();
     s.am_queue = am_->queued();
     s.am_queue_capacity = am_->capacity();
-    s.latency.push_back({"alertmanager_post", {&am_->postLatency()}});
+    s.am_post_latency = &am_->postLatency();
   }
+  return s;
 }
 
 }  // namespace exfilwatch

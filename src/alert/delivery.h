@@ -22,11 +22,10 @@
 #include <utility>
 #include <vector>
 
+#include "alert/alert_config.h"
 #include "alert/async_sink.h"
 #include "common/counters.h"
 #include "common/top_k.h"
-#include "config/config.h"
-#include "metrics/metrics.h"
 
 namespace exfilwatch {
 
@@ -73,15 +72,35 @@ class AlertmanagerClient {
   LatencyHistogram post_latency_;
 };
 
+// What delivery counted, copied out at scrape time (the sensor hands it to
+// metrics).
+struct DeliveryStats {
+  struct AlertCount {
+    std::string category;
+    int severity = 0;
+    uint64_t n = 0;
+  };
+  std::vector<AlertCount> alerts;  // written alert lines, by category and severity
+  // Bounded top-K of alerted domains (Space-Saving estimates, at most
+  // top_domains_max entries) and how many domains lost their place.
+  std::vector<std::pair<std::string, uint64_t>> top_domains;
+  uint64_t top_domains_max = 0, top_domain_evictions = 0;
+  uint64_t am_sent = 0, am_dropped = 0, am_failed_posts = 0, am_queue = 0;
+  uint64_t am_queue_capacity = 0;  // alertmanager.queue_size; 0: Alertmanager off
+  const LatencyHistogram* am_post_latency = nullptr;  // null: Alertmanager off
+};
+
 class AlertDelivery final : public EveLineTap {
  public:
-  AlertDelivery(const Config& config);
+  // `top_domains`: domains the bounded per-domain count keeps (0: none).
+  AlertDelivery(const OutputConfig& output, const AlertmanagerConfig& alertmanager,
+                const std::string& sensor_name, uint32_t top_domains);
   ~AlertDelivery() override;
   void start();
   void stop();
   void onLine(std::string_view line) override;
-  // Scrape time: alert counts, Alertmanager figures.
-  void sample(metrics::Sample& s) const;
+  // Any thread (a metrics scrape): alert counts, Alertmanager figures.
+  DeliveryStats stats() const;
 
  private:
   bool stdout_, syslog_;

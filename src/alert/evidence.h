@@ -19,7 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "config/config.h"
+#include "alert/alert_config.h"
 #include "decode/packet.h"
 
 struct pcap;
@@ -78,7 +78,7 @@ class EvidenceRecorder {
   EvidenceConfig config_;
   std::string tag_;
   bool enabled_ = false;
-  pcap* dead_ = nullptr;  // libpcap handle describing raw-IP files
+  pcap* dead_ = nullptr;                        // libpcap handle describing raw-IP files
   static constexpr uint32_t kSlotBytes = 2048;  // longer packets are cut
   std::vector<Slot> ring_;
   std::vector<uint8_t> bytes_;

@@ -13,9 +13,10 @@
 #include <vector>
 
 #include "app/commands.h"
-#include "app/engine.h"
 #include "capture/pcap_source.h"
 #include "config/config.h"
+#include "engine/engine.h"
+#include "score/reasons.h"
 
 namespace exfilwatch::app {
 
@@ -62,18 +63,29 @@ int explainCommand(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--config") config_path = value();
-    else if (a == "--client") client_text = value();
-    else if (a == "--domain") domain = value();
-    else if (a == "--dest") dest_text = value();
-    else if (a == "--all") all = true;
-    else if (a == "--help" || a == "-h") { usage(); return 0; }
-    else if (!a.empty() && a[0] == '-') { usage(); return 2; }
-    else pcaps.push_back(a);
+    if (a == "--config")
+      config_path = value();
+    else if (a == "--client")
+      client_text = value();
+    else if (a == "--domain")
+      domain = value();
+    else if (a == "--dest")
+      dest_text = value();
+    else if (a == "--all")
+      all = true;
+    else if (a == "--help" || a == "-h") {
+      usage();
+      return 0;
+    } else if (!a.empty() && a[0] == '-') {
+      usage();
+      return 2;
+    } else
+      pcaps.push_back(a);
   }
   IpAddress client, dest;
   uint16_t dest_port = 0;
-  if (pcaps.empty() || !IpAddress::parse(client_text, client) || (domain.empty() == dest_text.empty())) {
+  if (pcaps.empty() || !IpAddress::parse(client_text, client) ||
+      (domain.empty() == dest_text.empty())) {
     usage();
     return 2;
   }
@@ -108,35 +120,43 @@ int explainCommand(int argc, char** argv) {
   const auto& tt = engine->tlsTracker();
   const auto& tc = tt.config();
   std::string wn[score::kWindows];
-  for (int i = 0; i < score::kWindows; ++i) wn[i] = score::DnsScorer::windowName(dc.windows[i]);
+  for (int i = 0; i < score::kWindows; ++i) wn[i] = score::windowName(dc.windows[i]);
   const bool tls_mode = !dest_text.empty();
   uint64_t key = 0;
   if (tls_mode) {
     key = tt.pairKey(client, dest, dest_port);
     std::printf("# pair client=%s destination=%s\n", client_text.c_str(), dest_text.c_str());
-    std::printf("# thresholds: bulk: upload_%s >= %llu with up/down >= %.1f; drip: upload_flows_%s >= %u"
-                " (flow up >= %u B) and upload_%s >= %llu with up/down >= %.1f; alert at score >= 1\n",
-                wn[1].c_str(), static_cast<unsigned long long>(tc.bulk_upload_bytes), tc.upload_ratio,
-                wn[2].c_str(), tc.drip_flows, tc.drip_flow_min_bytes, wn[2].c_str(),
-                static_cast<unsigned long long>(tc.drip_upload_bytes), tc.upload_ratio);
-    std::printf("time\tpkt\tup_%s\tdown_%s\tup_%s\tdown_%s\tflows_%s\tupload_flows_%s\tbulk\tdrip\tscore\tverdict\n",
-                wn[1].c_str(), wn[1].c_str(), wn[2].c_str(), wn[2].c_str(), wn[2].c_str(), wn[2].c_str());
+    std::printf(
+        "# thresholds: bulk: upload_%s >= %llu with up/down >= %.1f; drip: upload_flows_%s >= %u"
+        " (flow up >= %u B) and upload_%s >= %llu with up/down >= %.1f; alert at score >= 1\n",
+        wn[1].c_str(), static_cast<unsigned long long>(tc.bulk_upload_bytes), tc.upload_ratio,
+        wn[2].c_str(), tc.drip_flows, tc.drip_flow_min_bytes, wn[2].c_str(),
+        static_cast<unsigned long long>(tc.drip_upload_bytes), tc.upload_ratio);
+    std::printf(
+        "time\tpkt\tup_%s\tdown_%s\tup_%s\tdown_%s\tflows_%s\tupload_flows_%"
+        "s\tbulk\tdrip\tscore\tverdict\n",
+        wn[1].c_str(), wn[1].c_str(), wn[2].c_str(), wn[2].c_str(), wn[2].c_str(), wn[2].c_str());
   } else {
     key = ds.pairKey(client, domain);
     std::printf("# pair client=%s domain=%s\n", client_text.c_str(), domain.c_str());
-    std::printf("# thresholds: info_bytes %u/%u/%u (%s/%s/%s) x%.2f, unique_subdomains_%s %u x%.2f,"
-                " answer_bytes_%s %u x%.2f, lexical_hits_%s %u x%.2f (model >= %.2f bits/char, label >= %u),"
-                " types x%.2f (>= %u queries), rules x%.2f; alert at score >= %.2f; suppress %u s\n",
-                dc.info_bytes[0], dc.info_bytes[1], dc.info_bytes[2], wn[0].c_str(), wn[1].c_str(),
-                wn[2].c_str(), dc.weight_info, wn[1].c_str(), dc.unique_subdomains, dc.weight_unique,
-                wn[1].c_str(), dc.answer_bytes, dc.weight_answer, wn[1].c_str(), dc.lexical_hits,
-                dc.weight_lexical, dc.model_bits_per_char, dc.model_min_label, dc.weight_types,
-                dc.risky_types_min_queries, dc.weight_rules, dc.alert_score, config.alert_suppress_seconds);
-    std::printf("time\tpkt\tqueries\tinfo_%s\tinfo_%s\tinfo_%s\tunique_%s\tdistinct\tqueries_%s\tnxdomain_%s"
-                "\tanswer_%s\trisky_%s\tlexical_%s\tentropy_p90\tc_info\tc_unique\tc_answer\tc_lexical\tc_types"
-                "\tc_rules\tscore\tverdict\tname\n",
-                wn[0].c_str(), wn[1].c_str(), wn[2].c_str(), wn[1].c_str(), wn[1].c_str(), wn[1].c_str(),
-                wn[1].c_str(), wn[1].c_str(), wn[1].c_str());
+    std::printf(
+        "# thresholds: info_bytes %u/%u/%u (%s/%s/%s) x%.2f, unique_subdomains_%s %u x%.2f,"
+        " answer_bytes_%s %u x%.2f, lexical_hits_%s %u x%.2f (model >= %.2f bits/char, label >= "
+        "%u),"
+        " types x%.2f (>= %u queries), rules x%.2f; alert at score >= %.2f; suppress %u s\n",
+        dc.info_bytes[0], dc.info_bytes[1], dc.info_bytes[2], wn[0].c_str(), wn[1].c_str(),
+        wn[2].c_str(), dc.weight_info, wn[1].c_str(), dc.unique_subdomains, dc.weight_unique,
+        wn[1].c_str(), dc.answer_bytes, dc.weight_answer, wn[1].c_str(), dc.lexical_hits,
+        dc.weight_lexical, dc.model_bits_per_char, dc.model_min_label, dc.weight_types,
+        dc.risky_types_min_queries, dc.weight_rules, dc.alert_score, config.alert_suppress_seconds);
+    std::printf(
+        "time\tpkt\tqueries\tinfo_%s\tinfo_%s\tinfo_%s\tunique_%s\tdistinct\tqueries_%s\tnxdomain_%"
+        "s"
+        "\tanswer_%s\trisky_%s\tlexical_%s\tentropy_p90\tc_info\tc_unique\tc_answer\tc_lexical\tc_"
+        "types"
+        "\tc_rules\tscore\tverdict\tname\n",
+        wn[0].c_str(), wn[1].c_str(), wn[2].c_str(), wn[1].c_str(), wn[1].c_str(), wn[1].c_str(),
+        wn[1].c_str(), wn[1].c_str(), wn[1].c_str());
   }
 
   uint64_t verdicts = 0, last_queries = 0;
@@ -156,7 +176,8 @@ int explainCommand(int argc, char** argv) {
       const bool alerted = sink.lines != before;
       const uint32_t now = static_cast<uint32_t>(frame.ts.sec);
       char ts[32];
-      std::snprintf(ts, sizeof ts, "%lld.%06d", static_cast<long long>(frame.ts.sec), frame.ts.usec);
+      std::snprintf(ts, sizeof ts, "%lld.%06d", static_cast<long long>(frame.ts.sec),
+                    frame.ts.usec);
       std::string verdict = "-";
       if (alerted) {
         const std::string sig = field(sink.last, "signature");
@@ -168,29 +189,32 @@ int explainCommand(int argc, char** argv) {
         (void)src;
       }
       if (tls_mode) {
-        tls::TlsFeatures f;
+        score::TlsFeatures f;
         if (!tt.features(key, now, f)) continue;
         const double up = f.w[1].up;
         if (!all && !alerted && last_up >= 0 && up < last_up * 1.01 + 1 && up >= last_up) continue;
         last_up = up;
         std::printf("%s\t%llu\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%s\n", ts,
-                    static_cast<unsigned long long>(n), f.w[1].up, f.w[1].down, f.w[2].up, f.w[2].down,
-                    f.w[2].flows, f.w[2].upload_flows, f.bulk, f.drip, f.score, verdict.c_str());
+                    static_cast<unsigned long long>(n), f.w[1].up, f.w[1].down, f.w[2].up,
+                    f.w[2].down, f.w[2].flows, f.w[2].upload_flows, f.bulk, f.drip, f.score,
+                    verdict.c_str());
         if (alerted) std::printf("#   reasons: %s\n", field(sink.last, "reasons").c_str());
       } else {
         const score::DnsPairRecord* r = ds.record(key);
         if (r == nullptr) continue;
-        if (!all && r->queries_total == last_queries && !alerted) continue;  // not this pair's query
+        if (!all && r->queries_total == last_queries && !alerted)
+          continue;  // not this pair's query
         last_queries = r->queries_total;
         score::DnsFeatures f;
         ds.features(key, now, f);
-        std::printf("%s\t%llu\t%u\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f"
-                    "\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\n",
-                    ts, static_cast<unsigned long long>(n), f.queries_total, f.w[0].info_bytes,
-                    f.w[1].info_bytes, f.w[2].info_bytes, f.w[1].unique, f.distinct, f.w[1].queries,
-                    f.w[1].nxdomain, f.w[1].answer_bytes, f.w[1].risky, f.w[1].lexical, f.entropy_p90,
-                    f.c_info, f.c_unique, f.c_answer, f.c_lexical, f.c_types, f.c_rules, f.score,
-                    verdict.c_str(), alerted ? field(sink.last, "rrname").c_str() : "");
+        std::printf(
+            "%s\t%llu\t%u\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f"
+            "\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\n",
+            ts, static_cast<unsigned long long>(n), f.queries_total, f.w[0].info_bytes,
+            f.w[1].info_bytes, f.w[2].info_bytes, f.w[1].unique, f.distinct, f.w[1].queries,
+            f.w[1].nxdomain, f.w[1].answer_bytes, f.w[1].risky, f.w[1].lexical, f.entropy_p90,
+            f.c_info, f.c_unique, f.c_answer, f.c_lexical, f.c_types, f.c_rules, f.score,
+            verdict.c_str(), alerted ? field(sink.last, "rrname").c_str() : "");
         if (alerted) std::printf("#   reasons: %s\n", field(sink.last, "reasons").c_str());
       }
     }

@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "app/commands.h"
-#include "capture/inner_peek.h"
 #include "capture/pcap_source.h"
+#include "decode/inner_peek.h"
 #include "decode/ip.h"
 #include "decode/link.h"
 #include "decode/transport.h"
@@ -51,7 +51,7 @@ void usage() {
 struct Datagram {
   uint32_t offset;  // into the arena
   uint32_t len;
-  uint16_t socket;  // index into the socket pool
+  uint16_t socket;    // index into the socket pool
   int64_t offset_us;  // capture time since the first frame (--realtime)
 };
 
@@ -62,7 +62,8 @@ bool parseHostPort(const std::string& text, sockaddr_storage& out, socklen_t& le
   std::string port;
   if (!text.empty() && text[0] == '[') {
     const auto close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return false;
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
@@ -99,8 +100,14 @@ bool encapsulate(const Frame& frame, uint32_t vni, std::vector<uint8_t>& arena, 
   WeirdCounters weird;
   decode::LinkResult link;
   const bool ip = decode::decodeLink(frame.linktype, frame.data, frame.caplen, link, ctx, weird);
-  const uint8_t header[8] = {0x08, 0, 0, 0, static_cast<uint8_t>(vni >> 16),
-                             static_cast<uint8_t>(vni >> 8), static_cast<uint8_t>(vni), 0};
+  const uint8_t header[8] = {0x08,
+                             0,
+                             0,
+                             0,
+                             static_cast<uint8_t>(vni >> 16),
+                             static_cast<uint8_t>(vni >> 8),
+                             static_cast<uint8_t>(vni),
+                             0};
   const std::size_t start = arena.size();
   arena.insert(arena.end(), header, header + 8);
   if (frame.linktype == static_cast<int>(LinkType::Ethernet)) {
@@ -108,7 +115,18 @@ bool encapsulate(const Frame& frame, uint32_t vni, std::vector<uint8_t>& arena, 
   } else if (ip) {
     // Another link type: the mirror session carries Ethernet, so give the
     // IP packet a locally administered Ethernet header.
-    const uint8_t eth[14] = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01,
+    const uint8_t eth[14] = {0x02,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0x02,
+                             0x02,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0x01,
                              static_cast<uint8_t>(link.ethertype >> 8),
                              static_cast<uint8_t>(link.ethertype)};
     arena.insert(arena.end(), eth, eth + 14);
@@ -118,9 +136,10 @@ bool encapsulate(const Frame& frame, uint32_t vni, std::vector<uint8_t>& arena, 
     return false;
   }
   InnerFlow f;
-  hash = peekEthernetFlow(arena.data() + start + 8, static_cast<uint32_t>(arena.size() - start - 8), f)
-             ? flowHash(f)
-             : 0;
+  hash =
+      peekEthernetFlow(arena.data() + start + 8, static_cast<uint32_t>(arena.size() - start - 8), f)
+          ? flowHash(f)
+          : 0;
   return true;
 }
 }  // namespace
@@ -290,7 +309,8 @@ int mirrorCommand(int argc, char** argv) {
       const auto first_due = start + std::chrono::microseconds(due_us(next));
       std::this_thread::sleep_until(first_due);
       const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                 std::chrono::steady_clock::now() - start).count();
+                                 std::chrono::steady_clock::now() - start)
+                                 .count();
       n = 1;
       while (n < 1024 && next + n < total && due_us(next + n) <= now_us) ++n;
     }
@@ -310,7 +330,8 @@ int mirrorCommand(int argc, char** argv) {
       }
       std::size_t done = 0;
       while (done < msgs.size()) {
-        const int r = ::sendmmsg(sockets[s], msgs.data() + done, static_cast<unsigned>(msgs.size() - done), 0);
+        const int r = ::sendmmsg(sockets[s], msgs.data() + done,
+                                 static_cast<unsigned>(msgs.size() - done), 0);
         if (r > 0) {
           done += static_cast<std::size_t>(r);
           sent += static_cast<uint64_t>(r);
@@ -332,9 +353,11 @@ int mirrorCommand(int argc, char** argv) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (int fd : sockets) ::close(fd);
-  std::fprintf(stderr, "exfilwatch mirror: %llu datagrams in %.3f s (%.0f/s), %llu failed, %llu frames skipped\n",
-               static_cast<unsigned long long>(sent), seconds, seconds > 0 ? sent / seconds : 0.0,
-               static_cast<unsigned long long>(failed), static_cast<unsigned long long>(skipped));
+  std::fprintf(
+      stderr,
+      "exfilwatch mirror: %llu datagrams in %.3f s (%.0f/s), %llu failed, %llu frames skipped\n",
+      static_cast<unsigned long long>(sent), seconds, seconds > 0 ? sent / seconds : 0.0,
+      static_cast<unsigned long long>(failed), static_cast<unsigned long long>(skipped));
   std::printf("sent %llu datagrams\n", static_cast<unsigned long long>(sent));
   return failed ? 1 : 0;
 }

@@ -2,9 +2,9 @@
 // sensor runs, EVE lines to stdout or a file, a summary on stderr. For the
 // responder who replays a capture after an incident, and for tests.
 #include <chrono>
-#include <ctime>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,10 +12,10 @@
 #include "alert/eve.h"
 #include "alert/rotating_file.h"
 #include "app/commands.h"
-#include "app/control_plane_builder.h"
-#include "app/engine.h"
 #include "capture/pcap_source.h"
 #include "config/config.h"
+#include "engine/control_plane_builder.h"
+#include "engine/engine.h"
 
 namespace exfilwatch::app {
 
@@ -34,19 +34,18 @@ void usage() {
 void printSummary(const Engine& engine, std::size_t files, double seconds) {
   const DecodeStats& d = engine.decodeStats();
   const EngineStats& s = engine.stats();
-  std::fprintf(stderr,
-               "exfilwatch replay: %zu file(s), %llu packets, %llu bytes; %llu DNS messages "
-               "(%llu queries, %llu responses, %llu incomplete, %llu unparsable); %llu alerts "
-               "(%llu suppressed)\n",
-               files, static_cast<unsigned long long>(d.frames),
-               static_cast<unsigned long long>(d.bytes),
-               static_cast<unsigned long long>(s.dns_messages),
-               static_cast<unsigned long long>(s.dns_queries),
-               static_cast<unsigned long long>(s.dns_responses),
-               static_cast<unsigned long long>(s.dns_incomplete),
-               static_cast<unsigned long long>(s.dns_unparsable),
-               static_cast<unsigned long long>(s.alerts),
-               static_cast<unsigned long long>(s.alerts_suppressed));
+  std::fprintf(
+      stderr,
+      "exfilwatch replay: %zu file(s), %llu packets, %llu bytes; %llu DNS messages "
+      "(%llu queries, %llu responses, %llu incomplete, %llu unparsable); %llu alerts "
+      "(%llu suppressed)\n",
+      files, static_cast<unsigned long long>(d.frames), static_cast<unsigned long long>(d.bytes),
+      static_cast<unsigned long long>(s.dns_messages),
+      static_cast<unsigned long long>(s.dns_queries),
+      static_cast<unsigned long long>(s.dns_responses),
+      static_cast<unsigned long long>(s.dns_incomplete),
+      static_cast<unsigned long long>(s.dns_unparsable), static_cast<unsigned long long>(s.alerts),
+      static_cast<unsigned long long>(s.alerts_suppressed));
   std::fprintf(stderr,
                "decode: udp=%llu tcp=%llu tunneled=%llu non_ip=%llu other_transport=%llu "
                "malformed=%llu fragments_held=%llu reassembled=%llu\n",
@@ -164,8 +163,9 @@ int replayCommand(int argc, char** argv) {
   FileEveSink* plain = nullptr;
   if (!eve_path.empty() && eve_path != "-") {
     try {
-      auto file = std::make_unique<RotatingFile>(eve_path, config.output.rotate_bytes,
-                                                 config.output.rotate_seconds, config.output.rotate_keep);
+      auto file =
+          std::make_unique<RotatingFile>(eve_path, config.output.rotate_bytes,
+                                         config.output.rotate_seconds, config.output.rotate_keep);
       file->useExternalClock();
       auto s = std::make_unique<RotatingEveSink>(std::move(file));
       rotating = s.get();
@@ -186,7 +186,7 @@ int replayCommand(int argc, char** argv) {
   std::unique_ptr<Engine> engine;
   try {
     // The same plane the sensor builds: configuration plus compiled rules.
-    engine = std::make_unique<Engine>(buildControlPlane(config, 1), *sink);
+    engine = std::make_unique<Engine>(engine::buildControlPlane(config, 1), *sink);
     engine->setScoringEnabled(!no_score);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "exfilwatch: %s\n", e.what());
@@ -230,7 +230,8 @@ int replayCommand(int argc, char** argv) {
                    static_cast<unsigned long long>(records), eve_path.c_str(),
                    static_cast<unsigned long long>(rotating->file().rotations()));
     } else {
-      std::fprintf(stderr, "eve: %llu records written to stdout\n", static_cast<unsigned long long>(records));
+      std::fprintf(stderr, "eve: %llu records written to stdout\n",
+                   static_cast<unsigned long long>(records));
     }
   }
   if (failures) {

@@ -15,11 +15,11 @@
 
 #include "alert/json.h"
 #include "app/commands.h"
-#include "app/control_plane_builder.h"
-#include "app/engine.h"
 #include "capture/pcap_source.h"
 #include "common/escape.h"
 #include "config/config.h"
+#include "engine/control_plane_builder.h"
+#include "engine/engine.h"
 #include "rules/matcher.h"
 
 namespace exfilwatch::app {
@@ -125,14 +125,14 @@ void printErrors(const std::exception& e) {
 
 rules::RuleSetPtr loadRules(const Config& config, rules::BuildInfo& info) {
   rules::BuildOptions options;
-  options.cache_dir = rulesCacheDirectory(config.rules);
-  return rules::RuleSet::loadDirectory(rulesDirectory(config.rules), options, &info);
+  options.cache_dir = engine::rulesCacheDirectory(config.rules);
+  return rules::RuleSet::loadDirectory(engine::rulesDirectory(config.rules), options, &info);
 }
 
 int checkCommand(const Args& a) {
   Config config;
   if (!loadConfigFor(a, config)) return 2;
-  const std::string dir = rulesDirectory(config.rules);
+  const std::string dir = engine::rulesDirectory(config.rules);
   rules::BuildInfo info;
   rules::RuleSetPtr set;
   try {
@@ -210,7 +210,7 @@ int testCommand(const Args& a) {
   ControlPlanePtr plane;
   rules::BuildInfo info;
   try {
-    plane = buildControlPlane(config, 1, &info);
+    plane = engine::buildControlPlane(config, 1, &info);
   } catch (const std::exception& e) {
     printErrors(e);
     return 1;

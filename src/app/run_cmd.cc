@@ -11,13 +11,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
-#include <cstdarg>
-#include <functional>
 #include <csignal>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -25,25 +25,26 @@
 
 #include "alert/async_sink.h"
 #include "alert/delivery.h"
-#include "metrics/metrics.h"
 #include "app/commands.h"
-#include "app/control_plane_builder.h"
-#include "app/health.h"
-#include "app/workers.h"
+#include "engine/control_plane_builder.h"
+#include "metrics/metrics.h"
+#include "sensor/health.h"
+#include "sensor/workers.h"
 
 namespace exfilwatch::app {
 
 namespace {
 void usage() {
-  std::fprintf(stderr,
-               "usage: exfilwatch run [--config FILE] [--eve FILE] [--dns-log] [--stats-interval N]\n"
-               "  --config FILE        configuration (YAML); the listen: section sets the sockets\n"
-               "  --eve FILE           EVE JSON lines to FILE (default: stdout)\n"
-               "  --dns-log            one event_type \"dns\" record per DNS message\n"
-               "  --workers N          worker threads (overrides listen.workers)\n"
-               "  --stats-interval N   print statistics to stderr every N seconds\n"
-               "signals: SIGHUP reloads the configuration (refused if invalid);\n"
-               "         SIGTERM/SIGINT finish the queued packets, flush alerts, exit 0\n");
+  std::fprintf(
+      stderr,
+      "usage: exfilwatch run [--config FILE] [--eve FILE] [--dns-log] [--stats-interval N]\n"
+      "  --config FILE        configuration (YAML); the listen: section sets the sockets\n"
+      "  --eve FILE           EVE JSON lines to FILE (default: stdout)\n"
+      "  --dns-log            one event_type \"dns\" record per DNS message\n"
+      "  --workers N          worker threads (overrides listen.workers)\n"
+      "  --stats-interval N   print statistics to stderr every N seconds\n"
+      "signals: SIGHUP reloads the configuration (refused if invalid);\n"
+      "         SIGTERM/SIGINT finish the queued packets, flush alerts, exit 0\n");
 }
 
 void log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -68,7 +69,7 @@ class Sensor {
   ControlPlanePtr build(uint64_t generation) {
     Config config = loadConfig(config_path_);
     if (dns_log_) config.dns_log = true;
-    return buildControlPlane(std::move(config), generation);
+    return engine::buildControlPlane(std::move(config), generation);
   }
 
   int run(uint32_t workers_override, std::FILE* eve, bool eve_owned, unsigned stats_interval) {
@@ -104,7 +105,9 @@ class Sensor {
     } else {
       sink_ = std::make_unique<AsyncEveSink>(eve, eve_owned, workers, listen.eve_queue_bytes);
     }
-    delivery_ = std::make_unique<AlertDelivery>(plane->config);
+    delivery_ = std::make_unique<AlertDelivery>(plane->config.output, plane->config.alertmanager,
+                                                plane->config.sensor_name,
+                                                plane->config.metrics.top_domains);
     sink_->setTap(delivery_.get());
     std::vector<std::string> warnings;
     try {
@@ -127,7 +130,8 @@ class Sensor {
             signals.async_wait(on_signal);
             return;
           }
-          log("%s: stopping: draining queued packets and alerts", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+          log("%s: stopping: draining queued packets and alerts",
+              sig == SIGTERM ? "SIGTERM" : "SIGINT");
           io.stop();
         };
     signals.async_wait(on_signal);
@@ -174,18 +178,19 @@ class Sensor {
 
     boost::asio::steady_timer tick(io);
     unsigned seconds = 0;
-    std::function<void(const boost::system::error_code&)> on_tick = [&](const boost::system::error_code& ec) {
-      if (ec) return;
-      ++seconds;
-      try {
-        evaluateHealth();
-      } catch (const std::exception& e) {
-        log("health: %s", e.what());
-      }
-      if (stats_interval && seconds % stats_interval == 0) printStats(false);
-      tick.expires_after(std::chrono::seconds(1));
-      tick.async_wait(on_tick);
-    };
+    std::function<void(const boost::system::error_code&)> on_tick =
+        [&](const boost::system::error_code& ec) {
+          if (ec) return;
+          ++seconds;
+          try {
+            evaluateHealth();
+          } catch (const std::exception& e) {
+            log("health: %s", e.what());
+          }
+          if (stats_interval && seconds % stats_interval == 0) printStats(false);
+          tick.expires_after(std::chrono::seconds(1));
+          tick.async_wait(on_tick);
+        };
     tick.expires_after(std::chrono::seconds(1));
     tick.async_wait(on_tick);
 
@@ -213,16 +218,17 @@ class Sensor {
     try {
       next = build(current + 1);
     } catch (const std::exception& e) {
-      reloadCounters().failed.fetch_add(1, std::memory_order_relaxed);
+      engine::reloadCounters().failed.fetch_add(1, std::memory_order_relaxed);
       log("reload refused: %s; keeping generation %llu", e.what(), static_cast<ull>(current));
       return;
     }
     if (!(next->config.listen == holder_->load()->config.listen)) {
-      log("reload: listen.* changes take effect at the next restart; sockets and workers unchanged");
+      log("reload: listen.* changes take effect at the next restart; sockets and workers "
+          "unchanged");
     }
     holder_->publish(next);
     generation_.store(current + 1, std::memory_order_release);
-    reloadCounters().succeeded.fetch_add(1, std::memory_order_relaxed);
+    engine::reloadCounters().succeeded.fetch_add(1, std::memory_order_relaxed);
     last_reload_ok_.store(static_cast<int64_t>(std::time(nullptr)), std::memory_order_relaxed);
     log("reload: generation %llu from %s", static_cast<ull>(current + 1),
         config_path_.empty() ? "defaults" : config_path_.c_str());
@@ -236,7 +242,8 @@ class Sensor {
       return "no rule set loaded (health.require_rules is true)";
     }
     if (pool_->anyStalled(plane->config.health.stall_seconds)) {
-      return "a worker made no progress for " + std::to_string(plane->config.health.stall_seconds) + " s";
+      return "a worker made no progress for " + std::to_string(plane->config.health.stall_seconds) +
+             " s";
     }
     return "";
   }
@@ -248,7 +255,8 @@ class Sensor {
       const bool was = health_->healthy();
       health_->setHealthy(healthy);
       if (was != healthy || !health_logged_) {
-        log("health: %s%s", healthy ? "healthy, accepting checks on " : "UNHEALTHY, refusing checks: ",
+        log("health: %s%s",
+            healthy ? "healthy, accepting checks on " : "UNHEALTHY, refusing checks: ",
             healthy ? (std::to_string(health_->port()) + "/tcp").c_str() : reason.c_str());
       }
     } else if (healthy != last_healthy_ || !health_logged_) {
@@ -281,12 +289,13 @@ class Sensor {
       engine.mergeFrom(s.engine);
       weird.mergeFrom(s.weird);
       char line[256];
-      std::snprintf(line, sizeof line,
-                    "stats worker=%zu datagrams=%llu processed=%llu handoff=%llu handoff_drops=%llu "
-                    "kernel_drops=%llu generation=%llu\n",
-                    i, static_cast<ull>(c.datagrams.get()), static_cast<ull>(c.processed.get()),
-                    static_cast<ull>(c.handoff_out.get()), static_cast<ull>(c.handoff_drops.get()),
-                    static_cast<ull>(kd), static_cast<ull>(c.generation.get()));
+      std::snprintf(
+          line, sizeof line,
+          "stats worker=%zu datagrams=%llu processed=%llu handoff=%llu handoff_drops=%llu "
+          "kernel_drops=%llu generation=%llu\n",
+          i, static_cast<ull>(c.datagrams.get()), static_cast<ull>(c.processed.get()),
+          static_cast<ull>(c.handoff_out.get()), static_cast<ull>(c.handoff_drops.get()),
+          static_cast<ull>(kd), static_cast<ull>(c.generation.get()));
       per_worker += line;
     }
     std::string anomalies;
@@ -313,10 +322,11 @@ class Sensor {
         static_cast<ull>(decode.non_ip), static_cast<ull>(engine.dns_messages),
         static_cast<ull>(engine.alerts), static_cast<ull>(engine.alerts_suppressed),
         static_cast<ull>(sink_->lines()), static_cast<ull>(sink_->dropped()),
-        static_cast<ull>(sink_->failures()), static_cast<ull>(reloadCounters().succeeded.load()),
-        static_cast<ull>(reloadCounters().failed.load()), static_cast<ull>(generation_.load()),
-        last_healthy_ ? 1 : 0, static_cast<ull>(health_ ? health_->accepted() : 0), rssKb(),
-        anomalies.c_str());
+        static_cast<ull>(sink_->failures()),
+        static_cast<ull>(engine::reloadCounters().succeeded.load()),
+        static_cast<ull>(engine::reloadCounters().failed.load()),
+        static_cast<ull>(generation_.load()), last_healthy_ ? 1 : 0,
+        static_cast<ull>(health_ ? health_->accepted() : 0), rssKb(), anomalies.c_str());
     std::fflush(stderr);
   }
 
@@ -325,7 +335,8 @@ class Sensor {
   void startMetrics(const std::string& address) {
     if (address.empty()) return;
     try {
-      metrics_ = std::make_unique<metrics::Server>(address, [this](metrics::Sample& s) { sample(s); });
+      metrics_ =
+          std::make_unique<metrics::Server>(address, [this](metrics::Sample& s) { sample(s); });
       log("metrics on %s/metrics (port %u)", address.c_str(), metrics_->port());
     } catch (const std::exception& e) {
       log("warning: metrics: cannot listen on %s: %s; metrics off", address.c_str(), e.what());
@@ -365,18 +376,23 @@ class Sensor {
       s.handoff_rings.push_back({std::to_string(i), h.used_bytes, h.capacity_bytes, h.max_fill});
     }
     for (std::size_t i = 0; i < sink_->producers(); ++i) {
-      s.eve_queues.push_back({std::to_string(i), sink_->queuedBytes(i), sink_->queueCapacity(i), 0});
+      s.eve_queues.push_back(
+          {std::to_string(i), sink_->queuedBytes(i), sink_->queueCapacity(i), 0});
     }
     s.eve_lines = sink_->lines();
     s.eve_drops = sink_->dropped();
     s.eve_failures = sink_->failures();
     s.eve_rotations = sink_->rotations();
-    s.reloads_ok = reloadCounters().succeeded.load();
-    s.reloads_failed = reloadCounters().failed.load();
+    s.reloads_ok = engine::reloadCounters().succeeded.load();
+    s.reloads_failed = engine::reloadCounters().failed.load();
     s.last_reload_seconds = static_cast<double>(last_reload_.load(std::memory_order_relaxed));
-    s.last_reload_success_seconds = static_cast<double>(last_reload_ok_.load(std::memory_order_relaxed));
+    s.last_reload_success_seconds =
+        static_cast<double>(last_reload_ok_.load(std::memory_order_relaxed));
     s.healthy = healthy_metric_.load(std::memory_order_relaxed);
-    delivery_->sample(s);
+    s.delivery = delivery_->stats();
+    if (s.delivery.am_post_latency) {
+      s.latency.push_back({"alertmanager_post", {s.delivery.am_post_latency}});
+    }
   }
 
   static long rssKb() {

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "decode/packet.h"
+#include "capture/frame.h"
 
 struct pcap;
 

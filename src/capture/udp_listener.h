@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "decode/packet.h"
+#include "capture/frame.h"
 
 namespace exfilwatch {
 
@@ -32,8 +32,7 @@ class UdpListener {
  public:
   // Opens and binds; throws std::runtime_error with the reason. `warning`
   // is set when the kernel gave a smaller receive buffer than asked for.
-  UdpListener(boost::asio::io_context& io, const UdpListenerOptions& options,
-              std::string& warning);
+  UdpListener(boost::asio::io_context& io, const UdpListenerOptions& options, std::string& warning);
 
   template <typename Handler>
   void waitReadable(Handler&& h) {

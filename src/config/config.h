@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "alert/alert_config.h"
 #include "decode/decoder.h"
 #include "dns/message.h"
 #include "dns/registered_domain.h"
@@ -32,16 +33,16 @@ class ConfigError : public std::runtime_error {
 // once at start: a reload that changes them is applied to everything else
 // and logs that these need a restart.
 struct ListenConfig {
-  std::string address = "0.0.0.0";       // VXLAN and GENEVE sockets
+  std::string address = "0.0.0.0";  // VXLAN and GENEVE sockets
   uint16_t vxlan_port = 4789;
   bool geneve_enabled = false;
   uint16_t geneve_port = 6081;
   std::string health_address = "0.0.0.0";
-  uint16_t health_port = 4789;           // TCP; 0: no health listener
-  uint32_t workers = 0;                  // 0: one per core
-  uint64_t rcvbuf_bytes = 32u << 20;     // SO_RCVBUF per socket (kernel caps at rmem_max)
-  uint32_t batch_size = 64;              // datagrams per recvmmsg
-  uint32_t max_datagram_bytes = 9216;    // receive slot; AWS mirror MTU is 9001
+  uint16_t health_port = 4789;         // TCP; 0: no health listener
+  uint32_t workers = 0;                // 0: one per core
+  uint64_t rcvbuf_bytes = 32u << 20;   // SO_RCVBUF per socket (kernel caps at rmem_max)
+  uint32_t batch_size = 64;            // datagrams per recvmmsg
+  uint32_t max_datagram_bytes = 9216;  // receive slot; AWS mirror MTU is 9001
   // The kernel delivers each VXLAN datagram to its owner's socket (a
   // reuseport BPF program, capture/reuseport_steering.h); the hand-off rings
   // then carry only what it cannot steer.
@@ -57,35 +58,7 @@ struct HealthConfig {
   uint32_t stall_seconds = 5;  // unhealthy when a worker made no progress this long
 };
 
-// `output:`, `alertmanager:`, `evidence:`, `metrics:` (issue #6; README
-// "Alert delivery and metrics"). Read once at start, like listen:.
-struct OutputConfig {
-  std::string eve_path;               // "": --eve or stdout
-  uint64_t rotate_bytes = 0;          // rotate the EVE file at this size; 0: never
-  uint32_t rotate_seconds = 0;        // ... or this age; 0: never
-  uint32_t rotate_keep = 10;          // rotated files kept (FILE.1 newest .. FILE.N)
-  bool stdout_alerts = false;         // alert lines also to stdout (when EVE goes to a file)
-  bool syslog_alerts = false;         // alert lines also to syslog (LOG_DAEMON, warning)
-  bool operator==(const OutputConfig&) const = default;
-};
-struct AlertmanagerConfig {
-  std::string url;                    // e.g. http://127.0.0.1:9093; "": off
-  uint32_t batch_size = 64;           // alerts per POST
-  uint32_t queue_size = 10000;        // pending alerts; beyond: dropped and counted
-  uint32_t timeout_ms = 5000;         // per request
-  uint32_t retry_max_ms = 30000;      // backoff ceiling between failed POSTs
-  uint32_t resolve_seconds = 300;     // endsAt = now + this
-  bool operator==(const AlertmanagerConfig&) const = default;
-};
-struct EvidenceConfig {
-  std::string directory;              // "": off
-  uint32_t seconds = 60;              // packets captured after an alert, per pair
-  uint32_t ring_packets = 16;         // packets before the alert written per pair; ring = x64
-  uint32_t max_pairs = 1024;          // pairs recorded at once per worker
-  uint64_t file_bytes = 16u << 20;    // rotate the evidence pcap at this size
-  uint32_t files = 10;                // evidence files kept
-  bool operator==(const EvidenceConfig&) const = default;
-};
+// `metrics:`: the Prometheus endpoint. Read once at start, like listen:.
 struct MetricsConfig {
   std::string address = "0.0.0.0:9108";  // HOST:PORT of /metrics; "": off
   // Domains kept by the bounded top-K of exfilwatch_alerted_domain_alerts

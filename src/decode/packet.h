@@ -1,43 +1,16 @@
-// packet.h: what travels down the packet path. A source hands the decoder a
-// Frame (bytes, captured and wire lengths, timestamp, link type); the decoder
-// fills a PacketContext that the protocol parsers and detection read. Views
-// point into the frame (or a reassembly buffer) and live only for the call.
+// packet.h: what the decoder makes of a Frame (capture/frame.h): a
+// PacketContext that the protocol parsers and detection read, and the
+// bounds-checked reads every decoder uses. Views point into the frame (or a
+// reassembly buffer) and live only for the call.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "capture/frame.h"
 #include "common/net.h"
 
 namespace exfilwatch {
-
-// Link types we accept (values are libpcap's DLT_/LINKTYPE_ numbers).
-enum class LinkType : int {
-  Null = 0,  // BSD loopback: 4-byte host-order address family
-  Ethernet = 1,
-  Raw = 101,      // raw IPv4/IPv6 (LINKTYPE_RAW)
-  RawDlt12 = 12,  // DLT_RAW on some platforms
-  RawDlt14 = 14,  // DLT_RAW on OpenBSD
-  Loop = 108,     // OpenBSD loopback: 4-byte network-order family
-  LinuxSll = 113,
-  LinuxSll2 = 276,
-  Ipv4 = 228,
-  Ipv6 = 229,
-  // exfilwatch-internal, never in a pcap file (outside libpcap's 16-bit
-  // range): a UDP datagram's payload read from a live tunnel socket, starting
-  // at the VXLAN or GENEVE header. The socket it arrived on says which.
-  VxlanPayload = 0x10000,
-  GenevePayload = 0x10001,
-};
-
-// One captured frame, as any source delivers it.
-struct Frame {
-  const uint8_t* data = nullptr;
-  uint32_t caplen = 0;   // bytes we have
-  uint32_t wirelen = 0;  // bytes the frame had on the wire
-  Timestamp ts;
-  int linktype = static_cast<int>(LinkType::Ethernet);
-};
 
 enum class TunnelType : uint8_t { None = 0, Vxlan, Geneve };
 

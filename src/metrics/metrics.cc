@@ -9,8 +9,8 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
-#include <limits>
 #include <deque>
+#include <limits>
 #include <map>
 #include <stdexcept>
 
@@ -52,11 +52,10 @@ class Families {
 };
 
 const char* rcodeName(std::size_t i) {
-  static const char* const kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
-                                       "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
-                                       "NOTZONE", "DSOTYPENI", "RCODE12", "RCODE13", "RCODE14",
-                                       "RCODE15", "BADVERS", "BADKEY", "BADTIME", "BADMODE",
-                                       "BADNAME", "BADALG", "BADTRUNC", "OTHER"};
+  static const char* const kNames[] = {
+      "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",  "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+      "NXRRSET", "NOTAUTH", "NOTZONE",  "DSOTYPENI", "RCODE12", "RCODE13", "RCODE14",  "RCODE15",
+      "BADVERS", "BADKEY",  "BADTIME",  "BADMODE",   "BADNAME", "BADALG",  "BADTRUNC", "OTHER"};
   return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "OTHER";
 }
 
@@ -68,15 +67,21 @@ std::vector<MetricFamily> build(const Sample& s) {
   auto& info = f.family("exfilwatch_build_info", "Build information; always 1.", G);
   Families::add(info, {{"version", s.version}}, 1);
 
-  auto& pk = f.family("exfilwatch_received_packets_total", "Tunnel datagrams received, by worker socket.", C);
-  auto& by = f.family("exfilwatch_received_bytes_total", "Bytes of received tunnel datagrams, by worker socket.", C);
-  auto& pr = f.family("exfilwatch_processed_packets_total", "Datagrams run through a worker's engine.", C);
-  auto& kd = f.family("exfilwatch_kernel_drops_total", "Datagrams the kernel dropped on the socket (SO_RXQ_OVFL).", C);
-  auto& hd = f.family("exfilwatch_handoff_drops_total", "Datagrams dropped because the owning worker's ring was full.", C);
-  auto& ho = f.family("exfilwatch_handoff_total",
-                      "Datagrams a worker received for another worker's client and copied to it "
-                      "(kernel steering places IPv4/IPv6 VXLAN directly; see listen.kernel_steering).",
-                      C);
+  auto& pk = f.family("exfilwatch_received_packets_total",
+                      "Tunnel datagrams received, by worker socket.", C);
+  auto& by = f.family("exfilwatch_received_bytes_total",
+                      "Bytes of received tunnel datagrams, by worker socket.", C);
+  auto& pr =
+      f.family("exfilwatch_processed_packets_total", "Datagrams run through a worker's engine.", C);
+  auto& kd = f.family("exfilwatch_kernel_drops_total",
+                      "Datagrams the kernel dropped on the socket (SO_RXQ_OVFL).", C);
+  auto& hd = f.family("exfilwatch_handoff_drops_total",
+                      "Datagrams dropped because the owning worker's ring was full.", C);
+  auto& ho =
+      f.family("exfilwatch_handoff_total",
+               "Datagrams a worker received for another worker's client and copied to it "
+               "(kernel steering places IPv4/IPv6 VXLAN directly; see listen.kernel_steering).",
+               C);
   for (const auto& src : s.sources) {
     Families::add(ho, {{"source", src.worker}}, static_cast<double>(src.handoff));
     Families::add(pk, {{"source", src.worker}}, static_cast<double>(src.datagrams));
@@ -86,16 +91,20 @@ std::vector<MetricFamily> build(const Sample& s) {
     Families::add(hd, {{"source", src.worker}}, static_cast<double>(src.handoff_drops));
   }
 
-  f.scalar("exfilwatch_decoded_frames_total", "Frames entering the decoder.", C, static_cast<double>(s.decode.frames));
-  f.scalar("exfilwatch_malformed_frames_total", "Frames an analyzer refused (see exfilwatch_anomalies_total).", C,
+  f.scalar("exfilwatch_decoded_frames_total", "Frames entering the decoder.", C,
+           static_cast<double>(s.decode.frames));
+  f.scalar("exfilwatch_malformed_frames_total",
+           "Frames an analyzer refused (see exfilwatch_anomalies_total).", C,
            static_cast<double>(s.decode.malformed));
-  auto& an = f.family("exfilwatch_anomalies_total", "Decapsulation and parse anomalies, by stable name.", C);
+  auto& an = f.family("exfilwatch_anomalies_total",
+                      "Decapsulation and parse anomalies, by stable name.", C);
   for (std::size_t i = 0; i < kWeirdCount; ++i) {
     const auto id = static_cast<Weird>(i);
     Families::add(an, {{"name", std::string(weirdName(id))}}, static_cast<double>(s.weird.get(id)));
   }
 
-  auto& dm = f.family("exfilwatch_dns_messages_total", "DNS messages parsed, by type (query, response).", C);
+  auto& dm = f.family("exfilwatch_dns_messages_total",
+                      "DNS messages parsed, by type (query, response).", C);
   Families::add(dm, {{"type", "query"}}, static_cast<double>(s.engine.dns_queries));
   Families::add(dm, {{"type", "response"}}, static_cast<double>(s.engine.dns_responses));
   auto& rc = f.family("exfilwatch_dns_messages_by_rcode_total", "DNS messages, by rcode.", C);
@@ -107,27 +116,34 @@ std::vector<MetricFamily> build(const Sample& s) {
            static_cast<double>(s.engine.dns_unparsable));
 
   auto& rh = f.family("exfilwatch_rule_hits_total", "Analyst rule hits, by rule id.", C);
-  for (const auto& [id, n] : s.rule_hits) Families::add(rh, {{"rule_id", std::to_string(id)}}, static_cast<double>(n));
+  for (const auto& [id, n] : s.rule_hits)
+    Families::add(rh, {{"rule_id", std::to_string(id)}}, static_cast<double>(n));
 
-  auto& al = f.family("exfilwatch_alerts_total", "Alerts written, by category and severity (1 high .. 3 low).", C);
-  for (const auto& a : s.alerts) {
-    Families::add(al, {{"category", a.category}, {"severity", std::to_string(a.severity)}}, static_cast<double>(a.n));
+  auto& al = f.family("exfilwatch_alerts_total",
+                      "Alerts written, by category and severity (1 high .. 3 low).", C);
+  for (const auto& a : s.delivery.alerts) {
+    Families::add(al, {{"category", a.category}, {"severity", std::to_string(a.severity)}},
+                  static_cast<double>(a.n));
   }
-  f.scalar("exfilwatch_alerts_raised_total", "Alerts raised by the engines (before output queues).", C,
-           static_cast<double>(s.engine.alerts));
+  f.scalar("exfilwatch_alerts_raised_total", "Alerts raised by the engines (before output queues).",
+           C, static_cast<double>(s.engine.alerts));
   f.scalar("exfilwatch_alerts_suppressed_total", "Alerts suppressed by the per-pair interval.", C,
            static_cast<double>(s.engine.alerts_suppressed));
 
-  f.scalar("exfilwatch_eve_records_total", "EVE lines written.", C, static_cast<double>(s.eve_lines));
+  f.scalar("exfilwatch_eve_records_total", "EVE lines written.", C,
+           static_cast<double>(s.eve_lines));
   f.scalar("exfilwatch_eve_drops_total", "EVE lines dropped because a worker's queue was full.", C,
            static_cast<double>(s.eve_drops));
-  f.scalar("exfilwatch_eve_write_failures_total", "EVE write errors.", C, static_cast<double>(s.eve_failures));
+  f.scalar("exfilwatch_eve_write_failures_total", "EVE write errors.", C,
+           static_cast<double>(s.eve_failures));
   f.scalar("exfilwatch_eve_rotations_total", "EVE file rotations and reopenings.", C,
            static_cast<double>(s.eve_rotations));
 
-  f.scalar("exfilwatch_dns_tracked_pairs", "(client, registered domain) pairs the DNS scorer tracks.", G,
+  f.scalar("exfilwatch_dns_tracked_pairs",
+           "(client, registered domain) pairs the DNS scorer tracks.", G,
            static_cast<double>(s.dns_pairs));
-  f.scalar("exfilwatch_dns_pair_evictions_total", "Tracked pairs recycled because the table was full.", C,
+  f.scalar("exfilwatch_dns_pair_evictions_total",
+           "Tracked pairs recycled because the table was full.", C,
            static_cast<double>(s.dns_evictions));
   f.scalar("exfilwatch_tls_tracked_pairs", "(client, destination) pairs the TLS scorer tracks.", G,
            static_cast<double>(s.tls_pairs));
@@ -135,36 +151,47 @@ std::vector<MetricFamily> build(const Sample& s) {
   auto& rl = f.family("exfilwatch_rule_reloads_total", "Control plane reloads, by result.", C);
   Families::add(rl, {{"result", "success"}}, static_cast<double>(s.reloads_ok));
   Families::add(rl, {{"result", "failure"}}, static_cast<double>(s.reloads_failed));
-  f.scalar("exfilwatch_rule_reload_last_timestamp_seconds", "Unix time of the last reload attempt; 0: none.", G,
-           s.last_reload_seconds);
-  f.scalar("exfilwatch_rule_reload_last_success_timestamp_seconds", "Unix time of the last successful reload; 0: none.", G,
-           s.last_reload_success_seconds);
-  f.scalar("exfilwatch_healthy", "1 while the health check accepts connections.", G, s.healthy ? 1 : 0);
+  f.scalar("exfilwatch_rule_reload_last_timestamp_seconds",
+           "Unix time of the last reload attempt; 0: none.", G, s.last_reload_seconds);
+  f.scalar("exfilwatch_rule_reload_last_success_timestamp_seconds",
+           "Unix time of the last successful reload; 0: none.", G, s.last_reload_success_seconds);
+  f.scalar("exfilwatch_healthy", "1 while the health check accepts connections.", G,
+           s.healthy ? 1 : 0);
 
-  f.scalar("exfilwatch_alertmanager_alerts_sent_total", "Alerts Alertmanager accepted.", C, static_cast<double>(s.am_sent));
-  f.scalar("exfilwatch_alertmanager_alerts_dropped_total", "Alerts dropped because the Alertmanager queue was full.", C,
-           static_cast<double>(s.am_dropped));
-  f.scalar("exfilwatch_alertmanager_post_failures_total", "Failed POSTs to Alertmanager (retried).", C,
-           static_cast<double>(s.am_failed_posts));
-  f.scalar("exfilwatch_alertmanager_queue_alerts", "Alerts waiting for Alertmanager.", G, static_cast<double>(s.am_queue));
+  f.scalar("exfilwatch_alertmanager_alerts_sent_total", "Alerts Alertmanager accepted.", C,
+           static_cast<double>(s.delivery.am_sent));
+  f.scalar("exfilwatch_alertmanager_alerts_dropped_total",
+           "Alerts dropped because the Alertmanager queue was full.", C,
+           static_cast<double>(s.delivery.am_dropped));
+  f.scalar("exfilwatch_alertmanager_post_failures_total", "Failed POSTs to Alertmanager (retried).",
+           C, static_cast<double>(s.delivery.am_failed_posts));
+  f.scalar("exfilwatch_alertmanager_queue_alerts", "Alerts waiting for Alertmanager.", G,
+           static_cast<double>(s.delivery.am_queue));
   f.scalar("exfilwatch_alertmanager_queue_capacity_alerts",
-           "Alerts the Alertmanager queue holds before dropping (alertmanager.queue_size); 0: Alertmanager off.", G,
-           static_cast<double>(s.am_queue_capacity));
+           "Alerts the Alertmanager queue holds before dropping (alertmanager.queue_size); 0: "
+           "Alertmanager off.",
+           G, static_cast<double>(s.delivery.am_queue_capacity));
 
   // Queue depths, read from the rings' published indexes at scrape time.
-  auto& eq = f.family("exfilwatch_eve_queue_bytes", "Bytes queued from a worker to the EVE writer thread.", G);
-  auto& ec = f.family("exfilwatch_eve_queue_capacity_bytes",
-                      "Capacity of a worker's EVE queue (listen.eve_queue_bytes, rounded up to a power of two).", G);
+  auto& eq = f.family("exfilwatch_eve_queue_bytes",
+                      "Bytes queued from a worker to the EVE writer thread.", G);
+  auto& ec = f.family(
+      "exfilwatch_eve_queue_capacity_bytes",
+      "Capacity of a worker's EVE queue (listen.eve_queue_bytes, rounded up to a power of two).",
+      G);
   for (const auto& q : s.eve_queues) {
     Families::add(eq, {{"worker", q.worker}}, static_cast<double>(q.used_bytes));
     Families::add(ec, {{"worker", q.worker}}, static_cast<double>(q.capacity_bytes));
   }
-  auto& hq = f.family("exfilwatch_handoff_ring_bytes",
-                      "Bytes queued in the hand-off rings towards a worker (datagrams of clients it owns).", G);
-  auto& hc = f.family("exfilwatch_handoff_ring_capacity_bytes",
-                      "Total capacity of the hand-off rings towards a worker (one ring per other worker).", G);
-  auto& hf = f.family("exfilwatch_handoff_ring_max_fill_ratio",
-                      "Fill ratio (0..1) of the fullest hand-off ring towards a worker; at 1 it drops.", G);
+  auto& hq = f.family(
+      "exfilwatch_handoff_ring_bytes",
+      "Bytes queued in the hand-off rings towards a worker (datagrams of clients it owns).", G);
+  auto& hc = f.family(
+      "exfilwatch_handoff_ring_capacity_bytes",
+      "Total capacity of the hand-off rings towards a worker (one ring per other worker).", G);
+  auto& hf = f.family(
+      "exfilwatch_handoff_ring_max_fill_ratio",
+      "Fill ratio (0..1) of the fullest hand-off ring towards a worker; at 1 it drops.", G);
   for (const auto& q : s.handoff_rings) {
     Families::add(hq, {{"worker", q.worker}}, static_cast<double>(q.used_bytes));
     Families::add(hc, {{"worker", q.worker}}, static_cast<double>(q.capacity_bytes));
@@ -173,24 +200,31 @@ std::vector<MetricFamily> build(const Sample& s) {
 
   // Bounded: at most metrics.top_domains series; a domain that loses its
   // place is simply absent from the next scrape (its series goes stale).
-  auto& td = f.family("exfilwatch_alerted_domain_alerts",
-                      "Alerts per domain (registered domain, or destination for TLS) since start, for the top "
-                      "metrics.top_domains domains; Space-Saving estimate, an upper bound.",
-                      G);
-  for (const auto& [domain, n] : s.top_domains) Families::add(td, {{"domain", domain}}, static_cast<double>(n));
-  f.scalar("exfilwatch_alerted_domains_limit", "Most domains exfilwatch_alerted_domain_alerts reports (metrics.top_domains).",
-           G, static_cast<double>(s.top_domains_max));
-  f.scalar("exfilwatch_alerted_domain_evictions_total",
-           "Domains that lost their top-domains place to a new one; 0: the per-domain counts are exact.", C,
-           static_cast<double>(s.top_domain_evictions));
+  auto& td = f.family(
+      "exfilwatch_alerted_domain_alerts",
+      "Alerts per domain (registered domain, or destination for TLS) since start, for the top "
+      "metrics.top_domains domains; Space-Saving estimate, an upper bound.",
+      G);
+  for (const auto& [domain, n] : s.delivery.top_domains)
+    Families::add(td, {{"domain", domain}}, static_cast<double>(n));
+  f.scalar("exfilwatch_alerted_domains_limit",
+           "Most domains exfilwatch_alerted_domain_alerts reports (metrics.top_domains).", G,
+           static_cast<double>(s.delivery.top_domains_max));
+  f.scalar(
+      "exfilwatch_alerted_domain_evictions_total",
+      "Domains that lost their top-domains place to a new one; 0: the per-domain counts are exact.",
+      C, static_cast<double>(s.delivery.top_domain_evictions));
 
   f.scalar("exfilwatch_evidence_packets_total", "Packets written to evidence pcaps.", C,
            static_cast<double>(s.evidence_packets));
-  f.scalar("exfilwatch_evidence_drops_total", "Evidence packets dropped (queue full or write error).", C,
+  f.scalar("exfilwatch_evidence_drops_total",
+           "Evidence packets dropped (queue full or write error).", C,
            static_cast<double>(s.evidence_drops));
-  f.scalar("exfilwatch_evidence_files_total", "Evidence pcap files opened.", C, static_cast<double>(s.evidence_files));
+  f.scalar("exfilwatch_evidence_files_total", "Evidence pcap files opened.", C,
+           static_cast<double>(s.evidence_files));
 
-  auto& lat = f.family("exfilwatch_stage_latency_seconds", "Processing time per stage.", MetricType::Histogram);
+  auto& lat = f.family("exfilwatch_stage_latency_seconds", "Processing time per stage.",
+                       MetricType::Histogram);
   for (const auto& st : s.latency) {
     ClientMetric m;
     m.label = {{"stage", st.name}};

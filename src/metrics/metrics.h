@@ -14,10 +14,11 @@
 #include <utility>
 #include <vector>
 
-#include "app/engine.h"
+#include "alert/delivery.h"
 #include "common/counters.h"
 #include "decode/decoder.h"
 #include "decode/weird.h"
+#include "engine/engine.h"
 
 namespace prometheus {
 class Exposer;
@@ -38,18 +39,11 @@ struct Sample {
   WeirdCounters weird;
   uint64_t dns_pairs = 0, dns_evictions = 0, tls_pairs = 0;
   std::vector<std::pair<uint32_t, uint64_t>> rule_hits;  // (rule id, hits)
-  struct AlertCount {
-    std::string category;
-    int severity;
-    uint64_t n;
-  };
-  std::vector<AlertCount> alerts;  // written alert lines, by category and severity
   uint64_t eve_lines = 0, eve_drops = 0, eve_failures = 0, eve_rotations = 0;
   uint64_t reloads_ok = 0, reloads_failed = 0;
   double last_reload_seconds = 0, last_reload_success_seconds = 0;
   bool healthy = false;
-  uint64_t am_sent = 0, am_dropped = 0, am_failed_posts = 0, am_queue = 0;
-  uint64_t am_queue_capacity = 0;  // alertmanager.queue_size; 0: Alertmanager off
+  DeliveryStats delivery;  // alert counts, top domains, Alertmanager
   // Queue depths, read at scrape time (never counted per packet): each
   // worker's EVE queue, and the hand-off rings towards each worker.
   struct Queue {
@@ -58,10 +52,6 @@ struct Sample {
     double max_fill = 0;  // hand-off: the fullest of the worker's inbound rings
   };
   std::vector<Queue> eve_queues, handoff_rings;
-  // Bounded top-K of alerted domains (Space-Saving estimates, at most
-  // top_domains_max entries) and how many domains lost their place.
-  std::vector<std::pair<std::string, uint64_t>> top_domains;
-  uint64_t top_domains_max = 0, top_domain_evictions = 0;
   uint64_t evidence_packets = 0, evidence_drops = 0, evidence_files = 0;
   struct Stage {
     std::string name;

@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "common/escape.h"
 #include "common/hash.h"
+#include "score/reasons.h"
 
 namespace exfilwatch::score {
 
@@ -34,31 +34,12 @@ void bump(uint8_t (&hist)[N], std::size_t i) {
   ++hist[i];
 }
 
-void appendKv(std::string& out, const char* key, const std::string& suffix, double v,
-              int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s%s=%.*f ", key, suffix.c_str(), decimals, v);
-  out += buf;
-}
 }  // namespace
 
 bool isRiskyType(uint16_t t) {
   namespace rt = dns::rrtype;
   return t == rt::NULL_ || t == rt::TXT || t == rt::KEY || t == rt::CNAME || t == rt::MX ||
          t == rt::SRV || t == rt::ANY || (t >= 65280 && t <= 65534);
-}
-
-void appendSafeName(std::string& out, std::string_view name, std::size_t max) {
-  // No spaces and no '=': reasons are space-separated key=value pairs.
-  escape::appendEscaped(out, name.substr(0, max),
-                        [](uint8_t c) { return c > 0x20 && c < 0x7f && c != '=' && c != '\\'; });
-  if (name.size() > max) out += "...";
-}
-
-std::string DnsScorer::windowName(uint32_t s) {
-  if (s % 3600 == 0) return std::to_string(s / 3600) + "h";
-  if (s % 60 == 0) return std::to_string(s / 60) + "m";
-  return std::to_string(s) + "s";
 }
 
 DnsScorer::DnsScorer(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel> model,

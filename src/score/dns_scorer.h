@@ -36,11 +36,11 @@ struct DnsCounters {
   uint32_t info_bits = 0;     // information sent, bits
   uint32_t answer_bytes = 0;  // answer RDATA bytes
   uint16_t queries = 0;
-  uint16_t new_names = 0;     // names never seen under the domain
+  uint16_t new_names = 0;  // names never seen under the domain
   uint16_t nxdomain = 0;
   uint16_t risky_types = 0;
   uint16_t lexical_hits = 0;
-  uint16_t rule_centi = 0;    // rule weight x 100
+  uint16_t rule_centi = 0;  // rule weight x 100
 };
 static_assert(sizeof(DnsCounters) == 20);
 
@@ -52,23 +52,23 @@ struct DnsPairRecord {
   uint32_t info_total_bits;
   uint16_t alerts;
   uint8_t max_label;
-  uint8_t entropy_max_q;   // max prefix entropy x 30
-  uint8_t first_len;       // bytes kept in first_name
-  uint8_t flags;           // bit 0: first name truncated
-  uint16_t lru_stamp;      // StateTable's lazy LRU
+  uint8_t entropy_max_q;  // max prefix entropy x 30
+  uint8_t first_len;      // bytes kept in first_name
+  uint8_t flags;          // bit 0: first name truncated
+  uint16_t lru_stamp;     // StateTable's lazy LRU
   SlidingWindow<DnsCounters> win[kWindows];
-  Hll64 hll;               // distinct subdomains, lifetime
-  uint8_t entropy_hist[8]; // prefix entropy: <1.5, <2, <2.5, <3, <3.5, <4, <4.5, >=4.5
-  uint8_t label_hist[4];   // longest prefix label: <16, <32, <48, >=48
-  char first_name[24];     // first query name, truncated
+  Hll64 hll;                // distinct subdomains, lifetime
+  uint8_t entropy_hist[8];  // prefix entropy: <1.5, <2, <2.5, <3, <3.5, <4, <4.5, >=4.5
+  uint8_t label_hist[4];    // longest prefix label: <16, <32, <48, >=48
+  char first_name[24];      // first query name, truncated
 };
 static_assert(sizeof(DnsPairRecord) == 248, "keep the per-pair record within the 256-byte budget");
 
 // Everything the verdict (and explain) looks at for one pair, at one time.
 struct DnsFeatures {
   struct PerWindow {
-    double info_bytes = 0, answer_bytes = 0, queries = 0, unique = 0, nxdomain = 0,
-           risky = 0, lexical = 0, rule_weight = 0;
+    double info_bytes = 0, answer_bytes = 0, queries = 0, unique = 0, nxdomain = 0, risky = 0,
+           lexical = 0, rule_weight = 0;
   } w[kWindows];
   double distinct = 0;  // HLL estimate
   double entropy_p90 = 0, entropy_max = 0;
@@ -81,16 +81,15 @@ struct DnsFeatures {
 };
 
 struct DnsVerdict {
-  bool update = false;     // false: first alert for the pair in this interval
+  bool update = false;  // false: first alert for the pair in this interval
   double score = 0;
-  uint32_t alerts = 0;     // alerts for this pair so far, this one included
+  uint32_t alerts = 0;  // alerts for this pair so far, this one included
   std::string_view reasons;
   std::string_view domain;  // what the pair aggregates under (to name in the alert)
 };
 
 struct DnsScorerStats {
-  uint64_t queries = 0, responses = 0, allowed = 0, new_names = 0, verdicts = 0,
-           suppressed = 0;
+  uint64_t queries = 0, responses = 0, allowed = 0, new_names = 0, verdicts = 0, suppressed = 0;
 };
 
 bool isRiskyType(uint16_t qtype);
@@ -142,8 +141,6 @@ class DnsScorer {
   void shareSeenNames(const DnsScorer& other) { seen_.shareWith(other.seen_); }
   double bytesPerPair() const { return table_.bytesPerRecord(); }
 
-  static std::string windowName(uint32_t seconds);  // 60 -> "1m", 3600 -> "1h"
-
  private:
   using Clock = WindowClock<kWindows>;
   // The scorer's clock at `now` (packet time), reworked only when it moves.
@@ -172,9 +169,5 @@ class DnsScorer {
   std::string win_names_[kWindows];
   char server_domain_[64] = {};  // "@" + INET6_ADDRSTRLEN
 };
-
-// Appends `name` with bytes outside printable ASCII, spaces, '=' and '\\'
-// escaped as \xNN, at most `max` input bytes (then "...").
-void appendSafeName(std::string& out, std::string_view name, std::size_t max = 80);
 
 }  // namespace exfilwatch::score

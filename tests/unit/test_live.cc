@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "build_config.h"
-#include "capture/inner_peek.h"
 #include "capture/pcap_source.h"
 #include "capture/reuseport_steering.h"
 #include "common/spsc_ring.h"
 #include "config/config.h"
 #include "decode/decoder.h"
+#include "decode/inner_peek.h"
 
 using namespace exfilwatch;
 

@@ -167,14 +167,15 @@ TEST_CASE("top-K: heavy hitters of a skewed stream, with Space-Saving's bounds")
 TEST_CASE("top domains metric: at most N series, evicted domains disappear") {
   Config config;
   config.metrics.top_domains = 3;
-  AlertDelivery delivery(config);
+  AlertDelivery delivery(config.output, config.alertmanager, config.sensor_name,
+                         config.metrics.top_domains);
   for (int i = 0; i < 10; ++i) delivery.onLine(alertLine("tunnel.example"));
   for (int i = 0; i < 5; ++i) delivery.onLine(alertLine("second.example"));
   delivery.onLine(alertLine("once.example"));
   delivery.onLine(
       R"({"timestamp":"x","event_type":"dns","dns":{"registered_domain":"not-an-alert.example"}})");
   metrics::Sample s;
-  delivery.sample(s);
+  s.delivery = delivery.stats();
   std::string text = metrics::render(s);
   auto series = samples(text, "exfilwatch_alerted_domain_alerts");
   CHECK(series.size() == 3);
@@ -187,7 +188,7 @@ TEST_CASE("top domains metric: at most N series, evicted domains disappear") {
   // A new domain takes the smallest one's place: once.example's series is gone.
   delivery.onLine(alertLine("newcomer.example"));
   metrics::Sample s2;
-  delivery.sample(s2);
+  s2.delivery = delivery.stats();
   text = metrics::render(s2);
   series = samples(text, "exfilwatch_alerted_domain_alerts");
   CHECK(series.size() == 3);
@@ -200,15 +201,16 @@ TEST_CASE("top domains metric: at most N series, evicted domains disappear") {
   // A flood of distinct domains never grows the family past N.
   for (int i = 0; i < 2000; ++i) delivery.onLine(alertLine("r" + std::to_string(i) + ".example"));
   metrics::Sample s3;
-  delivery.sample(s3);
+  s3.delivery = delivery.stats();
   CHECK(samples(metrics::render(s3), "exfilwatch_alerted_domain_alerts").size() == 3);
 
   // metrics.top_domains: 0 turns the family off.
   config.metrics.top_domains = 0;
-  AlertDelivery off(config);
+  AlertDelivery off(config.output, config.alertmanager, config.sensor_name,
+                    config.metrics.top_domains);
   off.onLine(alertLine("tunnel.example"));
   metrics::Sample s4;
-  off.sample(s4);
+  s4.delivery = off.stats();
   CHECK(samples(metrics::render(s4), "exfilwatch_alerted_domain_alerts").empty());
 }
 
@@ -236,8 +238,8 @@ TEST_CASE("queue depth: SPSC ring used bytes as published, and the gauges") {
   metrics::Sample s;
   s.eve_queues.push_back({"0", 4096, 8u << 20, 0});
   s.handoff_rings.push_back({"1", 1000, 4u << 20, 0.25});
-  s.am_queue = 7;
-  s.am_queue_capacity = 10000;
+  s.delivery.am_queue = 7;
+  s.delivery.am_queue_capacity = 10000;
   const std::string text = metrics::render(s);
   CHECK(samples(text, "exfilwatch_eve_queue_bytes")[R"({worker="0"})"] == 4096);
   CHECK(samples(text, "exfilwatch_eve_queue_capacity_bytes")[R"({worker="0"})"] == 8 << 20);

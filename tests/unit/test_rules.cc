@@ -3,7 +3,6 @@
 // tests, conditions and actions, TLS fields, the compiled-database cache,
 // swapping rule sets under a running matcher, and failed reloads.
 #include <doctest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,9 +15,9 @@
 #include <thread>
 #include <vector>
 
-#include "app/control_plane_builder.h"
 #include "build_config.h"
 #include "corpus_names.h"
+#include "engine/control_plane_builder.h"
 #include "rules/cache.h"
 #include "rules/loader.h"
 #include "rules/matcher.h"
@@ -88,7 +87,8 @@ TEST_CASE("broken rule files: each kind gets file, line and a clear message") {
   };
   const std::vector<Case> cases = {
       {"bad regex",
-       {{"a.yaml", "rules:\n  - id: 7\n    name: x\n    field: dns.qname\n    pattern: 'abc(def'\n"}},
+       {{"a.yaml",
+         "rules:\n  - id: 7\n    name: x\n    field: dns.qname\n    pattern: 'abc(def'\n"}},
        "a.yaml:5",  // the pattern's own line
        "rule 7: pattern 'abc(def': Hyperscan: "},
       {"pattern matching the empty string",
@@ -96,7 +96,8 @@ TEST_CASE("broken rule files: each kind gets file, line and a clear message") {
        "a.yaml:5",
        "rule 8: pattern 'a*' matches the empty string"},
       {"duplicate id across files",
-       {{"a.yaml", kGoodRule}, {"b.yaml", "rules:\n\n  - id: 42\n    name: y\n    field: dns.qname\n    literal: x\n"}},
+       {{"a.yaml", kGoodRule},
+        {"b.yaml", "rules:\n\n  - id: 42\n    name: y\n    field: dns.qname\n    literal: x\n"}},
        "b.yaml:3",
        "rule 42: duplicate id (first defined at"},
       {"unknown field",
@@ -104,7 +105,9 @@ TEST_CASE("broken rule files: each kind gets file, line and a clear message") {
        "a.yaml:4",
        "rule 9: field: unknown field 'dns.qnam' (known: dns.qname"},
       {"unknown key",
-       {{"a.yaml", "rules:\n  - id: 9\n    name: x\n    field: dns.qname\n    pattern: 'a'\n    sevrity: 1\n"}},
+       {{"a.yaml",
+         "rules:\n  - id: 9\n    name: x\n    field: dns.qname\n    pattern: 'a'\n    sevrity: "
+         "1\n"}},
        "a.yaml:6",
        "rule 9: unknown key 'sevrity'"},
       {"wrong type (id)",
@@ -112,11 +115,15 @@ TEST_CASE("broken rule files: each kind gets file, line and a clear message") {
        "a.yaml:2",
        "id: expected an integer, got 'abc'"},
       {"wrong type (flags)",
-       {{"a.yaml", "rules:\n  - id: 5\n    name: x\n    field: dns.qname\n    pattern: 'a'\n    flags: caseless\n"}},
+       {{"a.yaml",
+         "rules:\n  - id: 5\n    name: x\n    field: dns.qname\n    pattern: 'a'\n    flags: "
+         "caseless\n"}},
        "a.yaml:6",
        "rule 5: flags: expected a list"},
       {"wrong type (severity)",
-       {{"a.yaml", "rules:\n  - id: 5\n    name: x\n    field: dns.qname\n    pattern: 'a'\n    severity: [1]\n"}},
+       {{"a.yaml",
+         "rules:\n  - id: 5\n    name: x\n    field: dns.qname\n    pattern: 'a'\n    severity: "
+         "[1]\n"}},
        "a.yaml:6",
        "rule 5: severity: expected an integer"},
       {"invalid YAML",
@@ -131,19 +138,27 @@ TEST_CASE("broken rule files: each kind gets file, line and a clear message") {
        "a.yaml:2",
        "rule 3: needs a 'pattern' or a 'literal'"},
       {"score without weight",
-       {{"a.yaml", "rules:\n  - id: 3\n    name: x\n    field: dns.qname\n    literal: a\n    action: score\n"}},
+       {{"a.yaml",
+         "rules:\n  - id: 3\n    name: x\n    field: dns.qname\n    literal: a\n    action: "
+         "score\n"}},
        "a.yaml:2",
        "rule 3: action score needs a 'weight'"},
       {"bad qtype",
-       {{"a.yaml", "rules:\n  - id: 3\n    name: x\n    field: dns.qname\n    literal: a\n    qtype: [TXTT]\n"}},
+       {{"a.yaml",
+         "rules:\n  - id: 3\n    name: x\n    field: dns.qname\n    literal: a\n    qtype: "
+         "[TXTT]\n"}},
        "a.yaml:6",
        "rule 3: qtype: unknown DNS type 'TXTT'"},
       {"bad mitre id",
-       {{"a.yaml", "rules:\n  - id: 3\n    name: x\n    field: dns.qname\n    literal: a\n    mitre: [T10]\n"}},
+       {{"a.yaml",
+         "rules:\n  - id: 3\n    name: x\n    field: dns.qname\n    literal: a\n    mitre: "
+         "[T10]\n"}},
        "a.yaml:6",
        "rule 3: mitre: 'T10' is not an ATT&CK technique id"},
       {"failing self-test is not a load error but a bad escape is",
-       {{"a.yaml", "rules:\n  - id: 3\n    name: x\n    field: dns.qname\n    literal: a\n    tests: {match: ['\\q']}\n"}},
+       {{"a.yaml",
+         "rules:\n  - id: 3\n    name: x\n    field: dns.qname\n    literal: a\n    tests: {match: "
+         "['\\q']}\n"}},
        "a.yaml:6",
        "rule 3: tests.match: bad escape"},
       {"top-level list instead of mapping",
@@ -224,7 +239,8 @@ TEST_CASE("shipped rules: load, and each rule's must-match and near-miss hold") 
 }
 
 TEST_CASE("shipped rules: no alert rule fires on the benign name corpus") {
-  const std::string path = std::string(EXFILWATCH_SOURCE_DIR) + "/../shared/corpus/names/dns/plain/names.csv";
+  const std::string path =
+      std::string(EXFILWATCH_SOURCE_DIR) + "/../shared/corpus/names/dns/plain/names.csv";
   std::ifstream in(path);
   if (!in) {
     MESSAGE("skipped: " << path << " not found");
@@ -344,19 +360,21 @@ TEST_CASE("scan cache: a repeated value gets exactly the verdict of a fresh scan
   }
 
   // A new rule set never sees the old set's entries.
-  Probe swap(compile("rules:\n  - {id: 1, name: a, field: dns.qname, literal: evil, anchor: start}\n"));
+  Probe swap(
+      compile("rules:\n  - {id: 1, name: a, field: dns.qname, literal: evil, anchor: start}\n"));
   CHECK(swap.hits(Field::DnsQname, "evil.example") == std::vector<uint32_t>{1});
-  REQUIRE(swap.m.adopt(compile("rules:\n  - {id: 2, name: b, field: dns.qname, literal: nomatch}\n")));
+  REQUIRE(
+      swap.m.adopt(compile("rules:\n  - {id: 2, name: b, field: dns.qname, literal: nomatch}\n")));
   CHECK(swap.hits(Field::DnsQname, "evil.example").empty());
 }
 
 TEST_CASE("conditions: qtype, direction, port") {
-  Probe p(compile(
-      "rules:\n"
-      "  - {id: 1, name: q, field: dns.qname, literal: x, direction: query}\n"
-      "  - {id: 2, name: r, field: dns.qname, literal: x, direction: response}\n"
-      "  - {id: 3, name: t, field: dns.qname, literal: x, qtype: [TXT, NULL, 65399]}\n"
-      "  - {id: 4, name: p, field: dns.qname, literal: x, port: [5353]}\n"));
+  Probe p(
+      compile("rules:\n"
+              "  - {id: 1, name: q, field: dns.qname, literal: x, direction: query}\n"
+              "  - {id: 2, name: r, field: dns.qname, literal: x, direction: response}\n"
+              "  - {id: 3, name: t, field: dns.qname, literal: x, qtype: [TXT, NULL, 65399]}\n"
+              "  - {id: 4, name: p, field: dns.qname, literal: x, port: [5353]}\n"));
   MatchContext ctx;
   ctx.qtype = 1;
   ctx.server_port = 53;
@@ -374,12 +392,14 @@ TEST_CASE("conditions: qtype, direction, port") {
 }
 
 TEST_CASE("actions: allow wins, alerts listed, score weights add up") {
-  Probe p(compile(
-      "rules:\n"
-      "  - {id: 10, name: a, field: dns.qname, pattern: '^tun\\.'}\n"
-      "  - {id: 11, name: s1, field: dns.qname, literal: tun, action: score, weight: 1.5}\n"
-      "  - {id: 12, name: s2, field: dns.registered_domain, literal: example.com, anchor: exact, action: score, weight: 0.25}\n"
-      "  - {id: 13, name: ok, field: dns.qname, literal: safe.example.com, anchor: domain, action: allow}\n"));
+  Probe p(
+      compile("rules:\n"
+              "  - {id: 10, name: a, field: dns.qname, pattern: '^tun\\.'}\n"
+              "  - {id: 11, name: s1, field: dns.qname, literal: tun, action: score, weight: 1.5}\n"
+              "  - {id: 12, name: s2, field: dns.registered_domain, literal: example.com, anchor: "
+              "exact, action: score, weight: 0.25}\n"
+              "  - {id: 13, name: ok, field: dns.qname, literal: safe.example.com, anchor: domain, "
+              "action: allow}\n"));
   p.m.begin({});
   p.m.scan(Field::DnsQname, "tun.example.com");
   p.m.scan(Field::DnsRegisteredDomain, "example.com");
@@ -401,19 +421,21 @@ TEST_CASE("actions: allow wins, alerts listed, score weights add up") {
 }
 
 TEST_CASE("literals are matched byte for byte") {
-  Probe p(compile("rules:\n  - {id: 1, name: l, field: dns.qname, literal: 'a.b+c(d', anchor: exact}\n"));
+  Probe p(compile(
+      "rules:\n  - {id: 1, name: l, field: dns.qname, literal: 'a.b+c(d', anchor: exact}\n"));
   CHECK(p.hits(Field::DnsQname, "a.b+c(d").size() == 1);
   CHECK(p.hits(Field::DnsQname, "aXb+c(d").empty());
 }
 
 TEST_CASE("TLS fields take values passed directly") {
-  Probe p(compile(
-      "rules:\n"
-      "  - {id: 1, name: sni, field: tls.sni, literal: files-drop.net, anchor: domain}\n"
-      "  - {id: 2, name: ja3, field: tls.ja3, literal: 72a589da586844d7f0818ce684948eea, anchor: exact}\n"
-      "  - {id: 3, name: ja4, field: tls.ja4, pattern: '^t13d[0-9]{4}h2_'}\n"));
+  Probe p(
+      compile("rules:\n"
+              "  - {id: 1, name: sni, field: tls.sni, literal: files-drop.net, anchor: domain}\n"
+              "  - {id: 2, name: ja3, field: tls.ja3, literal: 72a589da586844d7f0818ce684948eea, "
+              "anchor: exact}\n"
+              "  - {id: 3, name: ja4, field: tls.ja4, pattern: '^t13d[0-9]{4}h2_'}\n"));
   CHECK(p.hits(Field::TlsSni, "backup.files-drop.net") == std::vector<uint32_t>{1});
-  CHECK(p.hits(Field::TlsSni, "files-drop.net.example") .empty());
+  CHECK(p.hits(Field::TlsSni, "files-drop.net.example").empty());
   CHECK(p.hits(Field::TlsJa3, "72a589da586844d7f0818ce684948eea") == std::vector<uint32_t>{2});
   CHECK(p.hits(Field::TlsJa4, "t13d1516h2_8daaf6152771_02713d6af862") == std::vector<uint32_t>{3});
   CHECK(p.hits(Field::TlsJa4, "t12d1516h2_8daaf6152771_02713d6af862").empty());
@@ -543,27 +565,30 @@ TEST_CASE("a broken reload keeps the old rules running and is counted") {
   const std::string config = dir.write(
       "exfilwatch.yaml", "rules:\n  directory: " + rules_path + "\n  cache_directory: 'off'\n");
 
-  ControlPlaneHolder holder(app::buildControlPlane(config, 1));
+  ControlPlaneHolder holder(engine::buildControlPlane(config, 1));
   const ControlPlanePtr before = holder.load();
   REQUIRE(before->rules);
   CHECK(before->rules->size() == 1);
 
-  std::ofstream(rules_path + "/r.yaml") << "rules:\n  - id: 42\n    name: x\n    field: dns.qname\n    pattern: '(('\n";
-  const uint64_t failed_before = app::reloadCounters().failed.load();
+  std::ofstream(rules_path + "/r.yaml")
+      << "rules:\n  - id: 42\n    name: x\n    field: dns.qname\n    pattern: '(('\n";
+  const uint64_t failed_before = engine::reloadCounters().failed.load();
   std::string error;
-  CHECK_FALSE(app::reloadControlPlane(holder, config, error));
+  CHECK_FALSE(engine::reloadControlPlane(holder, config, error));
   CHECK(error.find("r.yaml:5: rule 42:") != std::string::npos);  // the pattern line
-  CHECK(app::reloadCounters().failed.load() == failed_before + 1);
+  CHECK(engine::reloadCounters().failed.load() == failed_before + 1);
   CHECK(holder.load() == before);  // the old plane, old rules, still published
 
-  std::ofstream(rules_path + "/r.yaml") << kGoodRule << "  - {id: 43, name: b, field: dns.qname, literal: b}\n";
-  CHECK(app::reloadControlPlane(holder, config, error));
+  std::ofstream(rules_path + "/r.yaml")
+      << kGoodRule << "  - {id: 43, name: b, field: dns.qname, literal: b}\n";
+  CHECK(engine::reloadControlPlane(holder, config, error));
   CHECK(holder.load()->rules->size() == 2);
   CHECK(holder.load()->generation == 2);
 }
 
 TEST_CASE("the rules config section is strict") {
-  const Config c = parseConfig("rules:\n  enabled: false\n  directory: /x\n  cache_directory: off\n", "c.yaml");
+  const Config c =
+      parseConfig("rules:\n  enabled: false\n  directory: /x\n  cache_directory: off\n", "c.yaml");
   CHECK_FALSE(c.rules.enabled);
   CHECK(c.rules.directory == "/x");
   CHECK_THROWS_WITH_AS(parseConfig("rules:\n  dir: /x\n", "c.yaml"),

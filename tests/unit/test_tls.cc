@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "score/tls_tracker.h"
 #include "tls/client_hello.h"
-#include "tls/tls_tracker.h"
 
 using namespace exfilwatch;
 using namespace exfilwatch::tls;
@@ -17,11 +17,20 @@ namespace {
 // Frame 15 of ../shared/captures/https-8443-benign.pcap (openssl s_client).
 // tshark -d tcp.port==8443,tls: ja3 a3afc2c46ba4a7d7fbe1cfb7a3031c2f,
 // SNI api.internal-svc.example.
-const char* kHelloHex = "160301014501000141030348acaf7283240d0759a37e01b49db83f936698399afeb204c88d5d8a12bf5ad7208c85369f1392b1899bcbb8ca4b5b3763bcaa2ee34f6b37b1a5c3fe28aabd301d003e130213031301c02cc030009fcca9cca8ccaac02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033009d009c003d003c0035002f00ff010000ba0000001d001b0000186170692e696e7465726e616c2d7376632e6578616d706c65000b000403000102000a00160014001d0017001e0019001801000101010201030104002300000016000000170000000d002a0028040305030603080708080809080a080b080408050806040105010601030303010302040205020602002b0009080304030303020301002d00020101003300260024001d002092801a494378611fdd2a1f2a3b62074317d74840644d3279111a2848343e1128";
+const char* kHelloHex =
+    "160301014501000141030348acaf7283240d0759a37e01b49db83f936698399afeb204c88d5d8a12bf5ad7208c8536"
+    "9f1392b1899bcbb8ca4b5b3763bcaa2ee34f6b37b1a5c3fe28aabd301d003e130213031301c02cc030009fcca9cca8"
+    "ccaac02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033009d009c003d003c0035002f00ff01"
+    "0000ba0000001d001b0000186170692e696e7465726e616c2d7376632e6578616d706c65000b000403000102000a00"
+    "160014001d0017001e0019001801000101010201030104002300000016000000170000000d002a0028040305030603"
+    "080708080809080a080b080408050806040105010601030303010302040205020602002b0009080304030303020301"
+    "002d00020101003300260024001d002092801a494378611fdd2a1f2a3b62074317d74840644d3279111a2848343e11"
+    "28";
 
 std::vector<uint8_t> unhex(const std::string& h) {
   std::vector<uint8_t> out;
-  for (std::size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoi(h.substr(i, 2), nullptr, 16)));
+  for (std::size_t i = 0; i + 1 < h.size(); i += 2)
+    out.push_back(static_cast<uint8_t>(std::stoi(h.substr(i, 2), nullptr, 16)));
   return out;
 }
 }  // namespace
@@ -65,7 +74,8 @@ TEST_CASE("ClientHello split across two TLS records") {
   std::vector<uint8_t> two = {22, 3, 1, 0, 100};
   two.insert(two.end(), hs.begin(), hs.begin() + 100);
   const std::size_t rest = hs.size() - 100;
-  two.insert(two.end(), {22, 3, 1, static_cast<uint8_t>(rest >> 8), static_cast<uint8_t>(rest & 0xff)});
+  two.insert(two.end(),
+             {22, 3, 1, static_cast<uint8_t>(rest >> 8), static_cast<uint8_t>(rest & 0xff)});
   two.insert(two.end(), hs.begin() + 100, hs.end());
   ClientHello h;
   std::size_t needed = 0;
@@ -108,7 +118,7 @@ PacketContext segment(bool up, uint32_t seq, const uint8_t* data, uint32_t len, 
 
 TEST_CASE("tracker: ClientHello split across TCP segments, bulk upload alerts") {
   score::TlsScoreConfig cfg;
-  TlsTracker t(cfg, 300);
+  score::TlsTracker t(cfg, 300);
   const auto bytes = unhex(kHelloHex);
   CHECK(t.onTcpSegment(segment(true, 1000, bytes.data(), 120, 120, 100)) == nullptr);
   CHECK(t.stats().hellos == 0);
@@ -116,8 +126,9 @@ TEST_CASE("tracker: ClientHello split across TCP segments, bulk upload alerts") 
   t.onTcpSegment(segment(true, 1120, bytes.data() + 120, static_cast<uint32_t>(bytes.size() - 120),
                          static_cast<uint32_t>(bytes.size() - 120), 100));
   CHECK(t.stats().hellos == 1);
-  const TlsPairRecord* pr = t.pair(t.pairKey(IpAddress::v4((const uint8_t*)"\x0a\x00\x00\x02"),
-                                             IpAddress::v4((const uint8_t*)"\x0a\x00\x00\x01"), 8443));
+  const score::TlsPairRecord* pr =
+      t.pair(t.pairKey(IpAddress::v4((const uint8_t*)"\x0a\x00\x00\x02"),
+                       IpAddress::v4((const uint8_t*)"\x0a\x00\x00\x01"), 8443));
   REQUIRE(pr != nullptr);
   CHECK(std::string(pr->sni, pr->sni_len) == "api.internal-svc.example");
   CHECK(std::string(pr->ja4) == "t13d311000_e8f1e7e78f70_1f22a2ca17c4");
@@ -133,12 +144,13 @@ TEST_CASE("tracker: ClientHello split across TCP segments, bulk upload alerts") 
 
 TEST_CASE("tracker: a large download never alerts") {
   score::TlsScoreConfig cfg;
-  TlsTracker t(cfg, 300);
+  score::TlsTracker t(cfg, 300);
   static uint8_t junk[100] = {23, 3, 3};
   int verdicts = 0;
   for (uint32_t i = 0; i < 5000; ++i) {
     if (t.onTcpSegment(segment(false, i * 1448, junk, 100, 1448, 100 + i / 100))) ++verdicts;
-    if (i % 10 == 0 && t.onTcpSegment(segment(true, i * 100, junk, 100, 100, 100 + i / 100))) ++verdicts;
+    if (i % 10 == 0 && t.onTcpSegment(segment(true, i * 100, junk, 100, 100, 100 + i / 100)))
+      ++verdicts;
   }
   CHECK(verdicts == 0);
 }

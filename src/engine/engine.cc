@@ -1,5 +1,5 @@
 // engine.cc: the per-worker packet path.
-#include "app/engine.h"
+#include "engine/engine.h"
 
 #include <algorithm>
 #include <atomic>
@@ -100,7 +100,7 @@ void Engine::process(const Frame& frame, uint64_t frame_number) {
   if (pkt.ip_proto == ipproto::kTcp && scoring_ &&
       (tls_.isTlsPort(pkt.dst_port) || tls_.isTlsPort(pkt.src_port))) {
     if (evidence_.enabled()) evidence_.observe(tlsPairKey(pkt), pkt);
-    if (const tls::TlsVerdict* v = tls_.onTcpSegment(pkt)) emitTlsVerdict(pkt, *v);
+    if (const score::TlsVerdict* v = tls_.onTcpSegment(pkt)) emitTlsVerdict(pkt, *v);
     return;
   }
   if (!dns_ports_.test(pkt.dst_port) && !dns_ports_.test(pkt.src_port)) return;
@@ -338,7 +338,7 @@ void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v
   ++stats_.eve_records;
 }
 
-void Engine::emitTlsVerdict(const PacketContext& pkt, const tls::TlsVerdict& v) {
+void Engine::emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v) {
   Alert& alert = score_alert_;
   alert.signature_id = v.drip ? kTlsDripSignatureId : kTlsBulkSignatureId;
   alert.signature = v.drip ? "EXFILWATCH TLS upload drip" : "EXFILWATCH TLS bulk upload";

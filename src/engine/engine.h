@@ -22,7 +22,7 @@
 #include "rules/matcher.h"
 #include "score/dns_scorer.h"
 #include "score/lexical.h"
-#include "tls/tls_tracker.h"
+#include "score/tls_tracker.h"
 
 namespace exfilwatch {
 
@@ -30,15 +30,15 @@ struct EngineStats {
   uint64_t dns_messages = 0;
   uint64_t dns_queries = 0;
   uint64_t dns_responses = 0;
-  uint64_t dns_unparsable = 0;  // not even a header
-  uint64_t dns_incomplete = 0;  // some section did not decode
+  uint64_t dns_unparsable = 0;        // not even a header
+  uint64_t dns_incomplete = 0;        // some section did not decode
   std::array<uint64_t, 24> rcodes{};  // index: rcode (0..23), 23 = other
   uint64_t alerts = 0;
   uint64_t alerts_suppressed = 0;
   uint64_t eve_records = 0;
-  uint64_t rule_alerts = 0;         // alerts raised by analyst rules (in `alerts` too)
-  uint64_t rule_allowed = 0;        // names an allow rule let through
-  uint64_t rule_adopt_failures = 0; // new rule set not adopted (scratch allocation)
+  uint64_t rule_alerts = 0;          // alerts raised by analyst rules (in `alerts` too)
+  uint64_t rule_allowed = 0;         // names an allow rule let through
+  uint64_t rule_adopt_failures = 0;  // new rule set not adopted (scratch allocation)
   void mergeFrom(const EngineStats& o);
 };
 
@@ -77,7 +77,7 @@ class Engine final : public dns::TcpMessageSink {
 
   // Scoring state (src/score, src/tls): pair counts, evictions, memory.
   const score::DnsScorer& dnsScorer() const { return dns_scorer_; }
-  const tls::TlsTracker& tlsTracker() const { return tls_; }
+  const score::TlsTracker& tlsTracker() const { return tls_; }
   const dns::RegisteredDomain& registeredDomains() const { return registered_; }
   // Scoring off: decode, DNS and rules only (bench: the scoring path's cost).
   void setScoringEnabled(bool on) { scoring_ = on; }
@@ -105,7 +105,7 @@ class Engine final : public dns::TcpMessageSink {
   // Scorer verdicts -> EVE alerts (one path, suppression per pair inside).
   void emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
                       std::string_view registered_domain);
-  void emitTlsVerdict(const PacketContext& pkt, const tls::TlsVerdict& v);
+  void emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v);
 
   ControlPlanePtr plane_;
   const Config* config_;  // plane_->config, cached
@@ -139,7 +139,7 @@ class Engine final : public dns::TcpMessageSink {
   score::DnsScorer::QueryPlan query_plan_;
   rules::Observer* rule_observer_ = nullptr;
   score::DnsScorer dns_scorer_;
-  tls::TlsTracker tls_;
+  score::TlsTracker tls_;
   bool scoring_ = true;
   Alert score_alert_;  // reused: its strings keep their capacity
   EvidenceRecorder evidence_;

@@ -1,34 +1,27 @@
 // tls_tracker.cc: flows, ClientHello reassembly, upload windows, verdicts.
-#include "tls/tls_tracker.h"
+#include "score/tls_tracker.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 
 #include "common/hash.h"
-#include "score/dns_scorer.h"  // windowName, appendSafeName
+#include "score/reasons.h"
 
-namespace exfilwatch::tls {
-
-using score::kNil;
+namespace exfilwatch::score {
 
 namespace {
 constexpr uint64_t kSeed = 0xbb67ae8584caa73bULL;
-
-void appendKv(std::string& out, const char* key, const std::string& suffix, double v,
-              int decimals) {
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%s%s=%.*f ", key, suffix.c_str(), decimals, v);
-  out += buf;
-}
 }  // namespace
 
-TlsTracker::TlsTracker(const score::TlsScoreConfig& cfg, uint32_t suppress_seconds)
+using tls::HelloStatus;
+
+TlsTracker::TlsTracker(const TlsScoreConfig& cfg, uint32_t suppress_seconds)
     : cfg_(cfg),
       suppress_seconds_(suppress_seconds),
       ports_(65536, false),
       flows_(std::max<uint32_t>(cfg.max_flows, 2)),
-      pairs_(score::StateTable<TlsPairRecord>::capacityFor(cfg.memory_bytes)),
+      pairs_(StateTable<TlsPairRecord>::capacityFor(cfg.memory_bytes)),
       hello_max_(std::max<uint32_t>(cfg.hello_max_bytes, 512)) {
   pool_.assign(static_cast<std::size_t>(cfg.hello_buffers) * hello_max_, 0);
   free_bufs_.reserve(cfg.hello_buffers);
@@ -37,7 +30,7 @@ TlsTracker::TlsTracker(const score::TlsScoreConfig& cfg, uint32_t suppress_secon
   reconfigure(cfg, suppress_seconds);
 }
 
-void TlsTracker::reconfigure(const score::TlsScoreConfig& cfg, uint32_t suppress_seconds) {
+void TlsTracker::reconfigure(const TlsScoreConfig& cfg, uint32_t suppress_seconds) {
   const auto mem = cfg_.memory_bytes;
   const auto flows = cfg_.max_flows;
   const auto bufs = cfg_.hello_buffers;
@@ -51,8 +44,7 @@ void TlsTracker::reconfigure(const score::TlsScoreConfig& cfg, uint32_t suppress
   suppress_seconds_ = suppress_seconds;
   std::fill(ports_.begin(), ports_.end(), false);
   for (uint16_t p : cfg_.ports) ports_[p] = true;
-  for (int i = 0; i < score::kWindows; ++i)
-    win_names_[i] = score::DnsScorer::windowName(cfg_.windows[i]);
+  for (int i = 0; i < kWindows; ++i) win_names_[i] = windowName(cfg_.windows[i]);
 }
 
 uint64_t TlsTracker::pairKey(const IpAddress& client, const IpAddress& server,
@@ -116,7 +108,7 @@ const TlsVerdict* TlsTracker::onTcpSegment(const PacketContext& pkt) {
     upload_flow = true;
   }
   if (new_flow) ++pair.flows_total;
-  for (int i = 0; i < score::kWindows; ++i) {
+  for (int i = 0; i < kWindows; ++i) {
     auto& w = pair.win[i];
     w.advance(now, cfg_.windows[i]);
     (client_is_src ? w.cur.up : w.cur.down) += wire;
@@ -162,7 +154,7 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
       flow.hello_state = kFailed;
       return;
     }
-    st = parseClientHello(data, len, parsed_, needed);
+    st = tls::parseClientHello(data, len, parsed_, needed);
     if (st == HelloStatus::NeedMore) {
       if (truncated) {
         ++stats_.hello_truncated;
@@ -212,7 +204,7 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
     std::memcpy(buf + flow.hello_len, data, len);
     flow.hello_len = static_cast<uint16_t>(flow.hello_len + len);
     flow.hello_next_seq += static_cast<uint32_t>(len);
-    st = parseClientHello(buf, flow.hello_len, parsed_, needed);
+    st = tls::parseClientHello(buf, flow.hello_len, parsed_, needed);
     if (st == HelloStatus::NeedMore) {
       if (truncated) {
         ++stats_.hello_truncated;
@@ -236,8 +228,8 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
   const std::string_view alpn = parsed_.firstAlpn();
   pair.alpn_len = static_cast<uint8_t>(std::min(alpn.size(), sizeof pair.alpn));
   std::memcpy(pair.alpn, alpn.data(), pair.alpn_len);
-  ja3(parsed_, pair.ja3);
-  ja4(parsed_, pair.ja4);
+  tls::ja3(parsed_, pair.ja3);
+  tls::ja4(parsed_, pair.ja4);
 }
 
 void TlsTracker::expire(Timestamp now) {
@@ -250,7 +242,7 @@ void TlsTracker::expire(Timestamp now) {
 }
 
 void TlsTracker::compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) const {
-  for (int i = 0; i < score::kWindows; ++i) {
+  for (int i = 0; i < kWindows; ++i) {
     const auto& w = r.win[i];
     const uint32_t width = cfg_.windows[i];
     const uint32_t b = now / width;
@@ -270,7 +262,7 @@ void TlsTracker::compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) c
     }
   }
   const auto& m = f.w[1];
-  const auto& l = f.w[score::kWindows - 1];
+  const auto& l = f.w[kWindows - 1];
   f.ratio_ok_mid = m.up >= cfg_.upload_ratio * m.down;
   f.ratio_ok_long = l.up >= cfg_.upload_ratio * l.down;
   f.bulk = f.ratio_ok_mid && cfg_.bulk_upload_bytes
@@ -297,13 +289,13 @@ void TlsTracker::formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow
   o.clear();
   appendKv(o, "score", "", f.score, 2);
   const auto& m = f.w[1];
-  const auto& l = f.w[score::kWindows - 1];
+  const auto& l = f.w[kWindows - 1];
   appendKv(o, "upload_bytes_", win_names_[1], m.up, 0);
   appendKv(o, "download_bytes_", win_names_[1], m.down, 0);
   appendKv(o, "up_down_ratio_", win_names_[1], m.down > 0 ? m.up / m.down : m.up, 1);
-  appendKv(o, "upload_bytes_", win_names_[score::kWindows - 1], l.up, 0);
-  appendKv(o, "upload_flows_", win_names_[score::kWindows - 1], l.upload_flows, 0);
-  appendKv(o, "flows_", win_names_[score::kWindows - 1], l.flows, 0);
+  appendKv(o, "upload_bytes_", win_names_[kWindows - 1], l.up, 0);
+  appendKv(o, "upload_flows_", win_names_[kWindows - 1], l.upload_flows, 0);
+  appendKv(o, "flows_", win_names_[kWindows - 1], l.flows, 0);
   appendKv(o, "flows_total", "", r.flows_total, 0);
   appendKv(o, "flow_bytes_up", "", static_cast<double>(flow.up), 0);
   appendKv(o, "flow_bytes_down", "", static_cast<double>(flow.down), 0);
@@ -318,12 +310,12 @@ void TlsTracker::formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow
   o += std::to_string(client_is_src ? pkt.dst_port : pkt.src_port);
   o += " sni=";
   if (r.sni_len)
-    score::appendSafeName(o, {r.sni, r.sni_len});
+    appendSafeName(o, {r.sni, r.sni_len});
   else
     o += '-';
   o += " alpn=";
   if (r.alpn_len)
-    score::appendSafeName(o, {r.alpn, r.alpn_len});
+    appendSafeName(o, {r.alpn, r.alpn_len});
   else
     o += '-';
   o += " ja3=";
@@ -332,4 +324,4 @@ void TlsTracker::formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow
   o += r.ja4[0] ? r.ja4 : "-";
 }
 
-}  // namespace exfilwatch::tls
+}  // namespace exfilwatch::score

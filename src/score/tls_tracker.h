@@ -22,7 +22,7 @@
 #include "score/window.h"
 #include "tls/client_hello.h"
 
-namespace exfilwatch::tls {
+namespace exfilwatch::score {
 
 struct TlsCounters {
   uint64_t up = 0;    // client -> server payload bytes (wire)
@@ -34,13 +34,13 @@ struct TlsCounters {
 struct TlsFlowRecord {
   uint64_t key;
   uint32_t lru_prev, lru_next, chain;
-  uint32_t hello_buf;       // pool index, kNil when none
+  uint32_t hello_buf;  // pool index, kNil when none
   int64_t first_us, last_us;
   uint64_t up, down;
   uint64_t pair_key;
   uint32_t hello_next_seq;
   uint16_t hello_len;
-  uint8_t hello_state;      // HelloState
+  uint8_t hello_state;  // HelloState
   uint8_t counted_upload;
 };
 
@@ -51,7 +51,7 @@ struct TlsPairRecord {
   uint32_t flows_total;
   uint16_t alerts;
   uint8_t sni_len, alpn_len;
-  score::SlidingWindow<TlsCounters> win[score::kWindows];
+  SlidingWindow<TlsCounters> win[kWindows];
   char sni[48];
   char alpn[8];
   char ja3[33];
@@ -61,7 +61,7 @@ struct TlsPairRecord {
 struct TlsFeatures {
   struct PerWindow {
     double up = 0, down = 0, flows = 0, upload_flows = 0;
-  } w[score::kWindows];
+  } w[kWindows];
   double bulk = 0, drip = 0, score = 0;
   bool ratio_ok_mid = false, ratio_ok_long = false;
 };
@@ -82,8 +82,8 @@ struct TlsStats {
 
 class TlsTracker {
  public:
-  TlsTracker(const score::TlsScoreConfig& cfg, uint32_t suppress_seconds);
-  void reconfigure(const score::TlsScoreConfig& cfg, uint32_t suppress_seconds);
+  TlsTracker(const TlsScoreConfig& cfg, uint32_t suppress_seconds);
+  void reconfigure(const TlsScoreConfig& cfg, uint32_t suppress_seconds);
 
   bool isTlsPort(uint16_t port) const { return ports_[port]; }
   // One TCP segment with a configured port on either side.
@@ -93,7 +93,7 @@ class TlsTracker {
   uint64_t pairKey(const IpAddress& client, const IpAddress& server, uint16_t port) const;
   bool features(uint64_t pair_key, uint32_t now, TlsFeatures& out) const;
   const TlsPairRecord* pair(uint64_t key) const { return pairs_.peek(key); }
-  const score::TlsScoreConfig& config() const { return cfg_; }
+  const TlsScoreConfig& config() const { return cfg_; }
 
   const TlsStats& stats() const { return stats_; }
   uint64_t flowEvictions() const { return flows_.evictions(); }
@@ -112,19 +112,19 @@ class TlsTracker {
   void formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow, const TlsFeatures& f,
                      const PacketContext& pkt, bool client_is_src);
 
-  score::TlsScoreConfig cfg_;
+  TlsScoreConfig cfg_;
   uint32_t suppress_seconds_;
   std::vector<bool> ports_;
-  score::StateTable<TlsFlowRecord> flows_;
-  score::StateTable<TlsPairRecord> pairs_;
+  StateTable<TlsFlowRecord> flows_;
+  StateTable<TlsPairRecord> pairs_;
   std::vector<uint8_t> pool_;        // hello_buffers x hello_max_bytes
   std::vector<uint32_t> free_bufs_;  // stack of free pool indexes (reserved once)
   uint32_t hello_max_;
-  ClientHello parsed_;
+  tls::ClientHello parsed_;
   TlsStats stats_;
   TlsVerdict verdict_;
   std::string reasons_;
-  std::string win_names_[score::kWindows];
+  std::string win_names_[kWindows];
 };
 
-}  // namespace exfilwatch::tls
+}  // namespace exfilwatch::score

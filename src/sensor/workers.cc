@@ -1,5 +1,5 @@
 // workers.cc: the receive loop, the hand-off rings and shutdown draining.
-#include "app/workers.h"
+#include "sensor/workers.h"
 
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -11,10 +11,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <stdexcept>
 
-#include "app/memory_feed.h"
-#include "capture/inner_peek.h"
 #include "capture/reuseport_steering.h"
 #include "capture/udp_listener.h"
+#include "decode/inner_peek.h"
+#include "sensor/memory_feed.h"
 
 namespace exfilwatch {
 
@@ -249,9 +249,10 @@ class Worker {
     counters_.handoff_out.add(handed);
     if (drops) counters_.handoff_drops.add(drops);
     counters_.batches.add(1);
-    counters_.batch_latency.observeNs(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - batch_start)
-            .count()));
+    counters_.batch_latency.observeNs(
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - batch_start)
+                                  .count()));
     uint64_t kdrops = 0;
     for (const auto& s : listeners_) kdrops += s->kernelDropsSeen();
     counters_.kernel_drops.set(kdrops);
@@ -405,8 +406,7 @@ class Worker {
 };
 
 WorkerPool::WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint64_t>& generation,
-                       AsyncEveSink& sink, std::size_t workers,
-                       std::vector<std::string>& warnings)
+                       AsyncEveSink& sink, std::size_t workers, std::vector<std::string>& warnings)
     : holder_(holder), generation_(generation) {
   const ListenConfig listen = holder.load()->config.listen;
   for (std::size_t i = 0; i < workers; ++i) {
@@ -431,7 +431,8 @@ WorkerPool::WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint6
   const ListenConfig listen = holder.load()->config.listen;
   std::vector<std::string> warnings;
   for (std::size_t i = 0; i < feeds.size(); ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, *this, listen, sink.producer(i), warnings, feeds[i]));
+    workers_.push_back(
+        std::make_unique<Worker>(i, *this, listen, sink.producer(i), warnings, feeds[i]));
   }
   connectWorkers();
 }
@@ -442,7 +443,8 @@ void WorkerPool::connectWorkers() {
   rings_.resize(workers * workers);
   for (std::size_t p = 0; p < workers; ++p) {
     for (std::size_t c = 0; c < workers; ++c) {
-      if (p != c) rings_[p * workers + c] = std::make_unique<SpscByteRing>(listen.handoff_ring_bytes);
+      if (p != c)
+        rings_[p * workers + c] = std::make_unique<SpscByteRing>(listen.handoff_ring_bytes);
     }
   }
   for (auto& w : workers_) w->connect(workers);
@@ -493,7 +495,8 @@ WorkerPool::RingDepth WorkerPool::inboundRings(std::size_t i) const {
     const std::size_t used = ring->usedBytes();
     d.used_bytes += used;
     d.capacity_bytes += ring->capacity();
-    d.max_fill = std::max(d.max_fill, static_cast<double>(used) / static_cast<double>(ring->capacity()));
+    d.max_fill =
+        std::max(d.max_fill, static_cast<double>(used) / static_cast<double>(ring->capacity()));
   }
   return d;
 }

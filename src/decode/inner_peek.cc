@@ -1,5 +1,5 @@
 // inner_peek.cc: tunnel -> Ethernet -> IP -> ports, read-only and bounded.
-#include "capture/inner_peek.h"
+#include "decode/inner_peek.h"
 
 #include "common/hash.h"
 #include "decode/ip.h"
@@ -9,9 +9,14 @@
 namespace exfilwatch {
 
 namespace {
-constexpr uint16_t kIpv4 = 0x0800;
-constexpr uint16_t kIpv6 = 0x86DD;
-constexpr uint16_t kTransparentEthernet = 0x6558;
+using decode::ethertype::kIpv4;
+using decode::ethertype::kIpv6;
+using decode::ethertype::kTransparentEthernet;
+
+bool vlanTag(uint16_t type) {
+  namespace et = decode::ethertype;
+  return type == et::kVlan || type == et::kQinQ || type == et::kQinQOld;
+}
 constexpr int kMaxPeekTags = 4;
 
 bool peekIp(const uint8_t* data, uint32_t len, uint16_t ethertype, InnerFlow& out) {
@@ -53,7 +58,7 @@ bool peekEthernetFlow(const uint8_t* data, uint32_t len, InnerFlow& out) {
   uint32_t off = 12;
   if (!r.u16(off, type)) return false;
   off += 2;
-  for (int i = 0; i < kMaxPeekTags && (type == 0x8100 || type == 0x88A8 || type == 0x9100); ++i) {
+  for (int i = 0; i < kMaxPeekTags && vlanTag(type); ++i) {
     if (!r.u16(off + 2, type)) return false;
     off += 4;
   }

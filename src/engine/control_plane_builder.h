@@ -14,7 +14,7 @@ namespace exfilwatch::rules {
 struct BuildInfo;
 }  // namespace exfilwatch::rules
 
-namespace exfilwatch::app {
+namespace exfilwatch::engine {
 
 ControlPlanePtr buildControlPlane(const std::string& config_path, uint64_t generation);
 // The same from an already loaded configuration (replay applies command-line
@@ -43,4 +43,4 @@ ReloadCounters& reloadCounters();
 bool reloadControlPlane(ControlPlaneHolder& holder, const std::string& config_path,
                         std::string& error);
 
-}  // namespace exfilwatch::app
+}  // namespace exfilwatch::engine

@@ -31,11 +31,10 @@
 #include <vector>
 
 #include "alert/async_sink.h"
-#include "app/engine.h"
 #include "common/counters.h"
 #include "common/spsc_ring.h"
 #include "config/control_plane.h"
-#include "metrics/metrics.h"
+#include "engine/engine.h"
 
 namespace exfilwatch {
 
@@ -74,7 +73,7 @@ class WorkerPool {
   WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint64_t>& generation,
              AsyncEveSink& sink, std::size_t workers, std::vector<std::string>& warnings);
   // Benchmarks (bench/worker_scaling): no sockets; worker i reads feeds[i]
-  // (datagrams in memory, app/memory_feed.h) flat out through the same
+  // (datagrams in memory, sensor/memory_feed.h) flat out through the same
   // dispatch, hand-off rings and Engine as the socket path, and goes idle
   // (still draining its inbound rings) once the feed is exhausted. A worker
   // whose hand-off ring to some owner is over half full waits for that owner

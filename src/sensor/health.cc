@@ -1,5 +1,5 @@
 // health.cc: accept-and-close while healthy, no listener while not.
-#include "app/health.h"
+#include "sensor/health.h"
 
 #include <stdexcept>
 
@@ -38,16 +38,16 @@ bool HealthListener::setHealthy(bool healthy) {
 void HealthListener::acceptNext() {
   if (!acceptor_) return;
   boost::asio::ip::tcp::acceptor* acc = acceptor_.get();
-  acc->async_accept([this, acc](const boost::system::error_code& ec,
-                                boost::asio::ip::tcp::socket peer) {
-    if (ec == boost::asio::error::operation_aborted || acceptor_.get() != acc) return;
-    if (!ec) {
-      ++accepted_;
-      boost::system::error_code ignored;
-      peer.close(ignored);  // accept-and-close is the whole health answer
-    }
-    acceptNext();
-  });
+  acc->async_accept(
+      [this, acc](const boost::system::error_code& ec, boost::asio::ip::tcp::socket peer) {
+        if (ec == boost::asio::error::operation_aborted || acceptor_.get() != acc) return;
+        if (!ec) {
+          ++accepted_;
+          boost::system::error_code ignored;
+          peer.close(ignored);  // accept-and-close is the whole health answer
+        }
+        acceptNext();
+      });
 }
 
 }  // namespace exfilwatch

@@ -1,5 +1,5 @@
 // control_plane_builder.cc: configuration (+ rules) -> immutable ControlPlane.
-#include "app/control_plane_builder.h"
+#include "engine/control_plane_builder.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -8,7 +8,7 @@
 #include "build_config.h"
 #include "rules/matcher.h"
 
-namespace exfilwatch::app {
+namespace exfilwatch::engine {
 
 std::string rulesDirectory(const RulesConfig& rules) {
   if (!rules.directory.empty()) return rules.directory;
@@ -76,4 +76,4 @@ bool reloadControlPlane(ControlPlaneHolder& holder, const std::string& config_pa
   return true;
 }
 
-}  // namespace exfilwatch::app
+}  // namespace exfilwatch::engine
