@@ -45,7 +45,9 @@ bool AsyncEveSink::flushOut() {
   return out_ == nullptr || std::fflush(out_) == 0;
 }
 
-void AsyncEveSink::start() { thread_ = std::thread([this] { run(); }); }
+void AsyncEveSink::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void AsyncEveSink::wake() {
   seq_.fetch_add(1, std::memory_order_seq_cst);
@@ -79,8 +81,9 @@ bool AsyncEveSink::drainOnce() {
   for (auto& p : producers_) {
     SpscByteRing::Record r;
     while (p->ring_.peek(r)) {
-      const bool ok = file_ ? file_->writeLine(reinterpret_cast<const char*>(r.data), r.len)
-                            : (std::fwrite(r.data, 1, r.len, out_) == r.len && std::fputc('\n', out_) != EOF);
+      const bool ok =
+          file_ ? file_->writeLine(reinterpret_cast<const char*>(r.data), r.len)
+                : (std::fwrite(r.data, 1, r.len, out_) == r.len && std::fputc('\n', out_) != EOF);
       if (ok) {
         ++written;
       } else {
@@ -94,7 +97,7 @@ bool AsyncEveSink::drainOnce() {
   }
   // Hand the batch to the kernel before counting it: eve_lines (stats) counts
   // only lines a crash of this process (kill -9) cannot lose. No fsync: see
-  // README "Crash safety" for what a power loss can cost.
+  // docs/internals.md ("Crash safety") for what a power loss can cost.
   if (written) {
     if (flushOut()) {
       lines_.fetch_add(written, std::memory_order_relaxed);

@@ -1,7 +1,7 @@
 // eve.h: EVE JSON records, the format Suricata users already ingest. One
 // line per record: "dns" for every DNS message when the DNS log is on,
-// "alert" for detections. The schema is documented in README.md ("EVE
-// schema"); keep it stable, consumers build on it.
+// "alert" for detections. The schema is documented in docs/eve.md; keep it
+// stable, consumers build on it.
 #pragma once
 
 #include <cstdint>
@@ -49,8 +49,8 @@ void appendTimestamp(std::string& out, const Timestamp& ts);
 void appendRdataText(std::string& out, const dns::DnsMessage& msg, const dns::ResourceRecord& rr);
 
 struct EveMeta {
-  uint64_t pcap_cnt = 0;      // frame number within the source, 1-based; 0: none
-  std::string_view sensor;    // optional sensor name
+  uint64_t pcap_cnt = 0;    // frame number within the source, 1-based; 0: none
+  std::string_view sensor;  // optional sensor name
 };
 
 class EveFormatter {

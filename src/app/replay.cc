@@ -153,8 +153,8 @@ int replayCommand(int argc, char** argv) {
 
   // EVE to a file (--eve) is the live sensor's rotating
   // file: rotate_bytes, rotate_seconds and rotate_keep apply, rotation falls
-  // between whole records. Age is measured in packet time (README "Alert
-  // delivery and metrics"): each file then covers what the live sensor's
+  // between whole records. Age is measured in packet time (docs/eve.md,
+  // "Rotation"): each file then covers what the live sensor's
   // file would have covered, and a replay is reproducible.
   // Never output.eve: a responder replaying with the production
   // configuration must not write into the live sensor's file.

@@ -12,13 +12,10 @@ namespace exfilwatch {
 
 namespace {
 // libpcap reads a capture through stdio, whose buffer defaults to the file
-// system's block size (4 KiB here): one read(2) per 20 or so DNS packets,
-// and on this VM the system call, not the copy, was most of the cost of
-// reading (bench/README.md, "Stop 19"). 64 KiB makes that one call per few
-// hundred packets and still sits in the core's cache while libpcap copies
-// records out of it. A 1 MiB buffer was slower than either: filled in one
-// go, it left the cache before it was read, and the copy out of it took
-// four times as long (perf, the whole mixed capture).
+// system's block size: a read(2) every few DNS packets. 64 KiB makes it one
+// call per few hundred packets and still fits in the core's cache while
+// libpcap copies records out; a much larger buffer leaves the cache before
+// it is read.
 constexpr std::size_t kReadBuffer = std::size_t{64} << 10;
 }  // namespace
 
@@ -40,9 +37,8 @@ std::unique_ptr<PcapSource> PcapSource::open(const std::string& path, std::strin
   }
   std::unique_ptr<char[]> buffer(new char[kReadBuffer]);
   std::setvbuf(file, buffer.get(), _IOFBF, kReadBuffer);  // before the first read, as required
-  // Only the thread that owns this source reads the stream. stdio would
-  // otherwise lock it on each of libpcap's two reads per packet (an atomic
-  // exchange each, about 1% of replay), since the sensor has other threads.
+  // Only the thread that owns this source reads the stream, so stdio need
+  // not lock it on each of libpcap's two reads per packet.
   __fsetlocking(file, FSETLOCKING_BYCALLER);
   pcap_t* handle =
       pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO, errbuf);

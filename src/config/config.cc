@@ -28,7 +28,7 @@ class Loader : public yaml::Reader {
 
 }  // namespace
 
-// ---- score: (owned by src/score; README "Scoring") -------------------------
+// ---- score: (owned by src/score; docs/scoring.md) ----------------------------
 namespace {
 std::array<uint32_t, score::kWindows> windowList(const Loader& l, const YAML::Node& n,
                                                  const std::string& key, uint32_t min) {
@@ -105,7 +105,7 @@ void scoreSection(const Loader& l, const YAML::Node& n, Config& c) {
 }  // namespace
 // ---- end score: ---------------------------------------------------------
 
-// ---- output:, alertmanager:, evidence:, metrics: (issue #6) ---------------
+// ---- output:, alertmanager:, evidence:, metrics: ------------------------------
 namespace {
 void deliverySection(const Loader& l, const std::string& name, const YAML::Node& n, Config& c) {
   // clang-format off

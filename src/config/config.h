@@ -67,12 +67,12 @@ struct MetricsConfig {
   bool operator==(const MetricsConfig&) const = default;
 };
 
-// `rules:`: the analyst rule set (src/rules, README "Rules"). Compiled with
+// `rules:`: the analyst rule set (src/rules, docs/rules.md). Compiled with
 // the rest of the control plane; a rule set that does not load fails the
 // whole build, so a reload with a broken rule keeps the old plane running.
 struct RulesConfig {
   bool enabled = true;
-  std::string directory;        // "": the installed default rules (see README)
+  std::string directory;        // "": the installed default rules (docs/rules.md)
   std::string cache_directory;  // "": $XDG_CACHE_HOME or ~/.cache /exfilwatch/rules; "off": none
 };
 
@@ -89,7 +89,7 @@ struct Config {
   uint32_t alert_suppress_seconds = 300;  // one alert per client and domain per interval
   uint32_t alert_suppress_slots = 65536;  // bounded suppression table
 
-  // `score:` (src/score, src/tls; README "Scoring"). The n-gram model named
+  // `score:` (src/score, src/tls; docs/scoring.md). The n-gram model named
   // by score.dns.model is loaded with the config; null: the built-in one.
   score::ScoreConfig score;
   std::shared_ptr<const score::NgramModel> score_model;

@@ -7,10 +7,9 @@
 // allocation.
 #include "dns/message.h"
 
-#include <cstring>
-
 #include <array>
 #include <charconv>
+#include <cstring>
 
 namespace exfilwatch::dns {
 
@@ -44,7 +43,6 @@ void lowerCopyWords(uint8_t* __restrict out, const uint8_t* __restrict in, std::
     std::memcpy(out + i, &w, 8);
   }
 }
-
 
 }  // namespace
 
@@ -100,9 +98,8 @@ inline bool Parser::readName(DnsMessage& msg, std::size_t offset, NameRef& ref, 
 bool Parser::readNameWalk(DnsMessage& msg, std::size_t offset, NameRef& ref, std::size_t& next,
                           WeirdCounters& weird) const {
   // The result is built in locals and stored once: writing `ref` field by
-  // field and then copying it whole (into the remembered-names slot, or the
-  // caller's record) made the 8-byte load wait on the narrow stores before
-  // it, a store-forwarding stall on every name.
+  // field and then copying it whole makes the wide load wait on the narrow
+  // stores before it (a store-forwarding stall per name).
   const uint8_t* d = msg.data_;
   const std::size_t len = msg.size_;
   const std::size_t start = msg.raw_text_.size();
@@ -357,11 +354,11 @@ void Parser::decodeRdata(DnsMessage& msg, ResourceRecord& rr, WeirdCounters& wei
     case rrtype::CNAME:
     case rrtype::NS:
     case rrtype::PTR:
-    case 3:  // MD
-    case 4:  // MF
-    case 7:  // MB
-    case 8:  // MG
-    case 9:  // MR
+    case 3:     // MD
+    case 4:     // MF
+    case 7:     // MB
+    case 8:     // MG
+    case 9:     // MR
     case 39: {  // DNAME
       rr.kind = RdataKind::Name;
       std::size_t after = 0;
@@ -447,9 +444,8 @@ bool Parser::parseRecord(DnsMessage& msg, std::size_t& off, Section section, boo
            : section == Section::Authority ? &msg.authorities
                                            : &msg.additionals;
   }
-  // Copied from a blank record rather than value-initialised: g++ zeroes
-  // the 100-byte record with `rep stos`, whose start-up cost was a fifth of
-  // the parser's time; the copy is six vector moves.
+  // Copied from a blank record rather than value-initialised, which g++
+  // compiles to a `rep stos` whose start-up cost dwarfs the record.
   ResourceRecord& rr =
       dest ? dest->emplace_back(kBlankRecord) : (msg.walked_record_ = kBlankRecord);
   const std::size_t text_mark = msg.raw_text_.size();
@@ -538,7 +534,7 @@ bool Parser::parse(const uint8_t* data, std::size_t len, DnsMessage& out,
   out.rcode = flags & 0x0F;
 
   std::size_t off = kHeaderSize;
-  bool walked = true;   // every announced entry was walked
+  bool walked = true;    // every announced entry was walked
   bool dropped = false;  // some were walked but not stored
 
   for (uint32_t i = 0; i < out.qdcount; ++i) {
@@ -622,29 +618,24 @@ struct TypeName {
 
 // IANA "Resource Record (RR) TYPEs", sorted by value for binary search.
 constexpr TypeName kTypeNames[] = {
-    {1, "A"},           {2, "NS"},          {3, "MD"},          {4, "MF"},
-    {5, "CNAME"},       {6, "SOA"},         {7, "MB"},          {8, "MG"},
-    {9, "MR"},          {10, "NULL"},       {11, "WKS"},        {12, "PTR"},
-    {13, "HINFO"},      {14, "MINFO"},      {15, "MX"},         {16, "TXT"},
-    {17, "RP"},         {18, "AFSDB"},      {19, "X25"},        {20, "ISDN"},
-    {21, "RT"},         {22, "NSAP"},       {23, "NSAP-PTR"},   {24, "SIG"},
-    {25, "KEY"},        {26, "PX"},         {27, "GPOS"},       {28, "AAAA"},
-    {29, "LOC"},        {30, "NXT"},        {31, "EID"},        {32, "NIMLOC"},
-    {33, "SRV"},        {34, "ATMA"},       {35, "NAPTR"},      {36, "KX"},
-    {37, "CERT"},       {38, "A6"},         {39, "DNAME"},      {40, "SINK"},
-    {41, "OPT"},        {42, "APL"},        {43, "DS"},         {44, "SSHFP"},
-    {45, "IPSECKEY"},   {46, "RRSIG"},      {47, "NSEC"},       {48, "DNSKEY"},
-    {49, "DHCID"},      {50, "NSEC3"},      {51, "NSEC3PARAM"}, {52, "TLSA"},
-    {53, "SMIMEA"},     {55, "HIP"},        {56, "NINFO"},      {57, "RKEY"},
-    {58, "TALINK"},     {59, "CDS"},        {60, "CDNSKEY"},    {61, "OPENPGPKEY"},
-    {62, "CSYNC"},      {63, "ZONEMD"},     {64, "SVCB"},       {65, "HTTPS"},
-    {99, "SPF"},        {100, "UINFO"},     {101, "UID"},       {102, "GID"},
-    {103, "UNSPEC"},    {104, "NID"},       {105, "L32"},       {106, "L64"},
-    {107, "LP"},        {108, "EUI48"},     {109, "EUI64"},     {249, "TKEY"},
-    {250, "TSIG"},      {251, "IXFR"},      {252, "AXFR"},      {253, "MAILB"},
-    {254, "MAILA"},     {255, "ANY"},       {256, "URI"},       {257, "CAA"},
-    {258, "AVC"},       {259, "DOA"},       {260, "AMTRELAY"},  {32768, "TA"},
-    {32769, "DLV"},
+    {1, "A"},           {2, "NS"},         {3, "MD"},        {4, "MF"},       {5, "CNAME"},
+    {6, "SOA"},         {7, "MB"},         {8, "MG"},        {9, "MR"},       {10, "NULL"},
+    {11, "WKS"},        {12, "PTR"},       {13, "HINFO"},    {14, "MINFO"},   {15, "MX"},
+    {16, "TXT"},        {17, "RP"},        {18, "AFSDB"},    {19, "X25"},     {20, "ISDN"},
+    {21, "RT"},         {22, "NSAP"},      {23, "NSAP-PTR"}, {24, "SIG"},     {25, "KEY"},
+    {26, "PX"},         {27, "GPOS"},      {28, "AAAA"},     {29, "LOC"},     {30, "NXT"},
+    {31, "EID"},        {32, "NIMLOC"},    {33, "SRV"},      {34, "ATMA"},    {35, "NAPTR"},
+    {36, "KX"},         {37, "CERT"},      {38, "A6"},       {39, "DNAME"},   {40, "SINK"},
+    {41, "OPT"},        {42, "APL"},       {43, "DS"},       {44, "SSHFP"},   {45, "IPSECKEY"},
+    {46, "RRSIG"},      {47, "NSEC"},      {48, "DNSKEY"},   {49, "DHCID"},   {50, "NSEC3"},
+    {51, "NSEC3PARAM"}, {52, "TLSA"},      {53, "SMIMEA"},   {55, "HIP"},     {56, "NINFO"},
+    {57, "RKEY"},       {58, "TALINK"},    {59, "CDS"},      {60, "CDNSKEY"}, {61, "OPENPGPKEY"},
+    {62, "CSYNC"},      {63, "ZONEMD"},    {64, "SVCB"},     {65, "HTTPS"},   {99, "SPF"},
+    {100, "UINFO"},     {101, "UID"},      {102, "GID"},     {103, "UNSPEC"}, {104, "NID"},
+    {105, "L32"},       {106, "L64"},      {107, "LP"},      {108, "EUI48"},  {109, "EUI64"},
+    {249, "TKEY"},      {250, "TSIG"},     {251, "IXFR"},    {252, "AXFR"},   {253, "MAILB"},
+    {254, "MAILA"},     {255, "ANY"},      {256, "URI"},     {257, "CAA"},    {258, "AVC"},
+    {259, "DOA"},       {260, "AMTRELAY"}, {32768, "TA"},    {32769, "DLV"},
 };
 
 constexpr bool sortedByType() {
@@ -657,10 +648,9 @@ static_assert(sortedByType(), "kTypeNames must be sorted for the binary search")
 // IANA "DNS RCODEs"; 16 is BADVERS in the header/OPT rcode space (BADSIG is
 // the same value in a TSIG's own error field).
 constexpr std::array<std::string_view, 24> kRcodeNames = {
-    "NOERROR",  "FORMERR",  "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
-    "YXDOMAIN", "YXRRSET",  "NXRRSET",  "NOTAUTH",  "NOTZONE", "DSOTYPENI",
-    "",         "",         "",         "",         "BADVERS", "BADKEY",
-    "BADTIME",  "BADMODE",  "BADNAME",  "BADALG",   "BADTRUNC", "BADCOOKIE",
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",  "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "NOTZONE",  "DSOTYPENI", "",        "",        "",         "",
+    "BADVERS", "BADKEY",  "BADTIME",  "BADMODE",   "BADNAME", "BADALG",  "BADTRUNC", "BADCOOKIE",
 };
 
 std::string withNumber(std::string_view prefix, uint16_t n) {

@@ -19,7 +19,7 @@ namespace exfilwatch::dns {
 
 inline constexpr std::size_t kMaxLabelLength = 63;
 inline constexpr std::size_t kMaxNameLength = 255;  // wire octets, incl. length bytes and root
-inline constexpr int kMaxPointerChain = 16;          // compression pointers followed per name
+inline constexpr int kMaxPointerChain = 16;         // compression pointers followed per name
 
 namespace rrtype {
 inline constexpr uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, NULL_ = 10, PTR = 12, HINFO = 13,
@@ -83,17 +83,17 @@ struct ResourceRecord {
   RdataKind kind = RdataKind::Raw;
   bool rdata_ok = true;  // false when the RDATA did not decode as its type says
 
-  IpAddress address;           // A, AAAA
-  NameRef target;              // CNAME/NS/PTR target, MX exchange, SRV target, SOA mname
-  NameRef target2;             // SOA rname
-  uint16_t preference = 0;     // MX preference, SRV priority
-  uint16_t weight = 0;         // SRV
-  uint16_t port = 0;           // SRV
-  uint32_t soa_values[5] = {}; // serial, refresh, retry, expire, minimum
-  uint16_t key_flags = 0;      // KEY
+  IpAddress address;            // A, AAAA
+  NameRef target;               // CNAME/NS/PTR target, MX exchange, SRV target, SOA mname
+  NameRef target2;              // SOA rname
+  uint16_t preference = 0;      // MX preference, SRV priority
+  uint16_t weight = 0;          // SRV
+  uint16_t port = 0;            // SRV
+  uint32_t soa_values[5] = {};  // serial, refresh, retry, expire, minimum
+  uint16_t key_flags = 0;       // KEY
   uint8_t key_protocol = 0;
   uint8_t key_algorithm = 0;
-  uint32_t txt_first = 0;      // index into DnsMessage::txtSegments()
+  uint32_t txt_first = 0;  // index into DnsMessage::txtSegments()
   uint16_t txt_count = 0;
 };
 
@@ -125,7 +125,7 @@ struct ParseLimits {
 
 // A byte buffer for decoded name texts with vector-like size/resize, but
 // resize never initialises the bytes and never shrinks the storage: the
-// parser writes every byte it exposes, so zero-filling was pure overhead.
+// parser writes every byte it exposes, so zero-filling would be overhead.
 class TextBuffer {
  public:
   std::size_t size() const { return size_; }
@@ -201,8 +201,8 @@ class DnsMessage {
   struct DecodedName {
     uint32_t generation = 0;
     uint16_t offset = 0;
-    uint16_t wire = 0;   // wire octets of the name (length bytes and root)
-    uint8_t jumps = 0;   // compression pointers followed while decoding it
+    uint16_t wire = 0;  // wire octets of the name (length bytes and root)
+    uint8_t jumps = 0;  // compression pointers followed while decoding it
     NameRef ref;
   };
   static constexpr std::size_t kDecodedNameSlots = 32;
@@ -245,8 +245,8 @@ class Parser {
   void decodeRdata(DnsMessage& msg, ResourceRecord& rr, WeirdCounters& weird) const;
   void decodeOpt(DnsMessage& msg, ResourceRecord& rr, bool cut, WeirdCounters& weird) const;
   // A name inside RDATA that must end at or before `end`.
-  bool rdataName(DnsMessage& msg, std::size_t at, std::size_t end, NameRef& ref,
-                 std::size_t& next, WeirdCounters& weird) const;
+  bool rdataName(DnsMessage& msg, std::size_t at, std::size_t end, NameRef& ref, std::size_t& next,
+                 WeirdCounters& weird) const;
   ParseLimits limits_;
 };
 

@@ -28,7 +28,7 @@ void EngineStats::mergeFrom(const EngineStats& o) {
 }
 
 namespace {
-// Scorer verdicts (README "EVE schema"); 9000002 (raw binary labels) is now
+// Scorer verdicts (docs/eve.md). 9000002 is not used: raw binary labels are
 // a lexical feature of the DNS score.
 constexpr uint32_t kScoreSignatureId = 9000001;
 constexpr uint32_t kTlsBulkSignatureId = 9000003;
@@ -146,9 +146,9 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
     const auto prepared = registered_.prepare(lower, name.labels);
     // The first name's dns.qname scan runs now, in both directions (usually
     // a scan-cache hit): when an allow rule takes the name (antivirus and
-    // CDN names, 45% of the messages on the mixed benchmark capture),
-    // nothing below needs its registered domain unless something records
-    // or reports it, and a query makes no state.
+    // CDN names, a large share of real traffic), nothing below needs its
+    // registered domain unless something records or reports it, and a query
+    // makes no state.
     bool allowed = false;
     if (plane_->rules) {
       const auto qname_scan = matcher_.prepare(rules::Field::DnsQname, lower);
@@ -178,8 +178,7 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
   if (!message_.qr || plane_->rules) allowed = detect(pkt, registered);
   // ... and feed the scorer's NXDOMAIN and answer-bytes features, unless an
   // allow rule let the name through: its query made no state, and looking
-  // for it was a cache miss on every allowed response (45% of them on the
-  // mixed benchmark capture).
+  // for it would be a cache miss on every allowed response.
   if (message_.qr && scoring_ && !allowed) dns_scorer_.observeResponse(pkt, message_, registered);
 }
 

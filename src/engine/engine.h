@@ -1,6 +1,7 @@
 // engine.h: one worker's whole packet path. Frame -> Decoder -> DNS (UDP,
-// or TCP through the stream reassembler) -> registered domain -> lexical
-// detection -> EVE records. Every source (pcap replay, the UDP listener)
+// or TCP through the stream reassembler) -> registered domain -> rules ->
+// DNS scoring -> EVE records; TLS on the scored ports -> the TLS tracker.
+// Every source (pcap replay, the UDP listener)
 // drives an Engine; each worker thread owns one, so nothing here is shared
 // or locked. Counters are plain per-engine integers, summed by readers.
 #pragma once

@@ -85,9 +85,9 @@ class RuleSet {
 
 using RuleSetPtr = std::shared_ptr<const RuleSet>;
 
-// The rule-score result of one name, for the scoring engine (a later
-// issue): the sum of the weights of every `score` rule that matched, and
-// which rules they were (the first kMaxScoreRules of them).
+// The rule-score result of one name, for the DNS scorer: the sum of the
+// weights of every `score` rule that matched, and which rules they were (the
+// first kMaxScoreRules of them).
 struct RuleScore {
   static constexpr std::size_t kMaxScoreRules = 8;
   double total = 0;
@@ -166,12 +166,9 @@ class Matcher {
   // packet afresh. Two-way set-associative (a new value replaces the older
   // of its set's two entries) and fixed in size per worker: a flood of
   // unique names (tunnels) only misses, it cannot grow or slow the cache.
-  // 65536 entries of 160 bytes (10.5 MB per worker, on huge pages): the
-  // mixed bench capture's 5M packets ask for 4.99M values of ~100k distinct
-  // names. Hyperscan scans (about 1 us each with the default rules), direct-
-  // mapped with values up to 72 bytes, by entries: 4096: 750k, 16384: 452k,
-  // 65536: 292k, 262144: 229k; two ways and 120 bytes at 65536: see
-  // bench/README.md. The floor is the names never seen before.
+  // 65536 entries of 160 bytes (10.5 MB per worker, on huge pages); how the
+  // size was chosen is in bench/RESULTS.md. Names never seen before always
+  // miss.
   static constexpr std::size_t kScanCacheSlots = 65536;
   static constexpr std::size_t kScanCacheMaxValue = 120;  // longer values are always scanned
   static constexpr std::size_t kScanCacheMaxHits = 6;     // more hits: not cached

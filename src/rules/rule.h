@@ -1,5 +1,5 @@
 // rule.h: one analyst rule, as loaded from rules/*.yaml (schema in
-// rules/schema.json and README.md "Rules"). A Rule is a small immutable value:
+// rules/schema.json and docs/rules.md). A Rule is a small immutable value:
 // the loader fills it once, the RuleSet compiles its expression, and from then
 // on it is only read (by every worker at once). Matching the pattern is the
 // RuleSet's job (one Hyperscan database per field); the rule itself answers
@@ -64,9 +64,9 @@ std::string flagNames(uint32_t flags);  // "caseless,dotall"
 
 // What the packet path knows about the value being matched, for conditions.
 struct MatchContext {
-  uint16_t qtype = 0;         // first question's type (DNS fields), 0 otherwise
-  bool response = false;      // DNS QR bit
-  uint16_t server_port = 0;   // destination port of a query, source port of a response
+  uint16_t qtype = 0;        // first question's type (DNS fields), 0 otherwise
+  bool response = false;     // DNS QR bit
+  uint16_t server_port = 0;  // destination port of a query, source port of a response
 };
 
 struct Rule {

@@ -74,7 +74,7 @@ class NgramModel {
 // base64 6, printable 6.57, bytes 8 bits per character), plus one byte per
 // label for its length. This is what a compressor choosing the best of the
 // two coders per label would emit, without a cross-name dictionary (see
-// README "Scoring" for why not zlib).
+// docs/scoring.md for why not zlib).
 double prefixInfoBits(const NgramModel* model, std::string_view raw_prefix);
 
 // Model bits per character of the prefix (0 when empty or no model): the

@@ -1,8 +1,8 @@
 // score_config.h: the scoring engine's settings (config keys `score.dns.*`
 // and `score.tls.*`, parsed strictly in config.cc) and the per-query input
 // it takes from the rules engine. Defaults were chosen from measured benign
-// and tunnel distributions; README.md ("Scoring thresholds") gives the
-// numbers and margins. Budgets are fixed at start; thresholds follow reloads.
+// and tunnel distributions; docs/scoring.md ("Thresholds, and how they were
+// chosen") gives the numbers and margins. Budgets are fixed at start; thresholds follow reloads.
 #pragma once
 
 #include <array>
@@ -25,17 +25,17 @@ inline constexpr int kWindows = 3;
 
 struct DnsScoreConfig {
   bool enabled = true;
-  uint64_t memory_bytes = 64ull << 20;      // (client, domain) records, per worker
-  uint64_t seen_names_bytes = 16ull << 20;  // fingerprints of names already seen
+  uint64_t memory_bytes = 64ull << 20;                    // (client, domain) records, per worker
+  uint64_t seen_names_bytes = 16ull << 20;                // fingerprints of names already seen
   std::array<uint32_t, kWindows> windows{60, 600, 3600};  // seconds, ascending
   // Information sent (bytes after compression) per window; 0 disables one.
   std::array<uint32_t, kWindows> info_bytes{1200, 2000, 2500};
   // The rest are measured over the middle window (10 minutes by default).
-  uint32_t unique_subdomains = 400;   // names never seen before under the domain
-  uint32_t answer_bytes = 60000;      // downstream channel (answer RDATA bytes)
-  uint32_t lexical_hits = 1;          // tunnel-shaped queries
-  double model_bits_per_char = 5.0;   // a query this unlike benign names ...
-  uint32_t model_min_label = 40;      // ... with a label at least this long is tunnel-shaped
+  uint32_t unique_subdomains = 400;       // names never seen before under the domain
+  uint32_t answer_bytes = 60000;          // downstream channel (answer RDATA bytes)
+  uint32_t lexical_hits = 1;              // tunnel-shaped queries
+  double model_bits_per_char = 5.0;       // a query this unlike benign names ...
+  uint32_t model_min_label = 40;          // ... with a label at least this long is tunnel-shaped
   uint32_t risky_types_min_queries = 20;  // type-mix component needs this many queries
   double alert_score = 1.0;
   double weight_info = 1.0;
@@ -44,16 +44,16 @@ struct DnsScoreConfig {
   double weight_lexical = 1.0;
   double weight_types = 0.25;
   double weight_rules = 0.5;  // x min(1, sum of score-rule weights of new names in the window)
-  std::string model_path;  // empty: the built-in models/dns-trigram-v1.txt
+  std::string model_path;     // empty: the built-in models/dns-trigram-v1.txt
 };
 
 struct TlsScoreConfig {
   bool enabled = true;
   std::vector<uint16_t> ports{8443};
-  uint64_t memory_bytes = 16ull << 20;       // (client, destination) records
-  uint32_t max_flows = 65536;                // tracked TCP flows
-  uint32_t hello_buffers = 256;              // ClientHellos being reassembled at once
-  uint32_t hello_max_bytes = 16384;          // per ClientHello
+  uint64_t memory_bytes = 16ull << 20;  // (client, destination) records
+  uint32_t max_flows = 65536;           // tracked TCP flows
+  uint32_t hello_buffers = 256;         // ClientHellos being reassembled at once
+  uint32_t hello_max_bytes = 16384;     // per ClientHello
   uint32_t flow_idle_seconds = 600;
   std::array<uint32_t, kWindows> windows{60, 600, 3600};
   // Bulk: upload in the middle window at least this large, with up/down >= ratio.

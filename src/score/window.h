@@ -49,8 +49,8 @@ struct SlidingWindow {
 };
 
 // Where `now` falls in each of n windows' buckets. Worked out once per
-// second of packet time rather than per query: two divisions per window on
-// every query showed in perf.
+// second of packet time rather than per query: it costs two divisions per
+// window.
 template <int N>
 struct WindowClock {
   bool valid = false;
