@@ -2,14 +2,16 @@
 // (src/fleet/redis_protocol.h, cluster_slots.h): hash slots against values
 // from `redis-cli cluster keyslot` (Redis 7.0), replies through hiredis'
 // reader into owned values, the reader's limits, MOVED/ASK, CLUSTER SLOTS,
-// and command formatting.
+// command formatting, and the reconnect backoff schedule.
 #include <doctest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "fleet/cluster_slots.h"
+#include "fleet/redis_client.h"
 #include "fleet/redis_protocol.h"
 
 using namespace exfilwatch::fleet;
@@ -266,4 +268,25 @@ TEST_CASE("fleet: commands are formatted by hiredis and carry their key's slot")
   CHECK(small.add("k", {"GET", "k"}));
   CHECK_FALSE(small.add("k", {"GET", "k"}));  // over max_commands
   CHECK(small.size() == 2);
+}
+
+TEST_CASE("fleet: reconnect backoff grows, is jittered and has a ceiling") {
+  using std::chrono::milliseconds;
+  const milliseconds min(100), max(10000);
+  int64_t ceiling = 100;
+  for (uint32_t attempt = 0; attempt < 40; ++attempt) {
+    INFO("attempt " << attempt);
+    for (const uint64_t random : {uint64_t{0}, uint64_t{1}, uint64_t{12345}, ~uint64_t{0}}) {
+      const auto d = backoffDelay(attempt, min, max, random);
+      CHECK(d.count() >= ceiling / 2);
+      CHECK(d.count() <= ceiling);
+    }
+    CHECK(backoffDelay(attempt, min, max, 0).count() == ceiling / 2);
+    ceiling = std::min<int64_t>(ceiling * 2, max.count());
+  }
+  CHECK(backoffDelay(1000000, min, max, ~uint64_t{0}) <= max);
+  // Different random values spread the delays.
+  CHECK(backoffDelay(5, min, max, 1) != backoffDelay(5, min, max, 777));
+  // A ceiling below the floor is the floor.
+  CHECK(backoffDelay(3, milliseconds(50), milliseconds(10), 0).count() == 25);
 }
