@@ -1,14 +1,17 @@
 // test_fleet_settings.cc: the `fleet:` keys (src/fleet/redis_url.h): URL
-// forms, errors that name the key, cross-key checks and the password file.
+// forms, errors that name the key, cross-key checks, the password file, and
+// the key table against docs/fleet-client.md.
 #include <doctest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <sstream>
 #include <string>
 #include <utility>
 
+#include "build_config.h"
 #include "fleet/redis_url.h"
 
 using namespace exfilwatch::fleet;
@@ -182,4 +185,20 @@ TEST_CASE("fleet: TLS keys") {
         "fleet.tls_ca_file: cannot read '/nonexistent/ca.pem': No such file or directory");
   CHECK(error({{"url", "rediss://h"}, {"tls_server_name", "a b"}}) ==
         "fleet.tls_server_name: expected a host name, got 'a b'");
+}
+
+TEST_CASE("fleet: every key of the table is documented, with the default it has") {
+  std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/docs/fleet-client.md");
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  for (const SettingKey& k : settingKeys()) {
+    INFO(k.name);
+    CHECK(text.str().find("`" + std::string(k.name) + "`") != std::string::npos);
+    // A default the table states is the one a missing key gets.
+    if (!k.default_value.empty()) {
+      CHECK(build({{"url", "rediss://h"}, {std::string(k.name), std::string(k.default_value)}}) ==
+            build({{"url", "rediss://h"}}));
+    }
+  }
 }
