@@ -46,7 +46,7 @@ test-asan: deps
 
 # libFuzzer targets (clang, ASan + UBSan), each run FUZZ_SECONDS, two at a
 # time, seeded from ../shared (tests/fuzz/run_fuzz.sh).
-FUZZ_TARGETS = vxlan geneve l2l4 dns dns_tcp tls rules config registered_domain
+FUZZ_TARGETS = vxlan geneve l2l4 dns dns_tcp tls rules config registered_domain redis_reply
 fuzz: deps
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzzing=true \
 	  -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Db_lto=false

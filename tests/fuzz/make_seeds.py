@@ -95,7 +95,7 @@ def main():
     shared, out = sys.argv[1], sys.argv[2]
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     t = {n: Out(out, n) for n in ("vxlan", "geneve", "l2l4", "dns", "dns_tcp", "tls", "rules", "config",
-                                  "registered_domain")}
+                                  "registered_domain", "redis_reply")}
     paths = sorted(glob.glob(os.path.join(shared, "captures", "*.pcap")))
     # The parser corpora (Zeek, Suricata, ... test captures) add DNS over TCP.
     paths += sorted(glob.glob(os.path.join(shared, "corpus", "parsers", "**", "*.pcap"), recursive=True))
@@ -158,6 +158,17 @@ def main():
               b"q.eu-west-1.compute.amazonaws.com", b"x.xn--55qx5d.cn", b"a.xn--fiqs8s", b"x.a\xc3\xa9roport.ci",
               b"foo.blogspot.com", b"a.unknowntld", b".example.com", b"a..b.com", b"com"):
         t["registered_domain"].add(n)
+    # Redis replies (fuzz_redis_reply.cc: a read size byte, then the stream):
+    # the kept regression inputs, and what the fleet client's commands get.
+    for p in sorted(glob.glob(os.path.join(src, "tests", "data", "regress", "redis_reply", "*"))):
+        t["redis_reply"].add(open(p, "rb").read())
+    for chunk in (0, 1, 5, 64):
+        t["redis_reply"].add(bytes([chunk]) + b"+PONG\r\n:5\r\n:0\r\n:3\r\n+OK\r\n$-1\r\n:1\r\n:60\r\n$1\r\nv\r\n")
+        t["redis_reply"].add(bytes([chunk]) + b"-WRONGPASS invalid username-password pair\r\n-NOAUTH x\r\n"
+                             b"-TRYAGAIN x\r\n-CLUSTERDOWN x\r\n-ASK 16383 [::1]:7000\r\n-MOVED 0 host.example:6379\r\n")
+        t["redis_reply"].add(bytes([chunk]) + b"*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$0\r\n\r\n:7000\r\n$1\r\nx\r\n")
+        t["redis_reply"].add(bytes([chunk]) + b"*2\r\n*3\r\n:0\r\n:9\r\n*2\r\n$1\r\n?\r\n:1\r\n"
+                             b"*4\r\n:5\r\n:20\r\n*2\r\n$-1\r\n:2\r\n*2\r\n$1\r\nr\r\n:3\r\n")
     for name, o in sorted(t.items()):
         print(f"{name}: {o.n} seeds")
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #define EXFILWATCH_FUZZ_TARGETS(X) X(vxlan) X(geneve) X(l2l4) X(dns) X(dns_tcp) X(tls) X(rules) X(config) \
-  X(registered_domain)
+  X(registered_domain) X(redis_reply)
 #define DECLARE(t) extern "C" int fuzz_entry_##t(const uint8_t* data, std::size_t size);
 EXFILWATCH_FUZZ_TARGETS(DECLARE)
 #undef DECLARE

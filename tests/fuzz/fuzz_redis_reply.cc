@@ -1,0 +1,59 @@
+// fuzz_redis_reply.cc: libFuzzer target for the fleet client's reply
+// handling (src/fleet): the input is what a Redis server, or whatever sits
+// in its place, sends on one connection. The first byte says how the rest is
+// split into reads; every reply then takes the client's path: hiredis'
+// reader into owned values (with small limits, so they are reached),
+// MOVED/ASK parsing of error replies, and CLUSTER SLOTS parsing of arrays.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "fleet/cluster_slots.h"
+#include "fleet/redis_protocol.h"
+
+namespace {
+
+using namespace exfilwatch::fleet;
+
+void use(const RedisReply& r) {
+  if (r.isError()) {
+    if (const auto redirect = parseRedirect(r.str)) {
+      if (redirect->slot >= kSlots || redirect->target.port == 0) __builtin_trap();
+    }
+    return;
+  }
+  if (r.type != RedisReply::Type::Array) return;
+  SlotMap map;
+  std::string why;
+  if (parseClusterSlots(r, Endpoint{"127.0.0.1", 7000}, 16, map, &why)) {
+    for (const int16_t owner : map.owner) {
+      if (owner >= static_cast<int>(map.masters.size())) __builtin_trap();
+    }
+  } else if (why.empty()) {
+    __builtin_trap();  // a refusal says why
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const std::size_t chunk = data[0] == 0 ? size : data[0];
+  ++data;
+  --size;
+  ReplyReader reader(ReplyLimits{4096, 256});
+  RedisReply reply;
+  for (std::size_t at = 0; at < size; at += chunk) {
+    const std::size_t n = size - at < chunk ? size - at : chunk;
+    if (!reader.feed(reinterpret_cast<const char*>(data + at), n)) break;
+    ReplyReader::Next next;
+    while ((next = reader.next(reply)) == ReplyReader::Next::Reply) use(reply);
+    if (next == ReplyReader::Next::Error) {
+      // Failed for good: nothing more is read.
+      if (reader.feed("+OK\r\n", 5) || reader.next(reply) != ReplyReader::Next::Error)
+        __builtin_trap();
+      break;
+    }
+  }
+  return 0;
+}
