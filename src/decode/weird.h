@@ -76,6 +76,12 @@ namespace exfilwatch {
   X(DnsOptNotRoot, "dns.opt_not_root")                                \
   X(DnsTxtBadLength, "dns.txt_bad_length")                            \
   X(DnsSnapTruncated, "dns.snaplen_truncated")                        \
+  X(DnsOpcodeIquery, "dns.opcode_iquery")                             \
+  X(DnsOpcodeNotify, "dns.opcode_notify")                             \
+  X(DnsOpcodeUpdate, "dns.opcode_update")                             \
+  X(DnsOpcodeOther, "dns.opcode_other")                               \
+  X(DnsMultipleQuestions, "dns.multiple_questions")                   \
+  X(DnsClassNotIn, "dns.class_not_in")                                \
   /* DNS over TCP */                                                  \
   X(DnsTcpGap, "dns_tcp.gap")                                         \
   X(DnsTcpShortMessage, "dns_tcp.short_message")                      \

@@ -56,11 +56,6 @@ EXPLAINED = {
         "frames 4, 12 and 21 hold 4 bytes of DNS (the id and the flags; the rest was cut by a 46-byte "
         "snap length). tshark reports a malformed header; for us 4 bytes are no message: counted as "
         "dns.truncated_header. The other 88 cut first fragments agree (decoded as truncated packets)."),
-    "corpus/parsers/suricata-verify/tests/dns/dns-forward-pointer/input.pcap": (2,
-        "frame 1's question name is a compression pointer to a later offset. RFC 1035 4.1.4 defines a "
-        "pointer to a prior occurrence, and exfilwatch refuses forward pointers by design (they make "
-        "loops and overlapping names possible): counted dns.pointer_forward, the question is not "
-        "reported. tshark (and Suricata) follow it to codemonkey.net."),
     "corpus/parsers/dnscap/src/test/dnso1tcp-bighole.pcap": (35,
         "tshark is wrong: its TCP reassembly stalls after the segment missing before frame 20 and it "
         "decodes none of the later client queries (each sent as a 2-byte length segment, then the "

@@ -170,7 +170,8 @@ TEST_CASE("dns: header flags and opcode") {
   CHECK(m.cd);
   CHECK(m.rcode == rcode::NXDOMAIN);
   CHECK(m.complete);
-  CHECK(weird.total() == 0);
+  CHECK(weird.get(Weird::DnsOpcodeUpdate) == 1);  // named, not refused
+  CHECK(weird.total() == 1);
 }
 
 TEST_CASE("dns: short header is refused") {
@@ -423,7 +424,8 @@ TEST_CASE("dns: empty RDATA of an UPDATE delete is fine") {
   REQUIRE(m.authorities.size() == 1);
   CHECK(m.authorities[0].rdata_ok);
   CHECK(m.authorities[0].rdlength == 0);
-  CHECK(weird.total() == 0);
+  CHECK(weird.get(Weird::DnsOpcodeUpdate) == 1);
+  CHECK(weird.total() == 1);
 }
 
 TEST_CASE("dns: EDNS0 payload size, DO bit, options and extended rcode") {
@@ -531,7 +533,9 @@ TEST_CASE("dns: compression pointer loops end, counted") {
     DnsMessage m;
     WeirdCounters weird;
     REQUIRE(parse(w.b, m, weird));
+    // Followed (it points forward, onto itself) until the chain bound.
     CHECK(weird.get(Weird::DnsPointerForward) == 1);
+    CHECK(weird.get(Weird::DnsPointerChainTooLong) == 1);
     // A question whose name does not decode is not reported: its type
     // would be read from bytes of unknown meaning.
     CHECK(m.questions.empty());
@@ -549,8 +553,10 @@ TEST_CASE("dns: compression pointer loops end, counted") {
     WeirdCounters weird;
     REQUIRE(parse(w.b, m, weird));
     CHECK(weird.get(Weird::DnsPointerForward) == 1);
+    CHECK(weird.get(Weird::DnsPointerChainTooLong) == 1);
     REQUIRE(m.answers.size() == 2);
     CHECK_FALSE(m.answers[1].name.valid);
+    CHECK(m.complete);  // the owner's end in the stream is known
   }
   SUBCASE("backward pointer re-entering its own labels") {
     // 12: "a" then a pointer back to 12: each turn is strictly backward, so
@@ -574,19 +580,326 @@ TEST_CASE("dns: compression pointer loops end, counted") {
   }
 }
 
-TEST_CASE("dns: forward pointer") {
+TEST_CASE("dns: forward pointer is followed and counted") {
+  // The shape of suricata-verify's dns-forward-pointer, which Google Public
+  // DNS answered and dnsmasq forwards unchanged (tests/data/resolver-forwarding).
   Wire w;
   w.header(1, 0, 2, 0, 0, 0);
-  w.ptr(18).u16(1).u16(1);                 // 12: points at the next question's name
-  w.question("later.test", rrtype::A);     // 18
+  w.ptr(18).u16(rrtype::A).u16(1);        // 12: points at the next question's name
+  w.question("Later.test", rrtype::TXT);  // 18
   DnsMessage m;
   WeirdCounters weird;
   REQUIRE(parse(w.b, m, weird));
   CHECK(weird.get(Weird::DnsPointerForward) == 1);
-  // Forward pointers are refused (RFC 1035 4.1.4: a pointer names a prior
-  // occurrence); the question walk stops there.
+  CHECK(weird.get(Weird::DnsMultipleQuestions) == 1);
+  CHECK(weird.total() == 2);
+  CHECK(m.complete);
+  REQUIRE(m.questions.size() == 2);
+  CHECK(m.questions[0].name.valid);
+  CHECK(m.raw(m.questions[0].name) == "Later.test");
+  CHECK(m.lower(m.questions[0].name) == "later.test");
+  CHECK(m.questions[0].name.labels == 2);
+  CHECK(m.questions[0].type == rrtype::A);
+  CHECK(m.raw(m.questions[1].name) == "Later.test");
+  CHECK(m.questions[1].type == rrtype::TXT);
+}
+
+TEST_CASE("dns: forward pointer after labels, into a later record") {
+  // "x" then a pointer forward to the additional record's owner name (20).
+  Wire w;
+  w.header(1, 0, 1, 0, 0, 1);
+  w.label("x").ptr(20).u16(rrtype::A).u16(1);
+  w.name("fwd.example");
+  const std::size_t rd = w.rrFixed(rrtype::TXT, 1, 0);
+  w.label("v").endRdata(rd);
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(w.b, m, weird));
+  CHECK(m.complete);
+  REQUIRE(m.questions.size() == 1);
+  CHECK(m.raw(m.questions[0].name) == "x.fwd.example");
+  CHECK(m.questions[0].name.labels == 3);
+  REQUIRE(m.additionals.size() == 1);
+  CHECK(m.raw(m.additionals[0].name) == "fwd.example");
+  CHECK(weird.get(Weird::DnsPointerForward) == 1);
+  CHECK(weird.total() == 1);
+}
+
+TEST_CASE("dns: forward pointer chains are bounded like backward ones") {
+  // Question name at 12 is a pointer to 14, 14 to 16, ... each one forward;
+  // the last points at a plain name. k pointers in all.
+  auto build = [](int k) {
+    Wire w;
+    w.header(1, 0, 1, 0, 0, 0);
+    const std::size_t first = w.pos();
+    for (int i = 1; i <= k; ++i) w.ptr(first + 2 * static_cast<std::size_t>(i));
+    w.name("end.test");
+    return w;
+  };
+  {
+    // 16 pointers: allowed. The question's type and class are read right
+    // after its first pointer (bytes 14..17, themselves pointers here): the
+    // name's end in the stream is what a pointer fixes, wherever it leads.
+    const auto w = build(16);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    REQUIRE(m.questions.size() == 1);
+    CHECK(m.questions[0].name.valid);
+    CHECK(m.raw(m.questions[0].name) == "end.test");
+    CHECK(weird.get(Weird::DnsPointerForward) == 1);  // once per name
+    CHECK(weird.get(Weird::DnsPointerChainTooLong) == 0);
+  }
+  {
+    const auto w = build(17);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CHECK(m.questions.empty());
+    CHECK(weird.get(Weird::DnsPointerChainTooLong) == 1);
+    CHECK_FALSE(m.complete);
+  }
+}
+
+TEST_CASE("dns: forward pointers keep a message's work linear in its length") {
+  // The worst case for a walk: every answer's owner is a pointer forward to
+  // one 4-label, 253-character name at the end, so none is served from the
+  // names remembered by offset. Each costs at most 127 label steps; the
+  // message must still parse whole, the stored records capped, every walked
+  // owner decoded.
+  const std::string l63(63, 'w');
+  Wire w;
+  const uint16_t answers = 1300;  // pointers reach 16,383 bytes at most
+  w.header(1, 0x8000, 1, answers, 0, 0).question("q.test", rrtype::A);
+  const std::size_t long_name = w.pos() + std::size_t{answers} * 12;
+  REQUIRE(long_name + 256 < 0x3FFF);
+  for (uint16_t i = 0; i + 1 < answers; ++i) w.ptr(long_name).rrFixed(0xff00, 1, 0);
+  // The last record's RDATA is the long name.
+  w.ptr(long_name);
+  const std::size_t rd = w.rrFixed(0xff00, 1, 0);
+  REQUIRE(w.pos() == long_name);
+  w.label(l63).label(l63).label(l63).label(std::string(61, 'z')).u8(0).endRdata(rd);
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(w.b, m, weird));
+  ParseLimits limits;
+  CHECK(m.answers.size() == limits.max_records);
+  CHECK(weird.get(Weird::DnsTooManyRecords) == 1);
+  CHECK(weird.get(Weird::DnsPointerForward) == answers);  // walked owners count too
+  CHECK(weird.get(Weird::DnsNameTooLong) == 0);
+  for (const auto& rr : m.answers) {
+    CHECK(rr.name.valid);
+    CHECK(rr.name.labels == 4);
+    CHECK(m.raw(rr.name).size() == 253);
+  }
+  // The arena holds the stored names only, not the walked ones.
+  CHECK(m.raw(m.answers.back().name).substr(0, 4) == "wwww");
+}
+
+TEST_CASE("dns: opcodes other than QUERY are parsed and named") {
+  for (uint8_t opcode = 0; opcode < 16; ++opcode) {
+    Wire w;
+    w.header(7, static_cast<uint16_t>(opcode << 11), 1, 0, 0, 0).question("op.test", rrtype::A);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CAPTURE(opcode);
+    CHECK(m.opcode == opcode);
+    CHECK(m.complete);
+    REQUIRE(m.questions.size() == 1);
+    CHECK(m.raw(m.questions[0].name) == "op.test");
+    const Weird expected = opcode == 1   ? Weird::DnsOpcodeIquery
+                           : opcode == 4 ? Weird::DnsOpcodeNotify
+                           : opcode == 5 ? Weird::DnsOpcodeUpdate
+                                         : Weird::DnsOpcodeOther;
+    CHECK(weird.total() == (opcode == 0 ? 0U : 1U));
+    if (opcode != 0) CHECK(weird.get(expected) == 1);
+  }
+}
+
+TEST_CASE("dns: IQUERY as RFC 1035 wrote it: the answer section asks") {
+  // zeek's dns-inverse-query.pcap: no question, one A record with a root
+  // owner; the response's question is the address in brackets.
+  Wire q;
+  q.header(0x87ee, 0x0980, 0, 1, 0, 0).u8(0);
+  const std::size_t rd = q.rrFixed(rrtype::A, 1, 31337);
+  q.bytes({4, 3, 2, 1}).endRdata(rd);
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(q.b, m, weird));
+  CHECK(m.opcode == 1);
   CHECK(m.questions.empty());
-  CHECK_FALSE(m.complete);
+  CHECK(m.complete);
+  REQUIRE(m.answers.size() == 1);
+  CHECK(ipv4(m.answers[0].address) == "4.3.2.1");
+  CHECK(weird.get(Weird::DnsOpcodeIquery) == 1);
+  CHECK(weird.total() == 1);
+
+  Wire r;
+  r.header(0x87ee, 0x8980, 1, 1, 0, 0);
+  r.labels("[4.3.2.1]").u8(0).u16(rrtype::A).u16(1);
+  r.u8(0);
+  const std::size_t rd2 = r.rrFixed(rrtype::A, 1, 31337);
+  r.bytes({4, 3, 2, 1}).endRdata(rd2);
+  WeirdCounters weird2;
+  REQUIRE(parse(r.b, m, weird2));
+  REQUIRE(m.questions.size() == 1);
+  CHECK(m.raw(m.questions[0].name) == "[4.3.2.1]");
+  CHECK(m.questions[0].name.labels == 4);
+  CHECK(weird2.get(Weird::DnsOpcodeIquery) == 1);
+}
+
+TEST_CASE("dns: UPDATE's zone, prerequisite, update and additional sections") {
+  // RFC 2136 §2: ZOCOUNT, PRCOUNT, UPCOUNT, ADCOUNT take the places of the
+  // four counts, and each section has the layout of the one it replaces.
+  Wire w;
+  w.header(0x2222, 0x2800, 1, 1, 2, 1).question("zone.test", rrtype::SOA);
+  w.labels("exists").ptr(12);
+  w.rrFixed(rrtype::A, 255, 0);  // prerequisite: an RRset exists (class ANY, empty)
+  w.labels("data-1").ptr(12);
+  std::size_t rd = w.rrFixed(rrtype::TXT, 1, 0);  // update: add a TXT record
+  w.label("payload").endRdata(rd);
+  w.labels("old").ptr(12);
+  w.rrFixed(rrtype::TXT, 254, 0);  // update: delete an RR (class NONE, empty here)
+  w.u8(0);
+  w.endRdata(w.rrFixed(rrtype::OPT, 1232, 0));
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(w.b, m, weird));
+  CHECK(m.complete);
+  CHECK(weird.get(Weird::DnsOpcodeUpdate) == 1);
+  CHECK(weird.total() == 1);
+  REQUIRE(m.questions.size() == 1);
+  CHECK(m.raw(m.questions[0].name) == "zone.test");
+  CHECK(m.questions[0].type == rrtype::SOA);
+  REQUIRE(m.answers.size() == 1);
+  CHECK(m.raw(m.answers[0].name) == "exists.zone.test");
+  CHECK(m.answers[0].rclass == 255);
+  REQUIRE(m.authorities.size() == 2);
+  CHECK(m.raw(m.authorities[0].name) == "data-1.zone.test");
+  REQUIRE(m.authorities[0].txt_count == 1);
+  CHECK(m.txt(m.txtSegments()[m.authorities[0].txt_first]) == "payload");
+  CHECK(m.raw(m.authorities[1].name) == "old.zone.test");
+  CHECK(m.authorities[1].rdata_ok);
+  CHECK(m.edns.present);
+}
+
+TEST_CASE("dns: NOTIFY with its SOA answer, DSO with TLVs") {
+  {
+    Wire w;
+    w.header(3, 0x2400, 1, 1, 0, 0).question("notify.test", rrtype::SOA);
+    w.ptr(12);
+    const std::size_t rd = w.rrFixed(rrtype::SOA, 1, 60);
+    w.labels("ns").ptr(12).labels("hostmaster").ptr(12);
+    w.u32(2026).u32(1).u32(2).u32(3).u32(4).endRdata(rd);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CHECK(m.complete);
+    CHECK(weird.get(Weird::DnsOpcodeNotify) == 1);
+    CHECK(weird.total() == 1);
+    REQUIRE(m.answers.size() == 1);
+    CHECK(m.raw(m.answers[0].target) == "ns.notify.test");
+    CHECK(m.answers[0].soa_values[0] == 2026);
+  }
+  {
+    // RFC 8490: a DSO message has no sections, its TLVs follow the header.
+    Wire w;
+    w.header(4, 0x3000, 0, 0, 0, 0).u16(1).u16(8).u32(0).u32(0);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CHECK(m.complete);
+    CHECK(weird.get(Weird::DnsOpcodeOther) == 1);
+    CHECK(weird.get(Weird::DnsTrailingBytes) == 1);
+    CHECK(weird.total() == 2);
+  }
+}
+
+TEST_CASE("dns: every question of a multi-question message is parsed") {
+  Wire w;
+  w.header(5, 0x0100, 3, 0, 0, 0);
+  w.question("one.Tunnel.test", rrtype::A);  // "tunnel" at 16
+  w.labels("two").ptr(16).u16(rrtype::TXT).u16(1);
+  w.labels("three").ptr(12).u16(rrtype::NULL_).u16(1);
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(w.b, m, weird));
+  CHECK(m.complete);
+  CHECK(weird.get(Weird::DnsMultipleQuestions) == 1);
+  CHECK(weird.total() == 1);
+  REQUIRE(m.questions.size() == 3);
+  CHECK(m.lower(m.questions[0].name) == "one.tunnel.test");
+  CHECK(m.raw(m.questions[1].name) == "two.Tunnel.test");
+  CHECK(m.questions[1].type == rrtype::TXT);
+  CHECK(m.raw(m.questions[2].name) == "three.one.Tunnel.test");
+  CHECK(m.questions[2].type == rrtype::NULL_);
+}
+
+TEST_CASE("dns: classes other than IN are parsed and named once per message") {
+  for (uint16_t qclass : {0, 2, 3, 4, 254, 255, 4660, 65535}) {
+    Wire w;
+    w.header(6, 0x0100, 2, 0, 0, 0).question("a.test", rrtype::TXT, qclass);
+    w.question("b.test", rrtype::TXT, qclass);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CAPTURE(qclass);
+    CHECK(m.complete);
+    REQUIRE(m.questions.size() == 2);
+    CHECK(m.questions[0].qclass == qclass);
+    CHECK(m.raw(m.questions[1].name) == "b.test");
+    CHECK(weird.get(Weird::DnsClassNotIn) == 1);
+    CHECK(weird.total() == 2);  // and dns.multiple_questions
+  }
+  Wire w;
+  w.header(6, 0x0100, 1, 0, 0, 0).question("in.test", rrtype::TXT, 1);
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(w.b, m, weird));
+  CHECK(weird.total() == 0);
+}
+
+TEST_CASE("dns: EDNS options of every size, bounded by the message") {
+  // One option of length n after a question, for n from 0 up to the most a
+  // 65,535-byte message (the TCP bound; UDP allows less) can hold; then the
+  // same option claiming one byte more than its RDATA has.
+  const std::size_t fixed = 12 + 7 + 11 + 4;  // header, "t" A IN, OPT, option header
+  std::vector<std::size_t> sizes;
+  for (std::size_t n = 0; n <= 1100; ++n) sizes.push_back(n);
+  for (std::size_t n = 1101; n + fixed <= 65535; n += 997) sizes.push_back(n);
+  sizes.push_back(65535 - fixed);
+  DnsMessage m;
+  for (const std::size_t n : sizes) {
+    CAPTURE(n);
+    Wire w;
+    w.header(8, 0x0100, 1, 0, 0, 1).question("t", rrtype::A);
+    w.u8(0);
+    const std::size_t rd = w.rrFixed(rrtype::OPT, 4096, 0);
+    w.u16(65001).u16(static_cast<uint16_t>(n));
+    w.b.resize(w.b.size() + n, static_cast<uint8_t>(n));
+    w.endRdata(rd);
+    REQUIRE(w.b.size() == fixed + n);
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CHECK(weird.total() == 0);
+    CHECK(m.complete);
+    REQUIRE(m.edns.option_count == 1);
+    const EdnsOption& o = m.ednsOptions()[m.edns.option_first];
+    CHECK(o.code == 65001);
+    CHECK(o.length == n);
+    CHECK(o.offset + o.length == w.b.size());
+
+    // The option claims one byte more than the RDATA holds.
+    const std::size_t len_at = rd + 2;
+    w.b[len_at] = static_cast<uint8_t>((n + 1) >> 8);
+    w.b[len_at + 1] = static_cast<uint8_t>(n + 1);
+    WeirdCounters weird2;
+    REQUIRE(parse(w.b, m, weird2));
+    CHECK(weird2.get(Weird::DnsOptBad) == 1);
+    CHECK(m.edns.option_count == 0);
+    CHECK(m.complete);  // the record's own length is right: the walk goes on
+  }
 }
 
 TEST_CASE("dns: pointer chain length bound") {
@@ -812,7 +1125,8 @@ TEST_CASE("dns: counts larger than what is present") {
     WeirdCounters weird;
     REQUIRE(parse(w.b, m, weird));
     CHECK(weird.get(Weird::DnsQuestionTruncated) == 1);
-    CHECK(weird.total() == 1);
+    CHECK(weird.get(Weird::DnsMultipleQuestions) == 1);
+    CHECK(weird.total() == 2);
     CHECK(m.questions.size() == 1);
     CHECK(m.answers.empty());
     CHECK_FALSE(m.complete);
@@ -1093,7 +1407,8 @@ TEST_CASE("dns: lower() lower-cases exactly the ASCII letters, for every byte va
     }
     CHECK(m.lower(q.name) == expected_lower);
   }
-  CHECK(weird.total() == 0);
+  CHECK(weird.get(Weird::DnsMultipleQuestions) == 1);
+  CHECK(weird.total() == 1);
 }
 
 namespace {
