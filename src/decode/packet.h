@@ -67,6 +67,7 @@ enum class LinkType : int {
   Loop = 108,       // OpenBSD loopback: 4-byte network-order family
   LinuxSll = 113,
   LinuxSll2 = 276,
+  Fddi = 10,  // FDDI + 802.2 LLC/SNAP
   Ipv4 = 228,
   Ipv6 = 229,
   // exfilwatch-internal, never in a pcap file (outside libpcap's 16-bit
@@ -96,8 +97,11 @@ inline constexpr int kMaxTunnelDepth = 4;
 inline constexpr int kMaxVlanTags = 2;
 
 namespace ipproto {
+inline constexpr uint8_t kIpIp = 4;  // IPv4 in IP
 inline constexpr uint8_t kTcp = 6;
 inline constexpr uint8_t kUdp = 17;
+inline constexpr uint8_t kIpv6InIp = 41;
+inline constexpr uint8_t kGre = 47;
 }  // namespace ipproto
 
 namespace tcpflag {
