@@ -5,13 +5,17 @@
 #include <doctest.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <initializer_list>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "capture/pcap_source.h"
+#include "decode/decoder.h"
 #include "dns/message.h"
+#include "dns/tcp_stream.h"
 
 using exfilwatch::Weird;
 using exfilwatch::WeirdCounters;
@@ -1505,5 +1509,276 @@ TEST_CASE("dns: compressed names agree with a plain reference decoder") {
       CHECK(m.lower(ref) == asciiLower(want));
       CHECK(ref.labels == labels);
     }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// What resolvers forward (tests/data/resolver-forwarding, recorded by
+// tests/lab/resolver_forwarding.py): the messages dnsmasq 2.90 and unbound
+// 1.17.1 sent upstream for each odd message class a client gave them.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+const char* const kSink = "10.77.2.1";  // the lab's upstream server
+
+// Every DNS message of a recording that went to the sink (port 53), UDP
+// payloads and TCP messages reassembled, in order.
+std::vector<std::vector<uint8_t>> upstreamMessages(const std::string& resolver,
+                                                   const std::string& name) {
+  const std::string path =
+      std::string(EXFILWATCH_TEST_DATA) + "/resolver-forwarding/" + resolver + "/" + name + ".pcap";
+  std::string error;
+  auto src = exfilwatch::PcapSource::open(path, error);
+  REQUIRE_MESSAGE(src, error);
+  struct Sink : TcpMessageSink {
+    std::vector<std::vector<uint8_t>> out;
+    void onTcpDnsMessage(const exfilwatch::PacketContext& pkt, const uint8_t* msg,
+                         std::size_t len) override {
+      if (pkt.dst.toString() == kSink && pkt.dst_port == 53) out.emplace_back(msg, msg + len);
+    }
+  } sink;
+  exfilwatch::Decoder decoder;
+  TcpReassembler tcp;
+  WeirdCounters weird;
+  exfilwatch::PacketContext ctx;
+  exfilwatch::Frame f;
+  while (src->next(f)) {
+    if (!decoder.decode(f, ctx, weird)) continue;
+    if (ctx.ip_proto == exfilwatch::ipproto::kTcp) {
+      tcp.onSegment(ctx, weird, sink);
+    } else if (ctx.dst.toString() == kSink && ctx.dst_port == 53) {
+      sink.out.emplace_back(ctx.payload, ctx.payload + ctx.payload_len);
+    }
+  }
+  CHECK(weird.total() == 0);  // the recordings themselves are clean
+  return sink.out;
+}
+
+struct Forwarded {
+  const char* name;
+  uint8_t opcode;
+  uint16_t qdcount;
+  std::string first;  // lower-cased text of the first question's name
+  std::vector<Weird> weirds;
+};
+
+std::string withNul(const char* before, std::size_t n, const char* after) {
+  return std::string(before, n) + after;
+}
+
+}  // namespace
+
+TEST_CASE("dns: what dnsmasq forwards upstream parses whole, oddities named") {
+  const std::vector<Forwarded> cases = {
+      {"baseline", 0, 1, "baseline.fwd.lab", {}},
+      {"baseline-edns", 0, 1, "baseline-edns.fwd.lab", {}},
+      {"fwdptr-2q",
+       0,
+       2,
+       "fwdptr-2q.fwd.lab",
+       {Weird::DnsPointerForward, Weird::DnsMultipleQuestions}},
+      {"fwdptr-additional", 0, 1, "x.fwdptr-add.fwd.lab", {Weird::DnsPointerForward}},
+      {"iquery", 1, 0, "", {Weird::DnsOpcodeIquery}},
+      {"iquery-question", 1, 1, "iquery-q.fwd.lab", {Weird::DnsOpcodeIquery}},
+      {"status", 2, 1, "status.fwd.lab", {Weird::DnsOpcodeOther}},
+      {"opcode3", 3, 1, "opcode3.fwd.lab", {Weird::DnsOpcodeOther}},
+      {"notify", 4, 1, "notify.fwd.lab", {Weird::DnsOpcodeNotify}},
+      {"update", 5, 1, "fwd.lab", {Weird::DnsOpcodeUpdate}},
+      {"dso", 6, 0, "", {Weird::DnsOpcodeOther, Weird::DnsTrailingBytes}},
+      {"opcode15", 15, 1, "opcode15.fwd.lab", {Weird::DnsOpcodeOther}},
+      {"qd2", 0, 2, "q2a.fwd.lab", {Weird::DnsMultipleQuestions}},
+      {"qd0", 0, 0, "", {}},
+      {"class-ch", 0, 1, "ch.fwd.lab", {Weird::DnsClassNotIn}},
+      {"class-hs", 0, 1, "hs.fwd.lab", {Weird::DnsClassNotIn}},
+      {"class-none", 0, 1, "none.fwd.lab", {Weird::DnsClassNotIn}},
+      {"class-any", 0, 1, "any.fwd.lab", {Weird::DnsClassNotIn}},
+      {"class-class0", 0, 1, "class0.fwd.lab", {Weird::DnsClassNotIn}},
+      {"class-class4660", 0, 1, "class4660.fwd.lab", {Weird::DnsClassNotIn}},
+      {"name-dot", 0, 1, "a.b.name-dot.fwd.lab", {}},
+      {"name-backslash", 0, 1, "a\\ b\"c.name-backslash.fwd.lab", {}},
+      {"name-nul", 0, 1, withNul("nul\0byte", 8, ".name-nul.fwd.lab"), {}},
+      {"name-8bit", 0, 1, "\x80\xff\xc3\xa9.name-8bit.fwd.lab", {}},
+      {"name-ctrl", 0, 1, "\x01\x1f\x7f.name-ctrl.fwd.lab", {}},
+      {"name-mixedcase", 0, 1, "mixed.name-mixedcase.fwd.lab", {}},
+      {"name-63", 0, 1, std::string(63, 'l') + ".name-63.fwd.lab", {}},
+      {"name-255",
+       0,
+       1,
+       std::string(63, 'm') + "." + std::string(63, 'm') + "." + std::string(63, 'm') + "." +
+           std::string(44, 'n') + ".name-255.fwd.lab",
+       {}},
+      {"edns-opt-0", 0, 1, "edns-opt-0.fwd.lab", {}},
+      {"edns-opt-1", 0, 1, "edns-opt-1.fwd.lab", {}},
+      {"edns-opt-100", 0, 1, "edns-opt-100.fwd.lab", {}},
+      {"edns-opt-1000", 0, 1, "edns-opt-1000.fwd.lab", {}},
+      {"edns-opt-16000-tcp", 0, 1, "edns-opt-16000.fwd.lab", {}},
+      {"edns-many", 0, 1, "edns-many.fwd.lab", {}},
+      {"edns-version1", 0, 1, "edns-v1.fwd.lab", {}},
+      {"edns-bad-option", 0, 1, "edns-bad.fwd.lab", {Weird::DnsOptBad}},
+      {"edns-two-opt", 0, 1, "edns-two.fwd.lab", {Weird::DnsOptMultiple}},
+      {"edns-do-extrcode", 0, 1, "edns-do.fwd.lab", {}},
+  };
+  for (const Forwarded& c : cases) {
+    CAPTURE(c.name);
+    const auto up = upstreamMessages("dnsmasq", c.name);
+    REQUIRE(up.size() == 1);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(up[0], m, weird));
+    CHECK_FALSE(m.qr);
+    CHECK(m.opcode == c.opcode);
+    CHECK(m.complete);
+    CHECK(m.qdcount == c.qdcount);
+    REQUIRE(m.questions.size() == c.qdcount);
+    if (c.qdcount > 0) {
+      CHECK(m.questions[0].name.valid);
+      CHECK(m.lower(m.questions[0].name) == c.first);
+    }
+    for (Weird w : c.weirds) CHECK(weird.get(w) == 1);
+    CHECK(weird.total() == c.weirds.size());
+  }
+}
+
+TEST_CASE("dns: the oddities dnsmasq forwards, in detail") {
+  DnsMessage m;
+  WeirdCounters weird;
+  {
+    // Two questions, the first a forward pointer to the second's name.
+    const auto up = upstreamMessages("dnsmasq", "fwdptr-2q");
+    REQUIRE(parse(up.at(0), m, weird));
+    REQUIRE(m.questions.size() == 2);
+    CHECK(m.raw(m.questions[1].name) == "fwdptr-2q.fwd.lab");
+  }
+  {
+    // IQUERY: the question is in the answer section.
+    const auto up = upstreamMessages("dnsmasq", "iquery");
+    REQUIRE(parse(up.at(0), m, weird));
+    REQUIRE(m.answers.size() == 1);
+    CHECK(ipv4(m.answers[0].address) == "4.3.2.1");
+  }
+  {
+    // UPDATE: the data sits in the update section.
+    const auto up = upstreamMessages("dnsmasq", "update");
+    REQUIRE(parse(up.at(0), m, weird));
+    REQUIRE(m.authorities.size() == 1);
+    CHECK(m.raw(m.authorities[0].name) == "upd-data.fwd.lab");
+    REQUIRE(m.authorities[0].txt_count == 1);
+    CHECK(m.txt(m.txtSegments()[m.authorities[0].txt_first]) == "payload");
+  }
+  {
+    const auto up = upstreamMessages("dnsmasq", "qd2");
+    REQUIRE(parse(up.at(0), m, weird));
+    REQUIRE(m.questions.size() == 2);
+    CHECK(m.raw(m.questions[1].name) == "q2b.fwd.lab");
+    CHECK(m.questions[1].type == rrtype::TXT);
+  }
+  {
+    const auto up = upstreamMessages("dnsmasq", "class-ch");
+    REQUIRE(parse(up.at(0), m, weird));
+    CHECK(m.questions.at(0).qclass == 3);
+  }
+  {
+    // A '.' inside a label stays one label; case is kept in raw().
+    const auto up = upstreamMessages("dnsmasq", "name-dot");
+    REQUIRE(parse(up.at(0), m, weird));
+    CHECK(m.questions.at(0).name.labels == 4);
+    const auto up2 = upstreamMessages("dnsmasq", "name-mixedcase");
+    REQUIRE(parse(up2.at(0), m, weird));
+    CHECK(m.raw(m.questions.at(0).name) == "MiXeD.name-mixedcase.fwd.lab");
+  }
+  for (const auto& [name, size] :
+       std::vector<std::pair<const char*, uint16_t>>{{"edns-opt-0", 0},
+                                                     {"edns-opt-1", 1},
+                                                     {"edns-opt-100", 100},
+                                                     {"edns-opt-1000", 1000},
+                                                     {"edns-opt-16000-tcp", 16000}}) {
+    CAPTURE(name);
+    const auto up = upstreamMessages("dnsmasq", name);
+    REQUIRE(parse(up.at(0), m, weird));
+    REQUIRE(m.edns.option_count == 1);
+    const EdnsOption& o = m.ednsOptions()[m.edns.option_first];
+    CHECK(o.code == 65001);
+    CHECK(o.length == size);
+  }
+  {
+    const auto up = upstreamMessages("dnsmasq", "edns-many");
+    REQUIRE(parse(up.at(0), m, weird));
+    CHECK(m.edns.option_count == 4);
+    const auto v1 = upstreamMessages("dnsmasq", "edns-version1");
+    REQUIRE(parse(v1.at(0), m, weird));
+    CHECK(m.edns.version == 1);
+  }
+  // dnsmasq refuses a pointer loop and drops a UDP query larger than its
+  // 1232-byte buffer: nothing goes upstream.
+  CHECK(upstreamMessages("dnsmasq", "fwdptr-loop").empty());
+  CHECK(upstreamMessages("dnsmasq", "edns-opt-4000").empty());
+}
+
+TEST_CASE("dns: what unbound forwards is a plain query rebuilt from the first question") {
+  const std::vector<std::pair<const char*, std::string>> forwarded = {
+      {"baseline", "baseline.fwd.lab"},
+      {"baseline-edns", "baseline-edns.fwd.lab"},
+      {"class-any", "any.fwd.lab"},  // class ANY rewritten to IN
+      {"name-dot", "a.b.name-dot.fwd.lab"},
+      {"name-backslash", "a\\ b\"c.name-backslash.fwd.lab"},
+      {"name-nul", withNul("nul\0byte", 8, ".name-nul.fwd.lab")},
+      {"name-8bit", "\x80\xff\xc3\xa9.name-8bit.fwd.lab"},
+      {"name-ctrl", "\x01\x1f\x7f.name-ctrl.fwd.lab"},
+      {"name-mixedcase", "mixed.name-mixedcase.fwd.lab"},
+      {"name-63", std::string(63, 'l') + ".name-63.fwd.lab"},
+      {"edns-opt-0", "edns-opt-0.fwd.lab"},
+      {"edns-opt-4000", "edns-opt-4000.fwd.lab"},
+      {"edns-opt-16000-tcp", "edns-opt-16000.fwd.lab"},
+      {"edns-many", "edns-many.fwd.lab"},
+      {"edns-bad-option", "edns-bad.fwd.lab"},
+      {"edns-do-extrcode", "edns-do.fwd.lab"},
+  };
+  for (const auto& [name, first] : forwarded) {
+    CAPTURE(name);
+    const auto up = upstreamMessages("unbound", name);
+    REQUIRE(up.size() == 1);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(up[0], m, weird));
+    CHECK(m.complete);
+    CHECK(weird.total() == 0);
+    CHECK(m.opcode == 0);
+    REQUIRE(m.questions.size() == 1);
+    CHECK(m.lower(m.questions[0].name) == first);
+    CHECK(m.questions[0].qclass == 1);
+    CHECK(m.edns.present);
+    CHECK(m.edns.dnssec_ok);
+    CHECK(m.edns.option_count == 0);  // the client's options are not passed on
+  }
+  {
+    DnsMessage m;
+    WeirdCounters weird;
+    const auto up = upstreamMessages("unbound", "name-dot");
+    REQUIRE(parse(up.at(0), m, weird));
+    CHECK(m.questions.at(0).name.labels == 4);
+  }
+  for (const char* refused : {"fwdptr-2q",
+                              "fwdptr-additional",
+                              "fwdptr-loop",
+                              "iquery",
+                              "iquery-question",
+                              "status",
+                              "opcode3",
+                              "notify",
+                              "update",
+                              "dso",
+                              "opcode15",
+                              "qd2",
+                              "qd0",
+                              "class-ch",
+                              "class-hs",
+                              "class-none",
+                              "class-class0",
+                              "class-class4660",
+                              "edns-version1",
+                              "edns-two-opt"}) {
+    CAPTURE(refused);
+    CHECK(upstreamMessages("unbound", refused).empty());
   }
 }
