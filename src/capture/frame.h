@@ -20,6 +20,7 @@ enum class LinkType : int {
   Loop = 108,     // OpenBSD loopback: 4-byte network-order family
   LinuxSll = 113,
   LinuxSll2 = 276,
+  Fddi = 10,  // FDDI + 802.2 LLC/SNAP
   Ipv4 = 228,
   Ipv6 = 229,
   // exfilwatch-internal, never in a pcap file (outside libpcap's 16-bit

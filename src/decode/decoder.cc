@@ -40,6 +40,7 @@ Decoder::Decoder(const DecoderConfig& config)
 
 bool Decoder::decode(const Frame& frame, PacketContext& ctx, WeirdCounters& weird) {
   ctx.reset();
+  level_ = 0;
   ctx.ts = frame.ts;
   ctx.frame_caplen = frame.caplen;
   ctx.frame_wirelen = frame.wirelen;
@@ -112,7 +113,7 @@ Decoder::Outcome Decoder::decodeNetwork(const uint8_t* data, uint32_t len, uint1
     }
     const uint8_t* whole = nullptr;
     uint32_t whole_len = 0;
-    FragmentReassembler& level = fragments_[ctx.tunnel_depth];
+    FragmentReassembler& level = fragments_[level_];
     const bool completed = level.add(key, ctx.ts, ip.fragment_offset, ip.more_fragments, l4,
                                      l4_caplen, l4_wirelen, whole, whole_len, weird);
     if (!completed) {
@@ -154,6 +155,24 @@ Decoder::Outcome Decoder::decodeTransport(uint8_t proto, const uint8_t* l4, uint
     return decode::decodeTcp(l4, l4_caplen, l4_wirelen, ctx, weird) ? Outcome::Transport
                                                                      : Outcome::Malformed;
   }
+  if (may_tunnel) {
+    switch (proto) {
+      case ipproto::kIpIp:
+        return decodeInner(l4, l4_caplen, decode::ethertype::kIpv4, ctx, weird);
+      case ipproto::kIpv6InIp:
+        return decodeInner(l4, l4_caplen, decode::ethertype::kIpv6, ctx, weird);
+      case ipproto::kGre: {
+        uint32_t inner = 0;
+        uint16_t inner_ethertype = 0;
+        if (!decode::decodeGre(l4, l4_caplen, inner, inner_ethertype, weird)) {
+          return Outcome::Malformed;
+        }
+        return decodeInner(l4 + inner, l4_caplen - inner, inner_ethertype, ctx, weird);
+      }
+      default:
+        break;
+    }
+  }
   ++stats_.other_transport;
   return Outcome::NotOurs;
 }
@@ -188,7 +207,7 @@ Decoder::Outcome Decoder::decodeSocketPayload(const Frame& frame, PacketContext&
 
 Decoder::Outcome Decoder::decodeTunnelPayload(PacketContext& ctx, WeirdCounters& weird,
                                               TunnelType type) {
-  if (ctx.tunnel_depth >= kMaxTunnelDepth) {
+  if (level_ >= kMaxTunnelDepth) {
     weird.add(Weird::TunnelTooDeep);
     return Outcome::Malformed;
   }
@@ -202,15 +221,37 @@ Decoder::Outcome Decoder::decodeTunnelPayload(PacketContext& ctx, WeirdCounters&
                            : decode::decodeGeneve(payload, len, layer, inner, inner_ethertype, weird);
   if (!ok) return Outcome::Malformed;
   ctx.tunnels[ctx.tunnel_depth++] = layer;
+  return decodeInner(payload + inner, len - inner, inner_ethertype, ctx, weird);
+}
 
-  const uint8_t* frame = payload + inner;
-  uint32_t frame_len = len - inner;
+Decoder::Outcome Decoder::decodeInner(const uint8_t* data, uint32_t len, uint16_t ethertype,
+                                      PacketContext& ctx, WeirdCounters& weird) {
+  if (level_ >= kMaxTunnelDepth) {
+    weird.add(Weird::TunnelTooDeep);
+    return Outcome::Malformed;
+  }
+  ++level_;
+  const uint8_t* frame = data;
+  uint32_t frame_len = len;
+  uint16_t inner_ethertype = ethertype;
+  decode::LinkResult link;
+  bool framed = false;  // an Ethernet or PPP frame, whose header says where IP starts
   if (inner_ethertype == decode::ethertype::kTransparentEthernet) {
-    decode::LinkResult link;
+    framed = true;
     if (!decode::decodeEthernet(frame, frame_len, link, ctx, weird)) {
       if (frame_len >= 14) ++stats_.non_ip;
       return frame_len >= 14 ? Outcome::NotOurs : Outcome::Malformed;
     }
+  } else if (inner_ethertype == decode::ethertype::kPpp) {
+    framed = true;
+    const uint64_t cut = weird.get(Weird::PppTruncated);
+    if (!decode::decodePpp(frame, frame_len, link, weird)) {
+      if (weird.get(Weird::PppTruncated) != cut) return Outcome::Malformed;
+      ++stats_.non_ip;  // LCP, compressed or encrypted (MPPE) payloads
+      return Outcome::NotOurs;
+    }
+  }
+  if (framed) {
     frame += link.l3_offset;
     frame_len -= link.l3_offset;
     inner_ethertype = link.ethertype;

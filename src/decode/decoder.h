@@ -69,6 +69,11 @@ class Decoder {
   Outcome decodeNetwork(const uint8_t* data, uint32_t len, uint16_t ethertype, PacketContext& ctx,
                         WeirdCounters& weird);
   Outcome decodeTunnelPayload(PacketContext& ctx, WeirdCounters& weird, TunnelType type);
+  // The packet inside an encapsulation (VXLAN, GENEVE, GRE, IP in IP): an
+  // Ethernet or PPP frame, or an IP packet, by `ethertype`. It replaces the
+  // outer packet in ctx.
+  Outcome decodeInner(const uint8_t* data, uint32_t len, uint16_t ethertype, PacketContext& ctx,
+                      WeirdCounters& weird);
   // LinkType::VxlanPayload / GenevePayload: a datagram from a live socket.
   Outcome decodeSocketPayload(const Frame& frame, PacketContext& ctx, WeirdCounters& weird);
 
@@ -77,6 +82,9 @@ class Decoder {
   // One reassembler per nesting level, so that an inner datagram's
   // reassembly never reuses the buffer an outer reassembled datagram lives in.
   std::array<FragmentReassembler, kMaxTunnelDepth + 1> fragments_;
+  // Encapsulations entered in the current frame, of any kind (ctx.tunnels
+  // records the VXLAN and GENEVE ones): at most kMaxTunnelDepth.
+  uint8_t level_ = 0;
   DecodeStats stats_;
 };
 

@@ -23,8 +23,11 @@ inline constexpr int kMaxTunnelDepth = 4;
 inline constexpr int kMaxVlanTags = 2;
 
 namespace ipproto {
+inline constexpr uint8_t kIpIp = 4;  // IPv4 in IP
 inline constexpr uint8_t kTcp = 6;
 inline constexpr uint8_t kUdp = 17;
+inline constexpr uint8_t kIpv6InIp = 41;
+inline constexpr uint8_t kGre = 47;
 }  // namespace ipproto
 
 namespace tcpflag {

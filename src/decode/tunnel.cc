@@ -1,4 +1,4 @@
-// tunnel.cc: VXLAN and GENEVE header analyzers.
+// tunnel.cc: VXLAN, GENEVE and GRE header analyzers.
 #include "decode/tunnel.h"
 
 #include "decode/link.h"
@@ -53,6 +53,52 @@ bool decodeGeneve(const uint8_t* data, uint32_t len, TunnelLayer& layer, uint32_
   layer.type = TunnelType::Geneve;
   layer.vni = vni_word >> 8;
   inner_offset = kGeneveHeader + options_len;
+  inner_ethertype = proto;
+  return true;
+}
+
+bool decodeGre(const uint8_t* data, uint32_t len, uint32_t& inner_offset, uint16_t& inner_ethertype,
+               WeirdCounters& weird) {
+  constexpr uint16_t kChecksum = 0x8000, kRouting = 0x4000, kKey = 0x2000, kSequence = 0x1000,
+                     kStrictRoute = 0x0800, kAck = 0x0080;
+  ByteReader r(data, len);
+  uint16_t flags = 0;
+  uint16_t proto = 0;
+  if (!r.u16(0, flags) || !r.u16(2, proto)) {
+    weird.add(Weird::GreTruncated);
+    return false;
+  }
+  uint32_t header = 4;
+  switch (flags & 0x7U) {
+    case 0:
+      if (flags & (kRouting | kStrictRoute)) {
+        weird.add(Weird::GreBadFlags);
+        return false;
+      }
+      if (flags & kChecksum) header += 4;  // checksum, reserved1
+      if (flags & kKey) header += 4;
+      if (flags & kSequence) header += 4;
+      break;
+    case 1:
+      // Enhanced GRE: no checksum or routing, the key always present.
+      if ((flags & (kChecksum | kRouting | kStrictRoute)) || !(flags & kKey) ||
+          proto != ethertype::kPpp) {
+        weird.add(Weird::GreBadFlags);
+        return false;
+      }
+      header += 4;
+      if (flags & kSequence) header += 4;
+      if (flags & kAck) header += 4;
+      break;
+    default:
+      weird.add(Weird::GreBadVersion);
+      return false;
+  }
+  if (!r.has(0, header)) {
+    weird.add(Weird::GreTruncated);
+    return false;
+  }
+  inner_offset = header;
   inner_ethertype = proto;
   return true;
 }

@@ -21,6 +21,9 @@ namespace exfilwatch {
   X(SllTruncated, "sll.truncated")                                    \
   X(NullTruncated, "null.truncated")                                  \
   X(NullUnknownFamily, "null.unknown_family")                         \
+  X(PppTruncated, "ppp.truncated")                                    \
+  X(PppoeTruncated, "pppoe.truncated")                                \
+  X(PppoeBadHeader, "pppoe.bad_header")                               \
   /* tunnels */                                                       \
   X(VxlanTruncated, "vxlan.truncated")                                \
   X(VxlanBadFlags, "vxlan.bad_flags")                                 \
@@ -29,6 +32,9 @@ namespace exfilwatch {
   X(GeneveOptionsTruncated, "geneve.options_truncated")               \
   X(GeneveUnknownProtocol, "geneve.unknown_protocol")                 \
   X(TunnelTooDeep, "tunnel.too_deep")                                 \
+  X(GreTruncated, "gre.truncated")                                    \
+  X(GreBadVersion, "gre.bad_version")                                 \
+  X(GreBadFlags, "gre.bad_flags")                                     \
   /* IPv4 */                                                          \
   X(Ipv4Truncated, "ipv4.truncated")                                  \
   X(Ipv4BadVersion, "ipv4.bad_version")                               \
@@ -76,6 +82,12 @@ namespace exfilwatch {
   X(DnsOptNotRoot, "dns.opt_not_root")                                \
   X(DnsTxtBadLength, "dns.txt_bad_length")                            \
   X(DnsSnapTruncated, "dns.snaplen_truncated")                        \
+  X(DnsOpcodeIquery, "dns.opcode_iquery")                             \
+  X(DnsOpcodeNotify, "dns.opcode_notify")                             \
+  X(DnsOpcodeUpdate, "dns.opcode_update")                             \
+  X(DnsOpcodeOther, "dns.opcode_other")                               \
+  X(DnsMultipleQuestions, "dns.multiple_questions")                   \
+  X(DnsClassNotIn, "dns.class_not_in")                                \
   /* DNS over TCP */                                                  \
   X(DnsTcpGap, "dns_tcp.gap")                                         \
   X(DnsTcpShortMessage, "dns_tcp.short_message")                      \

@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::size_t kHeaderSize = 12;
 constexpr std::size_t kRrFixedSize = 10;  // type, class, ttl, rdlength
+constexpr uint16_t kClassIn = 1;
 // Class values that make an empty RDATA legitimate (RFC 2136 UPDATE deletes).
 constexpr uint16_t kClassNone = 254;
 constexpr uint16_t kClassAny = 255;
@@ -133,7 +134,11 @@ bool Parser::readNameWalk(DnsMessage& msg, std::size_t offset, NameRef& ref, std
 
   // Terminates: every label step adds at least 2 to `wire`, which is capped
   // at kMaxNameLength, and every pointer step adds one to `jumps`, capped at
-  // kMaxPointerChain. So a pointer loop ends in one of those two weirds.
+  // kMaxPointerChain. So a pointer loop, forward or backward, ends in one of
+  // those two weirds, and a name costs at most 127 label and 16 pointer
+  // steps wherever its pointers go: a message's work stays linear in its
+  // length.
+  bool forward = false;
   for (;;) {
     if (pos >= len) {
       failure = Weird::DnsNameTruncated;
@@ -187,12 +192,10 @@ bool Parser::readNameWalk(DnsMessage& msg, std::size_t offset, NameRef& ref, std
     // The name ends in the stream after its first pointer, whatever the
     // chain does: the caller can go on with the next field.
     if (after == 0) after = pos + 2;
-    // Strictly backward: compressors only refer to what they already
-    // wrote, and it rules out a pointer to itself.
-    if (target >= pos) {
-      failure = Weird::DnsPointerForward;
-      break;
-    }
+    // RFC 1035 4.1.4 means a pointer to a prior occurrence, but resolvers
+    // (dnsmasq, Google Public DNS) forward and answer names whose pointer
+    // goes forward: followed like any other, counted once per name.
+    if (target >= pos) forward = true;
     if (++jumps > kMaxPointerChain) {
       failure = Weird::DnsPointerChainTooLong;
       break;
@@ -224,6 +227,7 @@ bool Parser::readNameWalk(DnsMessage& msg, std::size_t offset, NameRef& ref, std
   }
 
   next = after;
+  if (forward) weird.add(Weird::DnsPointerForward);
   if (!ok) weird.add(failure);
   if (in_first_run) {
     if (used != 0) std::memcpy(raw, d + offset + 1, used);
@@ -533,8 +537,31 @@ bool Parser::parse(const uint8_t* data, std::size_t len, DnsMessage& out,
   out.cd = (flags & 0x0010) != 0;
   out.rcode = flags & 0x0F;
 
+  // Not refused: a resolver forwards them (dnsmasq passes every opcode and
+  // class through), so a tunnel may use them. UPDATE's zone, prerequisite,
+  // update and additional sections have the layout of the question, answer,
+  // authority and additional ones; IQUERY, NOTIFY and the rest use those.
+  switch (out.opcode) {
+    case 0:
+      break;
+    case 1:
+      weird.add(Weird::DnsOpcodeIquery);
+      break;
+    case 4:
+      weird.add(Weird::DnsOpcodeNotify);
+      break;
+    case 5:
+      weird.add(Weird::DnsOpcodeUpdate);
+      break;
+    default:  // STATUS, DSO and the unassigned ones
+      weird.add(Weird::DnsOpcodeOther);
+      break;
+  }
+  if (out.qdcount > 1) weird.add(Weird::DnsMultipleQuestions);
+
   std::size_t off = kHeaderSize;
-  bool walked = true;    // every announced entry was walked
+  bool class_not_in = false;
+  bool walked = true;   // every announced entry was walked
   bool dropped = false;  // some were walked but not stored
 
   for (uint32_t i = 0; i < out.qdcount; ++i) {
@@ -566,6 +593,7 @@ bool Parser::parse(const uint8_t* data, std::size_t len, DnsMessage& out,
       break;
     }
     off = next + 4;
+    class_not_in |= qclass != kClassIn;
     if (out.questions.size() < limits_.max_records) {
       // From locals, not a Question filled on the stack and copied: that
       // copy waited on the narrow stores before it (store forwarding).
@@ -575,6 +603,8 @@ bool Parser::parse(const uint8_t* data, std::size_t len, DnsMessage& out,
       dropped = true;
     }
   }
+
+  if (class_not_in) weird.add(Weird::DnsClassNotIn);
 
   const struct {
     uint16_t count;

@@ -1,6 +1,9 @@
 // message.h: a parsed DNS message (RFC 1035, 2671/6891 EDNS0, 2782 SRV,
 // 2535 KEY). Parsing never throws and never reads past the buffer; what it
-// refuses is counted as a named weird. Names keep their original bytes
+// refuses is counted as a named weird. What resolvers forward (forward
+// compression pointers, opcodes other than QUERY, several questions, classes
+// other than IN) is parsed and counted too, never refused: a blind spot would
+// hide a tunnel (tests/data/resolver-forwarding). Names keep their original bytes
 // (tunnels put raw 8-bit bytes in labels) and a lower-cased twin for
 // aggregation. A DnsMessage is reused from packet to packet: its vectors keep
 // their capacity, so steady-state parsing does not allocate.

@@ -356,13 +356,19 @@ def _int(s, default=None):
         return default
 
 
-def tshark_messages(pcap, display_filter=TSHARK_PORT53_FILTER, timeout=300, extra=()):
+def tshark_messages(pcap, display_filter=TSHARK_PORT53_FILTER, timeout=300, extra=(), wire_names=False):
     """DNS messages tshark decodes, one dict per DNS PDU:
     frame, id, qr, opcode, rcode, qname (normalised, None if no question),
     qname_raw, qtype, qdcount, ancount, malformed (bool: frame had _ws.malformed
-    or an expert error)."""
+    or an expert error).
+    wire_names: take the question name from the bytes tshark says it decoded
+    it from (-x, dns.qry.name_raw) when they hold the whole name (no
+    compression pointer). tshark's text loses 8-bit bytes: it replaces
+    invalid UTF-8 runs with one U+FFFD each, prints the overlong pair C1 BE
+    as "~" and valid non-printing characters as \\uXXXX, so iodine's base128
+    names never compare equal as text. The bytes do."""
     cmd = [TSHARK, "-r", pcap, "-n", "-T", "json", "-J", "frame dns _ws.malformed",
-           "-Y", display_filter] + list(extra)
+           "-Y", display_filter] + (["-x"] if wire_names else []) + list(extra)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     text = p.stdout.decode("utf-8", "surrogateescape")
     if not text.strip():
@@ -385,6 +391,28 @@ def tshark_messages(pcap, display_filter=TSHARK_PORT53_FILTER, timeout=300, extr
     return out
 
 
+def _wire_name(raw):
+    """Name bytes (labels joined by '.') from tshark's [hex, offset, length,
+    ...] raw field, or None when the bytes end in a compression pointer or
+    are not a whole name."""
+    if not isinstance(raw, list) or not raw or not isinstance(raw[0], str):
+        return None
+    try:
+        b = bytes.fromhex(raw[0])
+    except ValueError:
+        return None
+    labels, i = [], 0
+    while i < len(b):
+        n = b[i]
+        if n == 0:
+            return b".".join(labels) if i + 1 == len(b) else None
+        if n & 0xC0:
+            return None
+        labels.append(b[i + 1:i + 1 + n])
+        i += 1 + n
+    return None
+
+
 def _first(x):
     l = _as_list(x)
     return l[0] if l else {}
@@ -403,6 +431,7 @@ def _tshark_msg(d, fnum, malformed):
     if opcode is None:
         opcode = (flags >> 11) & 0xF
     qname_raw = qtype = None
+    qname_wire = None
     # UPDATE (opcode 5) messages: tshark calls the question section "Zone"
     # (RFC 2136 zone section, same wire format); we report it as the question.
     queries = d.get("Queries", d.get("Zone"))
@@ -411,6 +440,7 @@ def _tshark_msg(d, fnum, malformed):
             for qq in _as_list(q):
                 if isinstance(qq, dict) and qname_raw is None:
                     qname_raw = qq.get("dns.qry.name")
+                    qname_wire = _wire_name(qq.get("dns.qry.name_raw"))
                     qtype = _int(qq.get("dns.qry.type"))
     elif isinstance(queries, _Multi):
         for qs in queries:
@@ -419,12 +449,15 @@ def _tshark_msg(d, fnum, malformed):
                     for qq in _as_list(q):
                         if isinstance(qq, dict) and qname_raw is None:
                             qname_raw = qq.get("dns.qry.name")
+                            qname_wire = _wire_name(qq.get("dns.qry.name_raw"))
                             qtype = _int(qq.get("dns.qry.type"))
     qdcount = _int(d.get("dns.count.queries", d.get("dns.count.zones")))
     if qname_raw is None and qdcount:
         # tshark has a question count but could not decode the name
         # ("Queries": "" for a malformed name): an unusable question
         qname = INVALID_NAME
+    elif qname_wire is not None and qname_raw is not None and not qname_raw.startswith("<"):
+        qname = _canon(qname_wire)
     else:
         qname = norm_name_tshark(qname_raw)
     return {

@@ -83,9 +83,6 @@ SKIP_TESTS = {
 
 # test dir -> reason: the test's mismatches are printed but do not fail.
 EXPLAINED = {
-    "dns/dns-forward-pointer": "the question name is a forward compression pointer. exfilwatch accepts "
-    "backward pointers only (RFC 1035 4.1.4: a pointer names a prior occurrence; forward pointers "
-    "allow loops), counts dns.pointer_forward and reports no question; Suricata follows it.",
 }
 
 

@@ -5,13 +5,17 @@
 #include <doctest.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <initializer_list>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "capture/pcap_source.h"
+#include "decode/decoder.h"
 #include "dns/message.h"
+#include "dns/tcp_stream.h"
 
 using exfilwatch::Weird;
 using exfilwatch::WeirdCounters;
@@ -170,7 +174,8 @@ TEST_CASE("dns: header flags and opcode") {
   CHECK(m.cd);
   CHECK(m.rcode == rcode::NXDOMAIN);
   CHECK(m.complete);
-  CHECK(weird.total() == 0);
+  CHECK(weird.get(Weird::DnsOpcodeUpdate) == 1);  // named, not refused
+  CHECK(weird.total() == 1);
 }
 
 TEST_CASE("dns: short header is refused") {
@@ -423,7 +428,8 @@ TEST_CASE("dns: empty RDATA of an UPDATE delete is fine") {
   REQUIRE(m.authorities.size() == 1);
   CHECK(m.authorities[0].rdata_ok);
   CHECK(m.authorities[0].rdlength == 0);
-  CHECK(weird.total() == 0);
+  CHECK(weird.get(Weird::DnsOpcodeUpdate) == 1);
+  CHECK(weird.total() == 1);
 }
 
 TEST_CASE("dns: EDNS0 payload size, DO bit, options and extended rcode") {
@@ -531,7 +537,9 @@ TEST_CASE("dns: compression pointer loops end, counted") {
     DnsMessage m;
     WeirdCounters weird;
     REQUIRE(parse(w.b, m, weird));
+    // Followed (it points forward, onto itself) until the chain bound.
     CHECK(weird.get(Weird::DnsPointerForward) == 1);
+    CHECK(weird.get(Weird::DnsPointerChainTooLong) == 1);
     // A question whose name does not decode is not reported: its type
     // would be read from bytes of unknown meaning.
     CHECK(m.questions.empty());
@@ -549,8 +557,10 @@ TEST_CASE("dns: compression pointer loops end, counted") {
     WeirdCounters weird;
     REQUIRE(parse(w.b, m, weird));
     CHECK(weird.get(Weird::DnsPointerForward) == 1);
+    CHECK(weird.get(Weird::DnsPointerChainTooLong) == 1);
     REQUIRE(m.answers.size() == 2);
     CHECK_FALSE(m.answers[1].name.valid);
+    CHECK(m.complete);  // the owner's end in the stream is known
   }
   SUBCASE("backward pointer re-entering its own labels") {
     // 12: "a" then a pointer back to 12: each turn is strictly backward, so
@@ -574,19 +584,326 @@ TEST_CASE("dns: compression pointer loops end, counted") {
   }
 }
 
-TEST_CASE("dns: forward pointer") {
+TEST_CASE("dns: forward pointer is followed and counted") {
+  // The shape of suricata-verify's dns-forward-pointer, which Google Public
+  // DNS answered and dnsmasq forwards unchanged (tests/data/resolver-forwarding).
   Wire w;
   w.header(1, 0, 2, 0, 0, 0);
-  w.ptr(18).u16(1).u16(1);                 // 12: points at the next question's name
-  w.question("later.test", rrtype::A);     // 18
+  w.ptr(18).u16(rrtype::A).u16(1);        // 12: points at the next question's name
+  w.question("Later.test", rrtype::TXT);  // 18
   DnsMessage m;
   WeirdCounters weird;
   REQUIRE(parse(w.b, m, weird));
   CHECK(weird.get(Weird::DnsPointerForward) == 1);
-  // Forward pointers are refused (RFC 1035 4.1.4: a pointer names a prior
-  // occurrence); the question walk stops there.
+  CHECK(weird.get(Weird::DnsMultipleQuestions) == 1);
+  CHECK(weird.total() == 2);
+  CHECK(m.complete);
+  REQUIRE(m.questions.size() == 2);
+  CHECK(m.questions[0].name.valid);
+  CHECK(m.raw(m.questions[0].name) == "Later.test");
+  CHECK(m.lower(m.questions[0].name) == "later.test");
+  CHECK(m.questions[0].name.labels == 2);
+  CHECK(m.questions[0].type == rrtype::A);
+  CHECK(m.raw(m.questions[1].name) == "Later.test");
+  CHECK(m.questions[1].type == rrtype::TXT);
+}
+
+TEST_CASE("dns: forward pointer after labels, into a later record") {
+  // "x" then a pointer forward to the additional record's owner name (20).
+  Wire w;
+  w.header(1, 0, 1, 0, 0, 1);
+  w.label("x").ptr(20).u16(rrtype::A).u16(1);
+  w.name("fwd.example");
+  const std::size_t rd = w.rrFixed(rrtype::TXT, 1, 0);
+  w.label("v").endRdata(rd);
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(w.b, m, weird));
+  CHECK(m.complete);
+  REQUIRE(m.questions.size() == 1);
+  CHECK(m.raw(m.questions[0].name) == "x.fwd.example");
+  CHECK(m.questions[0].name.labels == 3);
+  REQUIRE(m.additionals.size() == 1);
+  CHECK(m.raw(m.additionals[0].name) == "fwd.example");
+  CHECK(weird.get(Weird::DnsPointerForward) == 1);
+  CHECK(weird.total() == 1);
+}
+
+TEST_CASE("dns: forward pointer chains are bounded like backward ones") {
+  // Question name at 12 is a pointer to 14, 14 to 16, ... each one forward;
+  // the last points at a plain name. k pointers in all.
+  auto build = [](int k) {
+    Wire w;
+    w.header(1, 0, 1, 0, 0, 0);
+    const std::size_t first = w.pos();
+    for (int i = 1; i <= k; ++i) w.ptr(first + 2 * static_cast<std::size_t>(i));
+    w.name("end.test");
+    return w;
+  };
+  {
+    // 16 pointers: allowed. The question's type and class are read right
+    // after its first pointer (bytes 14..17, themselves pointers here): the
+    // name's end in the stream is what a pointer fixes, wherever it leads.
+    const auto w = build(16);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    REQUIRE(m.questions.size() == 1);
+    CHECK(m.questions[0].name.valid);
+    CHECK(m.raw(m.questions[0].name) == "end.test");
+    CHECK(weird.get(Weird::DnsPointerForward) == 1);  // once per name
+    CHECK(weird.get(Weird::DnsPointerChainTooLong) == 0);
+  }
+  {
+    const auto w = build(17);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CHECK(m.questions.empty());
+    CHECK(weird.get(Weird::DnsPointerChainTooLong) == 1);
+    CHECK_FALSE(m.complete);
+  }
+}
+
+TEST_CASE("dns: forward pointers keep a message's work linear in its length") {
+  // The worst case for a walk: every answer's owner is a pointer forward to
+  // one 4-label, 253-character name at the end, so none is served from the
+  // names remembered by offset. Each costs at most 127 label steps; the
+  // message must still parse whole, the stored records capped, every walked
+  // owner decoded.
+  const std::string l63(63, 'w');
+  Wire w;
+  const uint16_t answers = 1300;  // pointers reach 16,383 bytes at most
+  w.header(1, 0x8000, 1, answers, 0, 0).question("q.test", rrtype::A);
+  const std::size_t long_name = w.pos() + std::size_t{answers} * 12;
+  REQUIRE(long_name + 256 < 0x3FFF);
+  for (uint16_t i = 0; i + 1 < answers; ++i) w.ptr(long_name).rrFixed(0xff00, 1, 0);
+  // The last record's RDATA is the long name.
+  w.ptr(long_name);
+  const std::size_t rd = w.rrFixed(0xff00, 1, 0);
+  REQUIRE(w.pos() == long_name);
+  w.label(l63).label(l63).label(l63).label(std::string(61, 'z')).u8(0).endRdata(rd);
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(w.b, m, weird));
+  ParseLimits limits;
+  CHECK(m.answers.size() == limits.max_records);
+  CHECK(weird.get(Weird::DnsTooManyRecords) == 1);
+  CHECK(weird.get(Weird::DnsPointerForward) == answers);  // walked owners count too
+  CHECK(weird.get(Weird::DnsNameTooLong) == 0);
+  for (const auto& rr : m.answers) {
+    CHECK(rr.name.valid);
+    CHECK(rr.name.labels == 4);
+    CHECK(m.raw(rr.name).size() == 253);
+  }
+  // The arena holds the stored names only, not the walked ones.
+  CHECK(m.raw(m.answers.back().name).substr(0, 4) == "wwww");
+}
+
+TEST_CASE("dns: opcodes other than QUERY are parsed and named") {
+  for (uint8_t opcode = 0; opcode < 16; ++opcode) {
+    Wire w;
+    w.header(7, static_cast<uint16_t>(opcode << 11), 1, 0, 0, 0).question("op.test", rrtype::A);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CAPTURE(opcode);
+    CHECK(m.opcode == opcode);
+    CHECK(m.complete);
+    REQUIRE(m.questions.size() == 1);
+    CHECK(m.raw(m.questions[0].name) == "op.test");
+    const Weird expected = opcode == 1   ? Weird::DnsOpcodeIquery
+                           : opcode == 4 ? Weird::DnsOpcodeNotify
+                           : opcode == 5 ? Weird::DnsOpcodeUpdate
+                                         : Weird::DnsOpcodeOther;
+    CHECK(weird.total() == (opcode == 0 ? 0U : 1U));
+    if (opcode != 0) CHECK(weird.get(expected) == 1);
+  }
+}
+
+TEST_CASE("dns: IQUERY as RFC 1035 wrote it: the answer section asks") {
+  // zeek's dns-inverse-query.pcap: no question, one A record with a root
+  // owner; the response's question is the address in brackets.
+  Wire q;
+  q.header(0x87ee, 0x0980, 0, 1, 0, 0).u8(0);
+  const std::size_t rd = q.rrFixed(rrtype::A, 1, 31337);
+  q.bytes({4, 3, 2, 1}).endRdata(rd);
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(q.b, m, weird));
+  CHECK(m.opcode == 1);
   CHECK(m.questions.empty());
-  CHECK_FALSE(m.complete);
+  CHECK(m.complete);
+  REQUIRE(m.answers.size() == 1);
+  CHECK(ipv4(m.answers[0].address) == "4.3.2.1");
+  CHECK(weird.get(Weird::DnsOpcodeIquery) == 1);
+  CHECK(weird.total() == 1);
+
+  Wire r;
+  r.header(0x87ee, 0x8980, 1, 1, 0, 0);
+  r.labels("[4.3.2.1]").u8(0).u16(rrtype::A).u16(1);
+  r.u8(0);
+  const std::size_t rd2 = r.rrFixed(rrtype::A, 1, 31337);
+  r.bytes({4, 3, 2, 1}).endRdata(rd2);
+  WeirdCounters weird2;
+  REQUIRE(parse(r.b, m, weird2));
+  REQUIRE(m.questions.size() == 1);
+  CHECK(m.raw(m.questions[0].name) == "[4.3.2.1]");
+  CHECK(m.questions[0].name.labels == 4);
+  CHECK(weird2.get(Weird::DnsOpcodeIquery) == 1);
+}
+
+TEST_CASE("dns: UPDATE's zone, prerequisite, update and additional sections") {
+  // RFC 2136 §2: ZOCOUNT, PRCOUNT, UPCOUNT, ADCOUNT take the places of the
+  // four counts, and each section has the layout of the one it replaces.
+  Wire w;
+  w.header(0x2222, 0x2800, 1, 1, 2, 1).question("zone.test", rrtype::SOA);
+  w.labels("exists").ptr(12);
+  w.rrFixed(rrtype::A, 255, 0);  // prerequisite: an RRset exists (class ANY, empty)
+  w.labels("data-1").ptr(12);
+  std::size_t rd = w.rrFixed(rrtype::TXT, 1, 0);  // update: add a TXT record
+  w.label("payload").endRdata(rd);
+  w.labels("old").ptr(12);
+  w.rrFixed(rrtype::TXT, 254, 0);  // update: delete an RR (class NONE, empty here)
+  w.u8(0);
+  w.endRdata(w.rrFixed(rrtype::OPT, 1232, 0));
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(w.b, m, weird));
+  CHECK(m.complete);
+  CHECK(weird.get(Weird::DnsOpcodeUpdate) == 1);
+  CHECK(weird.total() == 1);
+  REQUIRE(m.questions.size() == 1);
+  CHECK(m.raw(m.questions[0].name) == "zone.test");
+  CHECK(m.questions[0].type == rrtype::SOA);
+  REQUIRE(m.answers.size() == 1);
+  CHECK(m.raw(m.answers[0].name) == "exists.zone.test");
+  CHECK(m.answers[0].rclass == 255);
+  REQUIRE(m.authorities.size() == 2);
+  CHECK(m.raw(m.authorities[0].name) == "data-1.zone.test");
+  REQUIRE(m.authorities[0].txt_count == 1);
+  CHECK(m.txt(m.txtSegments()[m.authorities[0].txt_first]) == "payload");
+  CHECK(m.raw(m.authorities[1].name) == "old.zone.test");
+  CHECK(m.authorities[1].rdata_ok);
+  CHECK(m.edns.present);
+}
+
+TEST_CASE("dns: NOTIFY with its SOA answer, DSO with TLVs") {
+  {
+    Wire w;
+    w.header(3, 0x2400, 1, 1, 0, 0).question("notify.test", rrtype::SOA);
+    w.ptr(12);
+    const std::size_t rd = w.rrFixed(rrtype::SOA, 1, 60);
+    w.labels("ns").ptr(12).labels("hostmaster").ptr(12);
+    w.u32(2026).u32(1).u32(2).u32(3).u32(4).endRdata(rd);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CHECK(m.complete);
+    CHECK(weird.get(Weird::DnsOpcodeNotify) == 1);
+    CHECK(weird.total() == 1);
+    REQUIRE(m.answers.size() == 1);
+    CHECK(m.raw(m.answers[0].target) == "ns.notify.test");
+    CHECK(m.answers[0].soa_values[0] == 2026);
+  }
+  {
+    // RFC 8490: a DSO message has no sections, its TLVs follow the header.
+    Wire w;
+    w.header(4, 0x3000, 0, 0, 0, 0).u16(1).u16(8).u32(0).u32(0);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CHECK(m.complete);
+    CHECK(weird.get(Weird::DnsOpcodeOther) == 1);
+    CHECK(weird.get(Weird::DnsTrailingBytes) == 1);
+    CHECK(weird.total() == 2);
+  }
+}
+
+TEST_CASE("dns: every question of a multi-question message is parsed") {
+  Wire w;
+  w.header(5, 0x0100, 3, 0, 0, 0);
+  w.question("one.Tunnel.test", rrtype::A);  // "tunnel" at 16
+  w.labels("two").ptr(16).u16(rrtype::TXT).u16(1);
+  w.labels("three").ptr(12).u16(rrtype::NULL_).u16(1);
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(w.b, m, weird));
+  CHECK(m.complete);
+  CHECK(weird.get(Weird::DnsMultipleQuestions) == 1);
+  CHECK(weird.total() == 1);
+  REQUIRE(m.questions.size() == 3);
+  CHECK(m.lower(m.questions[0].name) == "one.tunnel.test");
+  CHECK(m.raw(m.questions[1].name) == "two.Tunnel.test");
+  CHECK(m.questions[1].type == rrtype::TXT);
+  CHECK(m.raw(m.questions[2].name) == "three.one.Tunnel.test");
+  CHECK(m.questions[2].type == rrtype::NULL_);
+}
+
+TEST_CASE("dns: classes other than IN are parsed and named once per message") {
+  for (uint16_t qclass : {0, 2, 3, 4, 254, 255, 4660, 65535}) {
+    Wire w;
+    w.header(6, 0x0100, 2, 0, 0, 0).question("a.test", rrtype::TXT, qclass);
+    w.question("b.test", rrtype::TXT, qclass);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CAPTURE(qclass);
+    CHECK(m.complete);
+    REQUIRE(m.questions.size() == 2);
+    CHECK(m.questions[0].qclass == qclass);
+    CHECK(m.raw(m.questions[1].name) == "b.test");
+    CHECK(weird.get(Weird::DnsClassNotIn) == 1);
+    CHECK(weird.total() == 2);  // and dns.multiple_questions
+  }
+  Wire w;
+  w.header(6, 0x0100, 1, 0, 0, 0).question("in.test", rrtype::TXT, 1);
+  DnsMessage m;
+  WeirdCounters weird;
+  REQUIRE(parse(w.b, m, weird));
+  CHECK(weird.total() == 0);
+}
+
+TEST_CASE("dns: EDNS options of every size, bounded by the message") {
+  // One option of length n after a question, for n from 0 up to the most a
+  // 65,535-byte message (the TCP bound; UDP allows less) can hold; then the
+  // same option claiming one byte more than its RDATA has.
+  const std::size_t fixed = 12 + 7 + 11 + 4;  // header, "t" A IN, OPT, option header
+  std::vector<std::size_t> sizes;
+  for (std::size_t n = 0; n <= 1100; ++n) sizes.push_back(n);
+  for (std::size_t n = 1101; n + fixed <= 65535; n += 997) sizes.push_back(n);
+  sizes.push_back(65535 - fixed);
+  DnsMessage m;
+  for (const std::size_t n : sizes) {
+    CAPTURE(n);
+    Wire w;
+    w.header(8, 0x0100, 1, 0, 0, 1).question("t", rrtype::A);
+    w.u8(0);
+    const std::size_t rd = w.rrFixed(rrtype::OPT, 4096, 0);
+    w.u16(65001).u16(static_cast<uint16_t>(n));
+    w.b.resize(w.b.size() + n, static_cast<uint8_t>(n));
+    w.endRdata(rd);
+    REQUIRE(w.b.size() == fixed + n);
+    WeirdCounters weird;
+    REQUIRE(parse(w.b, m, weird));
+    CHECK(weird.total() == 0);
+    CHECK(m.complete);
+    REQUIRE(m.edns.option_count == 1);
+    const EdnsOption& o = m.ednsOptions()[m.edns.option_first];
+    CHECK(o.code == 65001);
+    CHECK(o.length == n);
+    CHECK(o.offset + o.length == w.b.size());
+
+    // The option claims one byte more than the RDATA holds.
+    const std::size_t len_at = rd + 2;
+    w.b[len_at] = static_cast<uint8_t>((n + 1) >> 8);
+    w.b[len_at + 1] = static_cast<uint8_t>(n + 1);
+    WeirdCounters weird2;
+    REQUIRE(parse(w.b, m, weird2));
+    CHECK(weird2.get(Weird::DnsOptBad) == 1);
+    CHECK(m.edns.option_count == 0);
+    CHECK(m.complete);  // the record's own length is right: the walk goes on
+  }
 }
 
 TEST_CASE("dns: pointer chain length bound") {
@@ -812,7 +1129,8 @@ TEST_CASE("dns: counts larger than what is present") {
     WeirdCounters weird;
     REQUIRE(parse(w.b, m, weird));
     CHECK(weird.get(Weird::DnsQuestionTruncated) == 1);
-    CHECK(weird.total() == 1);
+    CHECK(weird.get(Weird::DnsMultipleQuestions) == 1);
+    CHECK(weird.total() == 2);
     CHECK(m.questions.size() == 1);
     CHECK(m.answers.empty());
     CHECK_FALSE(m.complete);
@@ -1093,7 +1411,8 @@ TEST_CASE("dns: lower() lower-cases exactly the ASCII letters, for every byte va
     }
     CHECK(m.lower(q.name) == expected_lower);
   }
-  CHECK(weird.total() == 0);
+  CHECK(weird.get(Weird::DnsMultipleQuestions) == 1);
+  CHECK(weird.total() == 1);
 }
 
 namespace {
@@ -1190,5 +1509,276 @@ TEST_CASE("dns: compressed names agree with a plain reference decoder") {
       CHECK(m.lower(ref) == asciiLower(want));
       CHECK(ref.labels == labels);
     }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// What resolvers forward (tests/data/resolver-forwarding, recorded by
+// tests/lab/resolver_forwarding.py): the messages dnsmasq 2.90 and unbound
+// 1.17.1 sent upstream for each odd message class a client gave them.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+const char* const kSink = "10.77.2.1";  // the lab's upstream server
+
+// Every DNS message of a recording that went to the sink (port 53), UDP
+// payloads and TCP messages reassembled, in order.
+std::vector<std::vector<uint8_t>> upstreamMessages(const std::string& resolver,
+                                                   const std::string& name) {
+  const std::string path =
+      std::string(EXFILWATCH_TEST_DATA) + "/resolver-forwarding/" + resolver + "/" + name + ".pcap";
+  std::string error;
+  auto src = exfilwatch::PcapSource::open(path, error);
+  REQUIRE_MESSAGE(src, error);
+  struct Sink : TcpMessageSink {
+    std::vector<std::vector<uint8_t>> out;
+    void onTcpDnsMessage(const exfilwatch::PacketContext& pkt, const uint8_t* msg,
+                         std::size_t len) override {
+      if (pkt.dst.toString() == kSink && pkt.dst_port == 53) out.emplace_back(msg, msg + len);
+    }
+  } sink;
+  exfilwatch::Decoder decoder;
+  TcpReassembler tcp;
+  WeirdCounters weird;
+  exfilwatch::PacketContext ctx;
+  exfilwatch::Frame f;
+  while (src->next(f)) {
+    if (!decoder.decode(f, ctx, weird)) continue;
+    if (ctx.ip_proto == exfilwatch::ipproto::kTcp) {
+      tcp.onSegment(ctx, weird, sink);
+    } else if (ctx.dst.toString() == kSink && ctx.dst_port == 53) {
+      sink.out.emplace_back(ctx.payload, ctx.payload + ctx.payload_len);
+    }
+  }
+  CHECK(weird.total() == 0);  // the recordings themselves are clean
+  return sink.out;
+}
+
+struct Forwarded {
+  const char* name;
+  uint8_t opcode;
+  uint16_t qdcount;
+  std::string first;  // lower-cased text of the first question's name
+  std::vector<Weird> weirds;
+};
+
+std::string withNul(const char* before, std::size_t n, const char* after) {
+  return std::string(before, n) + after;
+}
+
+}  // namespace
+
+TEST_CASE("dns: what dnsmasq forwards upstream parses whole, oddities named") {
+  const std::vector<Forwarded> cases = {
+      {"baseline", 0, 1, "baseline.fwd.lab", {}},
+      {"baseline-edns", 0, 1, "baseline-edns.fwd.lab", {}},
+      {"fwdptr-2q",
+       0,
+       2,
+       "fwdptr-2q.fwd.lab",
+       {Weird::DnsPointerForward, Weird::DnsMultipleQuestions}},
+      {"fwdptr-additional", 0, 1, "x.fwdptr-add.fwd.lab", {Weird::DnsPointerForward}},
+      {"iquery", 1, 0, "", {Weird::DnsOpcodeIquery}},
+      {"iquery-question", 1, 1, "iquery-q.fwd.lab", {Weird::DnsOpcodeIquery}},
+      {"status", 2, 1, "status.fwd.lab", {Weird::DnsOpcodeOther}},
+      {"opcode3", 3, 1, "opcode3.fwd.lab", {Weird::DnsOpcodeOther}},
+      {"notify", 4, 1, "notify.fwd.lab", {Weird::DnsOpcodeNotify}},
+      {"update", 5, 1, "fwd.lab", {Weird::DnsOpcodeUpdate}},
+      {"dso", 6, 0, "", {Weird::DnsOpcodeOther, Weird::DnsTrailingBytes}},
+      {"opcode15", 15, 1, "opcode15.fwd.lab", {Weird::DnsOpcodeOther}},
+      {"qd2", 0, 2, "q2a.fwd.lab", {Weird::DnsMultipleQuestions}},
+      {"qd0", 0, 0, "", {}},
+      {"class-ch", 0, 1, "ch.fwd.lab", {Weird::DnsClassNotIn}},
+      {"class-hs", 0, 1, "hs.fwd.lab", {Weird::DnsClassNotIn}},
+      {"class-none", 0, 1, "none.fwd.lab", {Weird::DnsClassNotIn}},
+      {"class-any", 0, 1, "any.fwd.lab", {Weird::DnsClassNotIn}},
+      {"class-class0", 0, 1, "class0.fwd.lab", {Weird::DnsClassNotIn}},
+      {"class-class4660", 0, 1, "class4660.fwd.lab", {Weird::DnsClassNotIn}},
+      {"name-dot", 0, 1, "a.b.name-dot.fwd.lab", {}},
+      {"name-backslash", 0, 1, "a\\ b\"c.name-backslash.fwd.lab", {}},
+      {"name-nul", 0, 1, withNul("nul\0byte", 8, ".name-nul.fwd.lab"), {}},
+      {"name-8bit", 0, 1, "\x80\xff\xc3\xa9.name-8bit.fwd.lab", {}},
+      {"name-ctrl", 0, 1, "\x01\x1f\x7f.name-ctrl.fwd.lab", {}},
+      {"name-mixedcase", 0, 1, "mixed.name-mixedcase.fwd.lab", {}},
+      {"name-63", 0, 1, std::string(63, 'l') + ".name-63.fwd.lab", {}},
+      {"name-255",
+       0,
+       1,
+       std::string(63, 'm') + "." + std::string(63, 'm') + "." + std::string(63, 'm') + "." +
+           std::string(44, 'n') + ".name-255.fwd.lab",
+       {}},
+      {"edns-opt-0", 0, 1, "edns-opt-0.fwd.lab", {}},
+      {"edns-opt-1", 0, 1, "edns-opt-1.fwd.lab", {}},
+      {"edns-opt-100", 0, 1, "edns-opt-100.fwd.lab", {}},
+      {"edns-opt-1000", 0, 1, "edns-opt-1000.fwd.lab", {}},
+      {"edns-opt-16000-tcp", 0, 1, "edns-opt-16000.fwd.lab", {}},
+      {"edns-many", 0, 1, "edns-many.fwd.lab", {}},
+      {"edns-version1", 0, 1, "edns-v1.fwd.lab", {}},
+      {"edns-bad-option", 0, 1, "edns-bad.fwd.lab", {Weird::DnsOptBad}},
+      {"edns-two-opt", 0, 1, "edns-two.fwd.lab", {Weird::DnsOptMultiple}},
+      {"edns-do-extrcode", 0, 1, "edns-do.fwd.lab", {}},
+  };
+  for (const Forwarded& c : cases) {
+    CAPTURE(c.name);
+    const auto up = upstreamMessages("dnsmasq", c.name);
+    REQUIRE(up.size() == 1);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(up[0], m, weird));
+    CHECK_FALSE(m.qr);
+    CHECK(m.opcode == c.opcode);
+    CHECK(m.complete);
+    CHECK(m.qdcount == c.qdcount);
+    REQUIRE(m.questions.size() == c.qdcount);
+    if (c.qdcount > 0) {
+      CHECK(m.questions[0].name.valid);
+      CHECK(m.lower(m.questions[0].name) == c.first);
+    }
+    for (Weird w : c.weirds) CHECK(weird.get(w) == 1);
+    CHECK(weird.total() == c.weirds.size());
+  }
+}
+
+TEST_CASE("dns: the oddities dnsmasq forwards, in detail") {
+  DnsMessage m;
+  WeirdCounters weird;
+  {
+    // Two questions, the first a forward pointer to the second's name.
+    const auto up = upstreamMessages("dnsmasq", "fwdptr-2q");
+    REQUIRE(parse(up.at(0), m, weird));
+    REQUIRE(m.questions.size() == 2);
+    CHECK(m.raw(m.questions[1].name) == "fwdptr-2q.fwd.lab");
+  }
+  {
+    // IQUERY: the question is in the answer section.
+    const auto up = upstreamMessages("dnsmasq", "iquery");
+    REQUIRE(parse(up.at(0), m, weird));
+    REQUIRE(m.answers.size() == 1);
+    CHECK(ipv4(m.answers[0].address) == "4.3.2.1");
+  }
+  {
+    // UPDATE: the data sits in the update section.
+    const auto up = upstreamMessages("dnsmasq", "update");
+    REQUIRE(parse(up.at(0), m, weird));
+    REQUIRE(m.authorities.size() == 1);
+    CHECK(m.raw(m.authorities[0].name) == "upd-data.fwd.lab");
+    REQUIRE(m.authorities[0].txt_count == 1);
+    CHECK(m.txt(m.txtSegments()[m.authorities[0].txt_first]) == "payload");
+  }
+  {
+    const auto up = upstreamMessages("dnsmasq", "qd2");
+    REQUIRE(parse(up.at(0), m, weird));
+    REQUIRE(m.questions.size() == 2);
+    CHECK(m.raw(m.questions[1].name) == "q2b.fwd.lab");
+    CHECK(m.questions[1].type == rrtype::TXT);
+  }
+  {
+    const auto up = upstreamMessages("dnsmasq", "class-ch");
+    REQUIRE(parse(up.at(0), m, weird));
+    CHECK(m.questions.at(0).qclass == 3);
+  }
+  {
+    // A '.' inside a label stays one label; case is kept in raw().
+    const auto up = upstreamMessages("dnsmasq", "name-dot");
+    REQUIRE(parse(up.at(0), m, weird));
+    CHECK(m.questions.at(0).name.labels == 4);
+    const auto up2 = upstreamMessages("dnsmasq", "name-mixedcase");
+    REQUIRE(parse(up2.at(0), m, weird));
+    CHECK(m.raw(m.questions.at(0).name) == "MiXeD.name-mixedcase.fwd.lab");
+  }
+  for (const auto& [name, size] :
+       std::vector<std::pair<const char*, uint16_t>>{{"edns-opt-0", 0},
+                                                     {"edns-opt-1", 1},
+                                                     {"edns-opt-100", 100},
+                                                     {"edns-opt-1000", 1000},
+                                                     {"edns-opt-16000-tcp", 16000}}) {
+    CAPTURE(name);
+    const auto up = upstreamMessages("dnsmasq", name);
+    REQUIRE(parse(up.at(0), m, weird));
+    REQUIRE(m.edns.option_count == 1);
+    const EdnsOption& o = m.ednsOptions()[m.edns.option_first];
+    CHECK(o.code == 65001);
+    CHECK(o.length == size);
+  }
+  {
+    const auto up = upstreamMessages("dnsmasq", "edns-many");
+    REQUIRE(parse(up.at(0), m, weird));
+    CHECK(m.edns.option_count == 4);
+    const auto v1 = upstreamMessages("dnsmasq", "edns-version1");
+    REQUIRE(parse(v1.at(0), m, weird));
+    CHECK(m.edns.version == 1);
+  }
+  // dnsmasq refuses a pointer loop and drops a UDP query larger than its
+  // 1232-byte buffer: nothing goes upstream.
+  CHECK(upstreamMessages("dnsmasq", "fwdptr-loop").empty());
+  CHECK(upstreamMessages("dnsmasq", "edns-opt-4000").empty());
+}
+
+TEST_CASE("dns: what unbound forwards is a plain query rebuilt from the first question") {
+  const std::vector<std::pair<const char*, std::string>> forwarded = {
+      {"baseline", "baseline.fwd.lab"},
+      {"baseline-edns", "baseline-edns.fwd.lab"},
+      {"class-any", "any.fwd.lab"},  // class ANY rewritten to IN
+      {"name-dot", "a.b.name-dot.fwd.lab"},
+      {"name-backslash", "a\\ b\"c.name-backslash.fwd.lab"},
+      {"name-nul", withNul("nul\0byte", 8, ".name-nul.fwd.lab")},
+      {"name-8bit", "\x80\xff\xc3\xa9.name-8bit.fwd.lab"},
+      {"name-ctrl", "\x01\x1f\x7f.name-ctrl.fwd.lab"},
+      {"name-mixedcase", "mixed.name-mixedcase.fwd.lab"},
+      {"name-63", std::string(63, 'l') + ".name-63.fwd.lab"},
+      {"edns-opt-0", "edns-opt-0.fwd.lab"},
+      {"edns-opt-4000", "edns-opt-4000.fwd.lab"},
+      {"edns-opt-16000-tcp", "edns-opt-16000.fwd.lab"},
+      {"edns-many", "edns-many.fwd.lab"},
+      {"edns-bad-option", "edns-bad.fwd.lab"},
+      {"edns-do-extrcode", "edns-do.fwd.lab"},
+  };
+  for (const auto& [name, first] : forwarded) {
+    CAPTURE(name);
+    const auto up = upstreamMessages("unbound", name);
+    REQUIRE(up.size() == 1);
+    DnsMessage m;
+    WeirdCounters weird;
+    REQUIRE(parse(up[0], m, weird));
+    CHECK(m.complete);
+    CHECK(weird.total() == 0);
+    CHECK(m.opcode == 0);
+    REQUIRE(m.questions.size() == 1);
+    CHECK(m.lower(m.questions[0].name) == first);
+    CHECK(m.questions[0].qclass == 1);
+    CHECK(m.edns.present);
+    CHECK(m.edns.dnssec_ok);
+    CHECK(m.edns.option_count == 0);  // the client's options are not passed on
+  }
+  {
+    DnsMessage m;
+    WeirdCounters weird;
+    const auto up = upstreamMessages("unbound", "name-dot");
+    REQUIRE(parse(up.at(0), m, weird));
+    CHECK(m.questions.at(0).name.labels == 4);
+  }
+  for (const char* refused : {"fwdptr-2q",
+                              "fwdptr-additional",
+                              "fwdptr-loop",
+                              "iquery",
+                              "iquery-question",
+                              "status",
+                              "opcode3",
+                              "notify",
+                              "update",
+                              "dso",
+                              "opcode15",
+                              "qd2",
+                              "qd0",
+                              "class-ch",
+                              "class-hs",
+                              "class-none",
+                              "class-class0",
+                              "class-class4660",
+                              "edns-version1",
+                              "edns-two-opt"}) {
+    CAPTURE(refused);
+    CHECK(upstreamMessages("unbound", refused).empty());
   }
 }
