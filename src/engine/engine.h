@@ -131,9 +131,10 @@ class Engine final : public dns::TcpMessageSink {
                   std::string_view registered_domain);
   // Whether a message whose first name an allow rule took still needs that
   // name's registered domain: for the DNS log, the evidence pair, the
-  // `rules test` report, or rules on dns.registered_domain.
+  // `rules test` report, an observer, or rules on dns.registered_domain.
   bool registeredNeededWhenAllowed() const {
     return config_->dns_log || evidence_.enabled() || rule_observer_ != nullptr ||
+           observer_ != nullptr ||
            (plane_->rules && plane_->rules->hasField(rules::Field::DnsRegisteredDomain));
   }
   // The rules' context for question `q` of the current message.
