@@ -311,11 +311,8 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
     const bool is_first = first;
     first = false;
     const bool allowed = rules_on && !applyRules(pkt, q, is_first, reg);
-    if (observer_) {
-      observer_->onName({pkt, frame_number_, message_.qr ? pkt.dst : pkt.src,
-                         message_.lower(q.name), reg, message_.qr != 0,
-                         allowed ? matcher_.allowedBy() : nullptr});
-    }
+    if (observer_) [[unlikely]]
+      observeName(pkt, q, reg, allowed);
     if (allowed) {
       first_allowed |= is_first;
       continue;
@@ -405,6 +402,13 @@ uint64_t Engine::tlsPairKey(const PacketContext& pkt) const {
   what[17] = static_cast<char>(port);
   what[18] = static_cast<char>(server.family);
   return EvidenceRecorder::pairKey(client, std::string_view(what, sizeof what));
+}
+
+void Engine::observeName(const PacketContext& pkt, const dns::Question& q,
+                         std::string_view registered_domain, bool allowed) {
+  observer_->onName({pkt, frame_number_, message_.qr ? pkt.dst : pkt.src, message_.lower(q.name),
+                     registered_domain, message_.qr != 0,
+                     allowed ? matcher_.allowedBy() : nullptr});
 }
 
 void Engine::observeAlert(const PacketContext& pkt, const Alert& alert, std::string_view domain,

@@ -145,9 +145,12 @@ class Engine final : public dns::TcpMessageSink {
   void emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
                       std::string_view registered_domain);
   void emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v);
-  // A DNS alert to observer_ (set).
-  void observeAlert(const PacketContext& pkt, const Alert& alert, std::string_view domain,
-                    std::string_view name, bool suppressed);
+  // A name, a DNS alert to observer_ (set); out of line, off the hot path.
+  [[gnu::cold, gnu::noinline]] void observeName(const PacketContext& pkt, const dns::Question& q,
+                                                std::string_view registered_domain, bool allowed);
+  [[gnu::cold, gnu::noinline]] void observeAlert(const PacketContext& pkt, const Alert& alert,
+                                                 std::string_view domain, std::string_view name,
+                                                 bool suppressed);
 
   ControlPlanePtr plane_;
   const Config* config_;  // plane_->config, cached
