@@ -2,13 +2,14 @@
 """make_fleet_captures: records the fleet lab's leak captures (issue 22) in
 tests/data/fleet-lab/, with the shared lab's tools, as root:
 
-- slow-leak.pcap: 8 bytes of a random secret per A query as 16 hex
-  characters plus a counter label (low entropy: no query is tunnel-shaped),
-  re-timed to one query every 16 s (0.5 B/s) over one hour;
+- slow-leak.pcap: 2 bytes of a random secret per A query as 4 hex
+  characters plus a sequence-number label (low entropy: no query is
+  tunnel-shaped), re-timed to one query every 4 s (0.5 B/s) over one hour;
 - base32-leak.pcap: 32 bytes per query as 52 base32 characters (every
   query is tunnel-shaped), one query every 0.5 s for 24 s;
-- spread-5hosts.pcap: the slow leak's encoding, one query every 8 s over
-  one hour, the client address rewritten per query in turn to 10.53.0.2-6
+- spread-5hosts.pcap: 8 bytes per query as 16 hex characters plus a
+  sequence number, one query every 4.8 s over one hour, the client
+  address rewritten per query in turn to 10.53.0.2-6
   (inside the VXLAN frame: the five hosts behind one mirrored ENI), so
   each host carries a fifth of it.
 
@@ -42,10 +43,10 @@ PREFIX = "fcap"
 SEED = 22
 
 
-def hex_names(domain, nbytes, seed):
+def hex_names(domain, nbytes, seed, chunk):
     rng = random.Random(seed)
     secret = bytes(rng.randrange(256) for _ in range(nbytes))
-    return [f"{secret[i:i + 8].hex()}.{i // 8 + 1}.{domain}" for i in range(0, nbytes, 8)]
+    return [f"{secret[i:i + chunk].hex()}.{i // chunk + 1}.{domain}" for i in range(0, nbytes, chunk)]
 
 
 def base32_names(domain, nbytes):
@@ -60,12 +61,12 @@ def base32_names(domain, nbytes):
 
 # name -> (domain, names maker, seconds between queries, client rewrite)
 CAPTURES = {
-    # 225 queries x 8 B = 1,800 B over 3,600 s
-    "slow-leak": ("drip-relay.net", lambda d: hex_names(d, 1800, SEED), 16.0, None),
+    # 900 queries x 2 B = 1,800 B over 3,600 s
+    "slow-leak": ("drip-relay.net", lambda d: hex_names(d, 1800, SEED, 2), 4.0, None),
     # 48 queries x 32 B
     "base32-leak": ("b32-drop.org", lambda d: base32_names(d, 1536), 0.5, None),
-    # 450 queries x 8 B over 3,600 s, 90 per host
-    "spread-5hosts": ("fanout-sync.com", lambda d: hex_names(d, 3600, SEED + 2), 8.0,
+    # 750 queries x 8 B = 6,000 B over 3,600 s, 150 queries and 1,200 B per host
+    "spread-5hosts": ("fanout-sync.com", lambda d: hex_names(d, 6000, SEED + 2, 8), 4.8,
                       ["10.53.0.%d" % h for h in range(2, 7)]),
 }
 
