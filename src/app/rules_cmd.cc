@@ -148,6 +148,15 @@ int checkCommand(const Args& a) {
   }
   const auto problems = set->selfTest();
   for (const auto& p : problems) std::fprintf(stderr, "error: %s\n", p.c_str());
+  std::vector<std::string> warnings;
+  try {
+    dns::RegisteredDomain psl(config.public_suffix_list);
+    warnings = set->lint(psl);
+  } catch (const std::exception& e) {
+    warnings.push_back(std::string("cannot load the public suffix list, rules not linted: ") +
+                       e.what());
+  }
+  for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::size_t tests = 0;
   for (const auto& r : set->rules()) {
     if (r.enabled) tests += r.test_match.size() + r.test_no_match.size();
@@ -155,10 +164,10 @@ int checkCommand(const Args& a) {
   char hit[48] = "";
   if (info.cache == "hit") std::snprintf(hit, sizeof hit, " (%.1f ms)", info.cache_load_ms);
   std::printf(
-      "%s: %zu rules (%zu enabled), %zu rule tests, %zu failed; load %.1f ms, "
+      "%s: %zu rules (%zu enabled), %zu rule tests, %zu failed, %zu warning(s); load %.1f ms, "
       "compile %.1f ms, cache %s%s\n",
-      dir.c_str(), info.rules, info.enabled, tests, problems.size(), info.load_ms, info.compile_ms,
-      info.cache.c_str(), hit);
+      dir.c_str(), info.rules, info.enabled, tests, problems.size(), warnings.size(), info.load_ms,
+      info.compile_ms, info.cache.c_str(), hit);
   return problems.empty() ? 0 : 1;
 }
 

@@ -231,6 +231,7 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
   }
   matcher_.scan(rules::Field::DnsQnameRaw, message_.raw(q.name));
   matcher_.scan(rules::Field::DnsRegisteredDomain, registered_domain);
+  matcher_.scan(rules::Field::DnsSubdomain, rules::subdomainOf(name, registered_domain));
   if (message_.qr && first) {
     // TXT answers belong to the message, not to one question: they are
     // judged with the first question's name.
