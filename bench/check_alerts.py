@@ -32,8 +32,10 @@ def main():
             names[sid] = a["signature"].replace(" (update)", "")
             dns = rec.get("dns")
             if dns is not None:
-                client = rec["dest_ip"] if dns.get("type") == "answer" else rec["src_ip"]
-                domain = dns.get("registered_domain") or dns.get("rrname", "?")
+                client = rec["dest_ip"] if dns.get("type") == "response" else rec["src_ip"]
+                queries = dns.get("queries") or [{}]
+                domain = ((rec.get("exfilwatch") or {}).get("registered_domain")
+                          or queries[0].get("rrname", "?"))
             else:  # TLS: the client is the side not on the server port
                 if rec.get("dest_port") in (8443, 443):
                     client, domain = rec["src_ip"], "%s:%d" % (rec["dest_ip"], rec["dest_port"])

@@ -21,10 +21,12 @@ namespace exfilwatch {
 
 // Sees every line the writer wrote (writer thread only): alert delivery
 // (Alertmanager, syslog, stdout, metrics) hangs off here, never off a worker.
+// `alert`: the alert's fields as the worker handed them over, null for
+// other records.
 class EveLineTap {
  public:
   virtual ~EveLineTap() = default;
-  virtual void onLine(std::string_view line) = 0;
+  virtual void onLine(std::string_view line, const AlertFields* alert) = 0;
 };
 
 class AsyncEveSink {
@@ -33,13 +35,17 @@ class AsyncEveSink {
    public:
     Producer(AsyncEveSink& owner, std::size_t ring_bytes) : owner_(owner), ring_(ring_bytes) {}
     void write(std::string_view line) override;
+    // The line and, behind it in the same ring record, the fields packed.
+    void writeAlert(std::string_view line, const AlertFields& fields) override;
     void flush() override {}  // the writer flushes whenever it runs dry
     uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
    private:
     friend class AsyncEveSink;
     AsyncEveSink& owner_;
+    void push(std::string_view line, const AlertFields* fields);
     SpscByteRing ring_;
+    std::string packed_;                // reused
     std::atomic<uint64_t> dropped_{0};  // written by the producer thread only
   };
 
@@ -73,6 +79,7 @@ class AsyncEveSink {
   void run();
   bool drainOnce();
   bool flushOut();
+  AlertFields unpacked_;  // writer thread, reused
   void wake();
 
   std::FILE* out_;

@@ -15,59 +15,6 @@ namespace exfilwatch {
 
 namespace {
 
-// The JSON string value after `"key":"`, unescaped (\" \\ \/ \n \t; \uXXXX
-// kept verbatim: labels only need to be stable, not pretty). Starts at `from`.
-bool stringField(std::string_view line, std::string_view key, std::string& out,
-                 std::size_t from = 0) {
-  std::string pat = "\"";
-  pat += key;
-  pat += "\":\"";
-  const auto at = line.find(pat, from);
-  if (at == std::string_view::npos) return false;
-  out.clear();
-  for (std::size_t i = at + pat.size(); i < line.size(); ++i) {
-    const char c = line[i];
-    if (c == '"') return true;
-    if (c == '\\' && i + 1 < line.size()) {
-      const char e = line[++i];
-      switch (e) {
-        case 'n':
-          out += '\n';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 'u':
-          out += "\\u";
-          break;
-        default:
-          out += e;
-      }
-      continue;
-    }
-    out += c;
-  }
-  return false;
-}
-
-bool intField(std::string_view line, std::string_view key, uint64_t& out) {
-  std::string pat = "\"";
-  pat += key;
-  pat += "\":";
-  const auto at = line.find(pat);
-  if (at == std::string_view::npos) return false;
-  uint64_t v = 0;
-  std::size_t i = at + pat.size();
-  if (i >= line.size() || line[i] < '0' || line[i] > '9') return false;
-  for (; i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i)
-    v = v * 10 + static_cast<uint64_t>(line[i] - '0');
-  out = v;
-  return true;
-}
-
 std::string rfc3339(std::time_t t) {
   char buf[32];
   std::tm tm{};
@@ -91,27 +38,6 @@ std::string alertName(std::string signature) {
 size_t discard(char*, size_t size, size_t n, void*) { return size * n; }
 
 }  // namespace
-
-bool parseAlertLine(std::string_view line, AlertFields& a) {
-  if (line.find("\"event_type\":\"alert\"") == std::string_view::npos) return false;
-  const auto block = line.find("\"alert\":{");
-  if (block == std::string_view::npos) return false;
-  stringField(line, "timestamp", a.timestamp);
-  stringField(line, "signature", a.signature, block);
-  stringField(line, "category", a.category, block);
-  stringField(line, "reasons", a.reasons, block);
-  uint64_t sev = 2;
-  intField(line.substr(block), "severity", sev);
-  a.severity = static_cast<int>(sev);
-  a.signature_id = 0;
-  intField(line.substr(block), "signature_id", a.signature_id);
-  if (!stringField(line, "src_ip", a.src_ip)) a.src_ip.clear();
-  if (!stringField(line, "dest_ip", a.dest_ip)) a.dest_ip.clear();
-  if (!stringField(line, "registered_domain", a.domain)) a.domain.clear();
-  if (!stringField(line, "rrname", a.rrname)) a.rrname.clear();
-  if (!stringField(line, "sensor", a.sensor)) a.sensor.clear();
-  return true;
-}
 
 // ---- Alertmanager -----------------------------------------------------------
 
@@ -182,6 +108,7 @@ std::string AlertmanagerClient::body(std::size_t n) const {
     w.string("reasons", a.reasons);
     w.string("sample_names", a.rrname);
     w.string("first_seen", a.timestamp);
+    w.string("flow_id", std::to_string(a.flow_id));  // the pivot into the EVE file
     w.closeObject();
     w.string("startsAt", starts);
     w.string("endsAt", ends);
@@ -268,16 +195,17 @@ void AlertDelivery::stop() {
   if (am_) am_->stop(5000);
 }
 
-void AlertDelivery::onLine(std::string_view line) {
-  if (!parseAlertLine(line, fields_)) return;
+void AlertDelivery::onLine(std::string_view line, const AlertFields* alert) {
+  if (alert == nullptr) return;
+  const AlertFields& a = *alert;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto key = std::make_pair(fields_.category, fields_.severity);
+    auto key = std::make_pair(a.category, a.severity);
     auto it = counts_.find(key);
     if (it == counts_.end() && counts_.size() >= kMaxCategories) key.first = "other";
     ++counts_[key];
     // The same domain Alertmanager's `domain` label carries.
-    const std::string& domain = fields_.domain.empty() ? fields_.dest_ip : fields_.domain;
+    const std::string& domain = a.domain.empty() ? a.dest_ip : a.domain;
     if (!domain.empty()) top_domains_.add(domain);
   }
   if (stdout_) {
@@ -286,7 +214,7 @@ void AlertDelivery::onLine(std::string_view line) {
     std::fflush(stdout);
   }
   if (syslog_) ::syslog(LOG_WARNING, "%.*s", static_cast<int>(line.size()), line.data());
-  if (am_) am_->enqueue(fields_);
+  if (am_) am_->enqueue(a);
 }
 
 DeliveryStats AlertDelivery::stats() const {

@@ -4,10 +4,9 @@
 // Alertmanager API v2 client (batched POST /api/v2/alerts, retried with
 // exponential backoff, through a bounded queue with a drop counter).
 //
-// Alerts are taken from the EVE lines the writer wrote, so every channel
-// reports exactly what the EVE file holds. Our formatter escapes '"' inside
-// values, so a `"key":"` pattern can only be a key: a targeted field scan is
-// exact for our own lines without a general JSON parser.
+// Alerts come from the EVE writer with the fields the worker handed over
+// beside each alert line (AlertFields), so every channel reports exactly what
+// the EVE file holds, without parsing the JSON back.
 #pragma once
 
 #include <atomic>
@@ -22,21 +21,13 @@
 #include <utility>
 #include <vector>
 
+#include "alert/alert.h"
 #include "alert/alert_config.h"
 #include "alert/async_sink.h"
 #include "common/counters.h"
 #include "common/top_k.h"
 
 namespace exfilwatch {
-
-// The fields of one EVE alert line that delivery needs.
-struct AlertFields {
-  std::string timestamp, signature, category, src_ip, dest_ip, domain, rrname, reasons, sensor;
-  uint64_t signature_id = 0;
-  int severity = 2;
-};
-// False when `line` is not an alert record.
-bool parseAlertLine(std::string_view line, AlertFields& out);
 
 class AlertmanagerClient {
  public:
@@ -98,7 +89,7 @@ class AlertDelivery final : public EveLineTap {
   ~AlertDelivery() override;
   void start();
   void stop();
-  void onLine(std::string_view line) override;
+  void onLine(std::string_view line, const AlertFields* alert) override;
   // Any thread (a metrics scrape): alert counts, Alertmanager figures.
   DeliveryStats stats() const;
 
@@ -112,7 +103,6 @@ class AlertDelivery final : public EveLineTap {
   // Alerts per domain, bounded (metrics.top_domains): the Grafana "top
   // domains by alerts" panel without unbounded label cardinality.
   SpaceSaving top_domains_;
-  AlertFields fields_;  // reused
 };
 
 }  // namespace exfilwatch

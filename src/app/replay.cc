@@ -203,6 +203,7 @@ int replayCommand(int argc, char** argv) {
       status = 1;
       continue;
     }
+    engine->setSourceName(path);
     Frame frame;
     uint64_t n = 0;
     if (rotating != nullptr) {

@@ -230,7 +230,17 @@ Decoder::Outcome Decoder::decodeInner(const uint8_t* data, uint32_t len, uint16_
     weird.add(Weird::TunnelTooDeep);
     return Outcome::Malformed;
   }
+  if (level_ == 0) {
+    // Entering the first encapsulation: the fields still hold the outer
+    // packet's (EVE `tunnel`).
+    ctx.outer.src = ctx.src;
+    ctx.outer.dst = ctx.dst;
+    ctx.outer.src_port = ctx.src_port;
+    ctx.outer.dst_port = ctx.dst_port;
+    ctx.outer.proto = ctx.ip_proto;
+  }
   ++level_;
+  ctx.outer.depth = level_;
   const uint8_t* frame = data;
   uint32_t frame_len = len;
   uint16_t inner_ethertype = ethertype;

@@ -19,6 +19,16 @@ struct TunnelLayer {
   uint32_t vni = 0;  // 24 bits for both VXLAN and GENEVE
 };
 
+// The outermost packet of a tunnelled one (Suricata's root packet): its
+// addresses, ports and protocol, for EVE's `tunnel`. Unset (family 0) for
+// plain packets and for datagrams read from a tunnel socket.
+struct OuterPacket {
+  IpAddress src, dst;
+  uint16_t src_port = 0, dst_port = 0;
+  uint8_t proto = 0;
+  uint8_t depth = 0;  // encapsulations around the inner packet (any kind)
+};
+
 inline constexpr int kMaxTunnelDepth = 4;
 inline constexpr int kMaxVlanTags = 2;
 
@@ -49,6 +59,7 @@ struct PacketContext {
   uint8_t tunnel_depth = 0;
   uint16_t vlan_ids[kMaxVlanTags] = {};
   uint8_t vlan_count = 0;
+  OuterPacket outer;
 
   // Innermost IP header.
   uint8_t ip_version = 0;

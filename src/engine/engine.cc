@@ -169,8 +169,7 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
     evidence_.observe(dns_pair_, pkt);
   }
   if (config_->dns_log) {
-    EveMeta meta{frame_number_, config_->sensor_name};
-    sink_.write(eve_.dns(pkt, meta, message_, registered));
+    sink_.write(eve_.dns(pkt, eveMeta(), message_, registered));
     ++stats_.eve_records;
   }
   // Responses matter to rules (direction: response, dns.answer.txt) ...
@@ -288,11 +287,13 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
     appendRuleScore(alert.reasons, matcher_.score());
     if (observer_) observeAlert(pkt, alert, pair, name, false);
     alert.evidence = evidenceFor(pkt, registered_domain);
-    EveMeta meta{frame_number_, config_->sensor_name};
-    sink_.write(eve_.alert(pkt, meta, alert, &message_, registered_domain));
-    ++stats_.alerts;
+    alert.detector = "rule";
+    alert.tags = r.tags;
+    alert.mitre = r.mitre;
+    // A rule's first tag names the tool or family it recognises.
+    if (!r.tags.empty()) alert.tool = r.tags.front();
+    writeAlert(pkt, alert, &message_, registered_domain);
     ++stats_.rule_alerts;
-    ++stats_.eve_records;
   }
   return true;
 }
@@ -335,6 +336,9 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
 void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
                             std::string_view registered_domain) {
   Alert& alert = score_alert_;
+  alert.tags.clear();
+  alert.mitre.clear();
+  alert.tool.clear();
   alert.signature_id = kScoreSignatureId;
   alert.signature = v.update ? "EXFILWATCH DNS tunneling or exfiltration (update)"
                              : "EXFILWATCH DNS tunneling or exfiltration";
@@ -347,14 +351,16 @@ void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v
     const auto& q = message_.questions.front();
     observeAlert(pkt, alert, registered_domain, q.name.valid ? message_.lower(q.name) : "", false);
   }
-  EveMeta meta{frame_number_, config_->sensor_name};
-  sink_.write(eve_.alert(pkt, meta, alert, &message_, registered_domain));
-  ++stats_.alerts;
-  ++stats_.eve_records;
+  alert.detector = "dns_score";
+  alert.has_tls = false;
+  writeAlert(pkt, alert, &message_, registered_domain);
 }
 
 void Engine::emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v) {
   Alert& alert = score_alert_;
+  alert.tags.clear();
+  alert.mitre.clear();
+  alert.tool.clear();
   alert.signature_id = v.drip ? kTlsDripSignatureId : kTlsBulkSignatureId;
   alert.signature = v.drip ? "EXFILWATCH TLS upload drip" : "EXFILWATCH TLS bulk upload";
   if (v.update) alert.signature += " (update)";
@@ -381,8 +387,15 @@ void Engine::emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v
                         to_server ? pkt.dst_port : pkt.src_port,
                         false});
   }
-  EveMeta meta{frame_number_, config_->sensor_name};
-  sink_.write(eve_.alert(pkt, meta, alert, nullptr, {}));
+  alert.detector = "tls_score";
+  tlsFacts(pkt, alert);
+  writeAlert(pkt, alert, nullptr, {});
+}
+
+void Engine::writeAlert(const PacketContext& pkt, const Alert& alert, const dns::DnsMessage* msg,
+                        std::string_view registered_domain) {
+  const std::string& line = eve_.alert(pkt, eveMeta(), alert, msg, registered_domain);
+  sink_.writeAlert(line, eve_.alertFields());
   ++stats_.alerts;
   ++stats_.eve_records;
 }
@@ -418,6 +431,46 @@ void Engine::observeAlert(const PacketContext& pkt, const Alert& alert, std::str
   observer_->onAlert({pkt, frame_number_, alert, response ? pkt.dst : pkt.src, domain, name,
                       response ? pkt.src : pkt.dst, response ? pkt.src_port : pkt.dst_port,
                       suppressed});
+}
+
+void Engine::tlsFacts(const PacketContext& pkt, Alert& alert) const {
+  // The pair's ClientHello as the tracker kept it (EVE `tls`).
+  alert.has_tls = false;
+  alert.tls.clear();
+  const bool to_server = tls_.isTlsPort(pkt.dst_port);
+  const IpAddress& client = to_server ? pkt.src : pkt.dst;
+  const IpAddress& server = to_server ? pkt.dst : pkt.src;
+  const uint16_t port = to_server ? pkt.dst_port : pkt.src_port;
+  const score::TlsPairRecord* r = tls_.pair(tls_.pairKey(client, server, port));
+  if (r == nullptr || (r->ja3[0] == 0 && r->sni_len == 0)) return;
+  alert.has_tls = true;
+  alert.tls.sni.assign(r->sni, r->sni_len);
+  alert.tls.alpn.assign(r->alpn, r->alpn_len);
+  alert.tls.ja3_hash.assign(r->ja3[0] ? r->ja3 : "");
+  alert.tls.ja4.assign(r->ja4[0] ? r->ja4 : "");
+  alert.tls.ja3_string.assign(tls_.ja3Text(r->ja3));
+  // Suricata's names (SSLVersionToString); the client's highest offer, as
+  // the ServerHello is not followed.
+  switch (r->version) {
+    case 0x0304:
+      alert.tls.version = "TLS 1.3";
+      break;
+    case 0x0303:
+      alert.tls.version = "TLS 1.2";
+      break;
+    case 0x0302:
+      alert.tls.version = "TLS 1.1";
+      break;
+    case 0x0301:
+      alert.tls.version = "TLSv1";
+      break;
+    case 0x0300:
+      alert.tls.version = "SSLv3";
+      break;
+    default:
+      alert.tls.version = "UNDETERMINED";
+      break;
+  }
 }
 
 std::string Engine::evidenceFor(const PacketContext& pkt, std::string_view registered_domain) {

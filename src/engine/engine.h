@@ -96,6 +96,9 @@ class Engine final : public dns::TcpMessageSink {
   // its source (pcap_cnt), 0 when the source has none.
   void process(const Frame& frame, uint64_t frame_number);
 
+  // The capture file being replayed, for EVE's pcap_filename ("" live).
+  void setSourceName(std::string name) { source_name_ = std::move(name); }
+
   // Ages out fragment and stream state up to `now` (packet time).
   void expire(Timestamp now);
 
@@ -151,6 +154,10 @@ class Engine final : public dns::TcpMessageSink {
   [[gnu::cold, gnu::noinline]] void observeAlert(const PacketContext& pkt, const Alert& alert,
                                                  std::string_view domain, std::string_view name,
                                                  bool suppressed);
+  // Writes an alert record (and hands its fields to delivery).
+  void writeAlert(const PacketContext& pkt, const Alert& alert, const dns::DnsMessage* msg,
+                  std::string_view registered_domain);
+  EveMeta eveMeta() const { return {frame_number_, config_->sensor_name, source_name_}; }
 
   ControlPlanePtr plane_;
   const Config* config_;  // plane_->config, cached
@@ -168,6 +175,7 @@ class Engine final : public dns::TcpMessageSink {
   std::bitset<65536> dns_ports_;
   EngineStats stats_;
   uint64_t frame_number_ = 0;
+  std::string source_name_;
   Timestamp last_expire_;
 
   struct SuppressSlot {
@@ -193,6 +201,8 @@ class Engine final : public dns::TcpMessageSink {
   // Evidence key of (client, registered domain, or the name when it has none).
   uint64_t dnsPairKey(const PacketContext& pkt, std::string_view registered) const;
   uint64_t tlsPairKey(const PacketContext& pkt) const;
+  // The pair's ClientHello facts (SNI, JA3, JA4, ...) into alert.tls.
+  void tlsFacts(const PacketContext& pkt, Alert& alert) const;
   // Opens (or extends) the evidence pcap of the message's pair; its path.
   std::string evidenceFor(const PacketContext& pkt, std::string_view registered_domain);
 };

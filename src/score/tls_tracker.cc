@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/hash.h"
@@ -27,6 +28,7 @@ TlsTracker::TlsTracker(const TlsScoreConfig& cfg, uint32_t suppress_seconds)
   free_bufs_.reserve(cfg.hello_buffers);
   for (uint32_t i = cfg.hello_buffers; i-- > 0;) free_bufs_.push_back(i);
   reasons_.reserve(1024);
+  ja3_texts_.resize(kJa3Texts);
   reconfigure(cfg, suppress_seconds);
 }
 
@@ -230,6 +232,23 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
   std::memcpy(pair.alpn, alpn.data(), pair.alpn_len);
   tls::ja3(parsed_, pair.ja3);
   tls::ja4(parsed_, pair.ja4);
+  pair.version = parsed_.legacy_version;
+  for (uint16_t v : parsed_.supported_versions) {
+    if (!tls::isGrease(v) && v > pair.version && v <= 0x0304) pair.version = v;
+  }
+  Ja3Text& t = ja3_texts_[std::strtoull(pair.ja3 + 24, nullptr, 16) % ja3_texts_.size()];
+  if (std::memcmp(t.hash, pair.ja3, sizeof t.hash) != 0) {
+    const std::size_t n = tls::ja3String(parsed_, t.text, sizeof t.text);
+    t.len = n < sizeof t.text ? static_cast<uint16_t>(n) : 0;  // cut: not kept
+    std::memcpy(t.hash, pair.ja3, sizeof t.hash);
+  }
+}
+
+std::string_view TlsTracker::ja3Text(const char* ja3_hash) const {
+  if (ja3_hash[0] == 0 || std::strlen(ja3_hash) != 32) return {};
+  const Ja3Text& t = ja3_texts_[std::strtoull(ja3_hash + 24, nullptr, 16) % ja3_texts_.size()];
+  if (std::memcmp(t.hash, ja3_hash, sizeof t.hash) != 0) return {};
+  return {t.text, t.len};
 }
 
 void TlsTracker::expire(Timestamp now) {

@@ -50,6 +50,7 @@ struct TlsPairRecord {
   uint32_t first_seen, last_seen, last_alert;
   uint32_t flows_total;
   uint16_t alerts;
+  uint16_t version;  // highest TLS version the ClientHello offered (0x0304: 1.3)
   uint8_t sni_len, alpn_len;
   SlidingWindow<TlsCounters> win[kWindows];
   char sni[48];
@@ -94,6 +95,8 @@ class TlsTracker {
   bool features(uint64_t pair_key, uint32_t now, TlsFeatures& out) const;
   const TlsPairRecord* pair(uint64_t key) const { return pairs_.peek(key); }
   const TlsScoreConfig& config() const { return cfg_; }
+  // The JA3 string behind a pair's JA3 hash, when still kept ("" if not).
+  std::string_view ja3Text(const char* ja3_hash) const;
 
   const TlsStats& stats() const { return stats_; }
   uint64_t flowEvictions() const { return flows_.evictions(); }
@@ -125,6 +128,15 @@ class TlsTracker {
   TlsVerdict verdict_;
   std::string reasons_;
   std::string win_names_[kWindows];
+  // JA3 strings by hash for the alert's EVE `tls`: few distinct client
+  // stacks, so a small direct-mapped table (a collision replaces) suffices.
+  struct Ja3Text {
+    char hash[33] = {};
+    uint16_t len = 0;
+    char text[1024];
+  };
+  static constexpr std::size_t kJa3Texts = 64;
+  std::vector<Ja3Text> ja3_texts_;
 };
 
 }  // namespace exfilwatch::score

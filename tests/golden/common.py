@@ -26,7 +26,7 @@ CAPTURE_EXTS = (".pcap", ".pcapng", ".cap")
 
 MANDATORY_FIELDS = ("timestamp", "event_type", "src_ip", "src_port", "dest_ip",
                     "dest_port", "proto", "pcap_cnt")
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+0000$")
 
 
 def die(msg, code=2):
@@ -143,10 +143,13 @@ def check_mandatory(rec):
     for f in ("src_ip", "dest_ip"):
         if f in rec and not isinstance(rec[f], str):
             errs.append("bad %s %r" % (f, rec[f]))
-    if "tunnel" in rec:
+    if "tunnel" in rec:  # Suricata's: outer packet, depth
         t = rec["tunnel"]
-        if not (isinstance(t, dict) and t.get("type") in ("vxlan", "geneve") and isinstance(t.get("vni"), int)):
+        if not (isinstance(t, dict) and isinstance(t.get("depth"), int) and t["depth"] >= 1):
             errs.append("bad tunnel %r" % (t,))
+    t = (rec.get("exfilwatch") or {}).get("tunnel")
+    if t is not None and not (t.get("type") in ("vxlan", "geneve") and isinstance(t.get("vni"), int)):
+        errs.append("bad exfilwatch.tunnel %r" % (t,))
     if "vlan" in rec and not (isinstance(rec["vlan"], list) and all(isinstance(x, int) for x in rec["vlan"])):
         errs.append("bad vlan %r" % (rec["vlan"],))
     if rec.get("event_type") == "dns":
@@ -154,7 +157,7 @@ def check_mandatory(rec):
         if not isinstance(d, dict):
             errs.append("dns record without dns object")
         else:
-            if d.get("type") not in ("query", "answer"):
+            if d.get("version") != 3 or d.get("type") not in ("request", "response"):
                 errs.append("bad dns.type %r" % d.get("type"))
             if not isinstance(d.get("id"), int):
                 errs.append("bad dns.id %r" % d.get("id"))
@@ -493,15 +496,11 @@ def tshark_count(pcap, display_filter):
 
 def our_msg(rec):
     d = rec.get("dns", {}) or {}
-    qname = d.get("rrname")
-    qtype = d.get("rrtype")
-    if qname is None and d.get("queries"):
-        q0 = d["queries"][0]
-        qname, qtype = q0.get("rrname"), q0.get("rrtype")
+    qname, qtype = our_qname(rec)
     return {
         "frame": rec.get("pcap_cnt"),
         "id": d.get("id"),
-        "qr": d.get("type") == "answer" or bool(d.get("qr")),
+        "qr": d.get("type") == "response" or bool(d.get("qr")),
         "opcode": d.get("opcode"),
         "rcode": rcode_num(d.get("rcode")),
         "qname": norm_name_ours(qname),
@@ -581,3 +580,90 @@ def tshark_bad_checksum_frames(pcap):
         if any("0" in c.split(",") for c in cols[1:]):
             bad.add(int(cols[0]))
     return bad
+
+
+# --------------------------------------------------------------------------
+# Our records in Suricata 8's DNS v3 layout, seen RR by RR
+#
+# Suricata writes one answers[] entry per TXT character-string, so the RR
+# boundaries of a TXT RRset are gone: comparisons merge a run of TXT entries
+# with the same name and TTL into one, and do the same to the peer's RRs
+# (merge_txt_runs). SRV and SOA come as objects where Suricata's schema has
+# them, as rdata text elsewhere; MX rdata is the exchange only. EDNS goes
+# under exfilwatch.dns.edns, its options in the OPT entry of additionals.
+# --------------------------------------------------------------------------
+
+TXT_TYPES = ("TXT", "SPF")  # character-string RDATA, split per string
+
+
+def rdata_text(a):
+    """One of our RR entries' RDATA in presentation form ("prio weight port
+    target" for SRV, "mname rname serial refresh retry expire minimum" for
+    SOA, the exchange for MX), None when we give none."""
+    if isinstance(a.get("srv"), dict):
+        s = a["srv"]
+        return "%s %s %s %s" % (s.get("priority"), s.get("weight"), s.get("port"), s.get("name"))
+    if isinstance(a.get("soa"), dict):
+        s = a["soa"]
+        return " ".join(str(s.get(k)) for k in ("mname", "rname", "serial", "refresh", "retry",
+                                                 "expire", "minimum"))
+    return a.get("rdata")
+
+
+def merge_txt_runs(rrs, key):
+    """Merges consecutive TXT RRs whose key(rr) (name, ttl) are equal; each
+    item is (rr, [strings]); returns [(first rr, [all strings])]."""
+    out = []
+    for rr, strings in rrs:
+        if out and out[-1][0] is not None and key(rr) is not None and key(out[-1][0]) == key(rr):
+            out[-1] = (out[-1][0], out[-1][1] + strings)
+        else:
+            out.append((rr, list(strings)))
+    return out
+
+
+def our_rrs(d, section):
+    """Our RRs of a section (OPT left out) as dicts with rdata in text form;
+    TXT entries of one run merged, their strings joined by a space."""
+    items = []
+    for a in d.get(section) or []:
+        if a.get("rrtype") == "OPT":
+            continue
+        a = dict(a, rdata=rdata_text(a))
+        txt = a.get("rrtype") in TXT_TYPES
+        items.append((a, [a["rdata"]] if txt and a.get("rdata") is not None else []))
+    key = lambda a: (a.get("rrname"), a.get("rrtype"), a.get("ttl")) if a.get("rrtype") in TXT_TYPES else None
+    out = []
+    for a, strings in merge_txt_runs(items, key):
+        if a.get("rrtype") in TXT_TYPES:
+            a = dict(a, rdata=" ".join(strings) if strings else a.get("rdata"))
+        out.append(a)
+    return out
+
+
+def our_flags(rec):
+    """Header flags that are set: Suricata's booleans plus ad/cd (exfilwatch.dns)."""
+    d = rec.get("dns") or {}
+    ext = (rec.get("exfilwatch") or {}).get("dns") or {}
+    return set(f for f in ("qr", "aa", "tc", "rd", "ra", "z") if d.get(f)) | set(
+        f for f in ("ad", "cd") if ext.get(f))
+
+
+def our_edns(rec):
+    """{udp_payload_size, version, do, options: [{code, length}]} or None."""
+    e = ((rec.get("exfilwatch") or {}).get("dns") or {}).get("edns")
+    if e is None:
+        return None
+    opts = []
+    for a in (rec.get("dns") or {}).get("additionals") or []:
+        if a.get("rrtype") == "OPT":
+            opts = [{"code": o.get("code"), "length": len(o.get("data", "")) // 2}
+                    for o in a.get("opt") or []]
+            break
+    return dict(e, options=opts)
+
+
+def our_qname(rec):
+    """(rrname, rrtype) of the first question, (None, None) without one."""
+    q = ((rec.get("dns") or {}).get("queries") or [{}])[0]
+    return q.get("rrname"), q.get("rrtype")

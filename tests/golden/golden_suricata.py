@@ -8,7 +8,7 @@ keys without an event_type). Each such filter is evaluated like
 suricata-verify does: count the records that match every key, compare with
 `count`. A filter is SKIPPED (and listed, with the reason) when:
   * it uses a field our schema does not have (app_proto, flow_id, direction,
-    ether.*, pkt_src, has-key of a non-DNS field, rrname_truncated, sshfp,
+    ether.*, pkt_src, has-key of a non-DNS field, rrname_truncated,
     alert.*) - alerts from Suricata rules are out of scope: we do not run
     Suricata's rule language, so nothing comparable exists;
   * its own `requires` excludes Suricata 8 (we compare with Suricata 8
@@ -19,30 +19,26 @@ move DNS to another port (detection-ports: we parse port 53 only), or when it
 is in SKIP_TESTS (its expected output depends on a suricata.yaml that changes
 what is logged, which the corpus does not carry).
 
-Mapping Suricata -> our schema (documented, not guessed per file):
+Mapping Suricata -> our records (documented, not guessed per file): our
+records are Suricata 8's DNS v3 layout, so v3 filters apply as written.
   event_type, src_ip, src_port, dest_ip, dest_port, proto, pcap_cnt: same.
     v2 logs a response with the *flow's* direction (client as src_ip); v3 with
-    the packet's. For v2 answers we therefore swap src/dest before matching.
-  dns.type: v2 query/answer = ours; v3 request -> query, response -> answer.
-  dns.id, dns.flags, dns.qr/aa/tc/rd/ra/z/ad/cd, dns.opcode, dns.rcode,
-  dns.rrname, dns.rrtype, dns.queries[i].*, dns.answers[i].*,
-  dns.authorities[i].*, dns.additionals[i].*: same names. A boolean flag
-    absent in our record is false (Suricata prints only true ones, too).
-  dns.answers[i].srv.{priority,weight,port,name}: from our SRV rdata
-    "prio weight port target".
-  dns.authorities[i].soa.{mname,rname,serial,refresh,retry,expire,minimum}:
-    from our SOA rdata "mname rname serial refresh retry expire minimum".
-  dns.grouped.<TYPE>[i]: the i-th rdata among our answers of that type.
-  rdata of TXT: Suricata logs every string of a TXT RR as its own answers[]
-    entry; we log one entry per RR. Where tshark shows an RR with several
-    strings we check that our rdata is exactly their space-join, then split
-    our entry into one per string. Compared with whitespace removed.
-  rdata of a type we do not decode (NULL, ...): the filter is skipped.
-  rdata of A/AAAA: compared as addresses (old Suricata printed AAAA long).
+    the packet's. For v2 filters on responses we therefore swap src/dest.
+  dns.type: v2 query/answer -> our request/response.
+  dns.rrname, dns.rrtype (v2 only): our dns.queries[0].rrname/rrtype.
+  A boolean flag absent in our record is false (Suricata prints only true
+    ones, too).
+  dns.grouped.<TYPE>[i]: the i-th rdata among our answers of that type
+    (Suricata's optional grouped format, which we do not write).
+  srv/soa objects where we keep rdata text (sections whose schema lacks the
+    object): parsed from "prio weight port target" / "mname rname serial ...".
+  rdata of a type we do not decode: the filter is skipped.
+  rdata of A/AAAA: compared as addresses.
   pcap_cnt of a TCP record: not compared (Suricata in IDS mode logs TCP app
     data at the frame that ACKs it; ours is the frame completing the message).
   v2 or v3: per filter: dns.version if present, else dns.type's vocabulary
-    (query/answer = v2, request/response = v3), else the test's env.
+    (query/answer = v2, request/response = v3), else v2 when it reads
+    dns.rrname/dns.rrtype (only v2 has them), else the test's env.
   KEY.__len: length of the list/string at KEY.
   dns.tx_id, dns.version: Suricata logger bookkeeping with no DNS meaning;
     dropped from the filter (the filter is still evaluated on its other keys).
@@ -60,7 +56,7 @@ import common  # noqa: E402
 SV = os.path.join(common.SHARED_DIR, "corpus", "parsers", "suricata-verify")
 SURICATA_VERSION = 8
 
-DECODED_TYPES = {"A", "AAAA", "CNAME", "NS", "PTR", "MX", "TXT", "SRV", "SOA"}
+DECODED_TYPES = {"A", "AAAA", "CNAME", "NS", "PTR", "MX", "TXT", "SRV", "SOA", "NULL"}
 GENERIC_KEYS = {"event_type", "src_ip", "src_port", "dest_ip", "dest_port", "proto", "pcap_cnt"}
 DROPPED_KEYS = {"dns.tx_id", "dns.version"}
 
@@ -159,7 +155,7 @@ def derived(view, parts):
             cur = obj
             i += 1
             continue
-        if p in ("sshfp", "rrname_truncated", "opt", "svcb", "https", "mx", "caa"):
+        if p in ("rrname_truncated", "opt", "svcb", "https", "mx", "caa"):
             raise Unsupported(p)
         if isinstance(p, int):
             if not isinstance(cur, list) or p >= len(cur):
@@ -202,67 +198,19 @@ def values_equal(key, exp, got, rec_view, parts):
     return str(exp) == str(got)
 
 
-_TXT_CACHE = {}
-
-
-def txt_map(pcap):
-    """(frame, dns id) -> [[strings of answer RR 0], [..RR 1], ...] (None for
-    non-TXT RRs), from tshark. Used only to split a multi-string TXT RR the
-    way Suricata logs it (one answers[] entry per string)."""
-    if pcap in _TXT_CACHE:
-        return _TXT_CACHE[pcap]
-    out = {}
-    cmd = [common.TSHARK, "-r", pcap, "-n", "-T", "json", "-J", "frame dns", "-Y", "dns.txt"]
-    p = common.subprocess.run(cmd, stdout=common.subprocess.PIPE, stderr=common.subprocess.PIPE, timeout=300)
-    try:
-        frames = common.json.loads(p.stdout.decode("utf-8", "surrogateescape") or "[]",
-                                   object_pairs_hook=common._pairs_hook)
-    except ValueError:
-        frames = []
-    for fr in frames:
-        layers = fr["_source"]["layers"]
-        fnum = common._int(common._first(layers.get("frame", {})).get("frame.number"))
-        for d in common._as_list(layers.get("dns")):
-            if not isinstance(d, dict):
-                continue
-            rrs = []
-            for _, rr in (d.get("Answers") or {}).items():
-                for r in common._as_list(rr):
-                    if not isinstance(r, dict):
-                        continue
-                    if r.get("dns.resp.type") == "16":
-                        rrs.append([str(x) for x in common._as_list(r.get("dns.txt"))])
-                    else:
-                        rrs.append(None)
-            out[(fnum, common._int(d.get("dns.id")))] = rrs
-    _TXT_CACHE[pcap] = out
-    return out
-
-
-def make_view(rec, v2, txt=None):
+def make_view(rec, v2):
     view = dict(rec)
     d = dict(rec.get("dns") or {})
     view["dns"] = d
-    # Suricata logs each string of a TXT RR as its own answers[] entry; we log
-    # one entry per RR (strings joined by a space). Split ours along tshark's
-    # string boundaries, after checking that the join is exactly ours.
-    rrs = (txt or {}).get((rec.get("pcap_cnt"), d.get("id")))
-    if rrs and d.get("answers") and len(rrs) == len(d["answers"]):
-        new = []
-        for a, strs in zip(d["answers"], rrs):
-            if a.get("rrtype") == "TXT" and strs is not None and len(strs) > 1:
-                if " ".join(strs) != a.get("rdata"):
-                    view.setdefault("_txt_problems", []).append(
-                        "pcap_cnt %s TXT rdata %r is not the space-join of the strings %r (tshark)"
-                        % (rec.get("pcap_cnt"), a.get("rdata"), strs))
-                for s_ in strs:
-                    new.append(dict(a, rdata=s_))
-            else:
-                new.append(a)
-        d["answers"] = new
-    if v2 and d.get("type") == "answer":
-        view["src_ip"], view["dest_ip"] = rec.get("dest_ip"), rec.get("src_ip")
-        view["src_port"], view["dest_port"] = rec.get("dest_port"), rec.get("src_port")
+    if v2:
+        # v2 names the first question at the top of the dns object.
+        q = (d.get("queries") or [{}])[0]
+        for k in ("rrname", "rrtype"):
+            if k in q:
+                d.setdefault(k, q[k])
+        if d.get("type") == "response":
+            view["src_ip"], view["dest_ip"] = rec.get("dest_ip"), rec.get("src_ip")
+            view["src_port"], view["dest_port"] = rec.get("dest_port"), rec.get("src_port")
     return view
 
 
@@ -279,6 +227,8 @@ def filter_is_v2(flt, test_v2):
         return True
     if t in ("request", "response"):
         return False
+    if "dns.rrname" in m or "dns.rrtype" in m:
+        return True  # only v2 names the first question at the top
     return test_v2
 
 
@@ -310,10 +260,10 @@ def classify_filter(flt, v2):
         if not k.startswith("dns."):
             return None, "field %s not in our schema" % k
         parts = split_path(k)
-        if any(p in ("sshfp", "rrname_truncated") for p in parts if isinstance(p, str)):
+        if any(p in ("rrname_truncated",) for p in parts if isinstance(p, str)):
             return None, "field %s not in our schema" % k
         if k == "dns.type":
-            v = {"request": "query", "response": "answer"}.get(v, v) if not v2 else v
+            v = {"query": "request", "answer": "response"}.get(v, v) if v2 else v
         crit.append((k, parts, v))
     return crit, None
 
@@ -394,9 +344,7 @@ def main():
         if res.rc != 0:
             rep.fail("%s: replay %s" % (name, res.describe_rc()))
             continue
-        has_txt = any(a.get("rrtype") == "TXT" for r in res.dns for a in (r.get("dns") or {}).get("answers") or [])
-        txt = txt_map(pcap) if has_txt else {}
-        views_by = {v: [make_view(r, v, txt) for r in res.records] for v in (False, True)}
+        views_by = {v: [make_view(r, v) for r in res.records] for v in (False, True)}
         problems = []
         evaluated = 0
         for i, flt in enumerate(checks):
@@ -428,9 +376,6 @@ def main():
         n_filters += evaluated
         pcaps.add(pcap)
         n_records += len(res.dns)
-        for v in views_by[False]:
-            for prob in v.get("_txt_problems", []):
-                problems.append(prob)
         status = "ok" if not problems else "%d problem(s)" % len(problems)
         print("%-55s %s filters=%d dns_records=%d %s" % (name, "v2" if v2 else "v3", evaluated, len(res.dns), status))
         for p in problems:

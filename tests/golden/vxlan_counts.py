@@ -6,7 +6,8 @@ default; TCP DNS is reassembled by both; several PDUs per frame are counted).
 
 tshark is restricted to DNS on port 53 (inner UDP/TCP), not quoted in ICMP:
 the same scope exfilwatch parses (see tshark_agreement.py). Also checks that
-every one of our DNS records carries the tunnel {"type": "vxlan", "vni": 1234}
+every one of our DNS records carries exfilwatch.tunnel {"type": "vxlan", "vni": 1234}
+and Suricata's tunnel (outer packet to UDP 4789)
 the lab uses (README: VNI 1234), and that the files labelled as DNS traffic
 have DNS at all, so an empty-vs-empty pass is impossible for them.
 """
@@ -61,11 +62,11 @@ def main():
         print("%-28s ours=%6d tshark=%6d  %s" % (name, n_ours, n_tshark, status))
         if n_ours != n_tshark:
             rep.fail("%s: %d DNS messages, tshark decodes %d" % (name, n_ours, n_tshark))
-        bad_tunnel = [r for r in dns if (r.get("tunnel") or {}).get("type") != "vxlan"
-                      or (r.get("tunnel") or {}).get("vni") != LAB_VNI]
+        bad_tunnel = [r for r in dns if (r.get("exfilwatch") or {}).get("tunnel") != {"type": "vxlan", "vni": LAB_VNI}
+                      or (r.get("tunnel") or {}).get("dest_port") != 4789]
         if bad_tunnel:
             rep.fail("%s: %d DNS records without tunnel vxlan/%d, first: %r" % (
-                name, len(bad_tunnel), LAB_VNI, bad_tunnel[0].get("tunnel")))
+                name, len(bad_tunnel), LAB_VNI, (bad_tunnel[0].get("tunnel"), bad_tunnel[0].get("exfilwatch"))))
         what = (lab.get(name, {}).get("what", "") + " " + lab.get(name, {}).get("made_by", "")).lower()
         is_dns_traffic = any(w in what for w in ("iodine", "dns2tcp", "dig", "queries"))
         if is_dns_traffic and n_tshark == 0:

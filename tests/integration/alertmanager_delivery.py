@@ -57,6 +57,10 @@ def main():
             assert labels["category"] == "Potential DNS tunneling", labels
             assert "score=" in a["annotations"]["reasons"], a["annotations"]
             assert a["annotations"]["sample_names"], a["annotations"]
+            # The pivot into the EVE file: the same alert there has this flow_id.
+            with open(eve) as f:
+                eve_flows = {json.loads(l).get("flow_id") for l in f if '"event_type":"alert"' in l}
+            assert int(a["annotations"]["flow_id"]) in eve_flows, (a["annotations"], eve_flows)
             print("alertmanager: %s" % json.dumps(labels, sort_keys=True))
 
             # Alertmanager down: alerts queue and are retried.

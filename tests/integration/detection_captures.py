@@ -45,7 +45,7 @@ for pcap, want in POSITIVE:
         else:
             # queries of the pair up to and including the alerting one
             client = first["src_ip"]
-            n = sum(1 for r in recs if r["event_type"] == "dns" and r["dns"]["type"] == "query"
+            n = sum(1 for r in recs if r["event_type"] == "dns" and r["dns"]["type"] == "request"
                     and r["src_ip"] == client and r["pcap_cnt"] <= first["pcap_cnt"])
             before = f"{n} queries"
         print(f"{short}\t{mode}\t{want}\t{before}", flush=True)

@@ -64,16 +64,17 @@ def score_alerts(recs):
 
 
 def reasons(alert):
-    out = {}
-    for kv in alert["alert"].get("reasons", "").split():
-        if "=" in kv:
-            k, v = kv.split("=", 1)
-            out[k] = v
-    return out
+    """The verdict's typed values (EVE exfilwatch.values)."""
+    return (alert.get("exfilwatch") or {}).get("values", {})
+
+
+def domain(rec):
+    """The registered domain a record names (EVE exfilwatch.registered_domain)."""
+    return (rec.get("exfilwatch") or {}).get("registered_domain")
 
 
 def named(alert):
     """What the alert names: the DNS pair's domain, or the TLS destination."""
-    if "dns" in alert and alert["dns"].get("registered_domain"):
-        return alert["dns"]["registered_domain"]
+    if "dns" in alert and domain(alert):
+        return domain(alert)
     return reasons(alert).get("destination", f'{alert["dest_ip"]}:{alert["dest_port"]}')

@@ -33,9 +33,9 @@ with tempfile.TemporaryDirectory() as tmp:
                        timeout=300)
     check(r.returncode == 0, "replay with evidence exits 0")
     alerts = [json.loads(l) for l in r.stdout.splitlines()]
-    tunnel = [a for a in alerts if a.get("dns", {}).get("registered_domain") == "tunnel-lab.net"]
+    tunnel = [a for a in alerts if a.get("exfilwatch", {}).get("registered_domain") == "tunnel-lab.net"]
     check(len(tunnel) >= 1, f"the tunnel is alerted ({len(tunnel)} alerts)")
-    paths = {a["alert"].get("evidence", "") for a in tunnel}
+    paths = {a["exfilwatch"].get("evidence", "") for a in tunnel}
     check(all(paths) and len(paths) == 1, f"every alert of the pair names the same evidence file: {paths}")
     path = next(iter(paths)) if paths else ""
     check(os.path.dirname(path) == evdir and os.path.exists(path), "the file is in the evidence directory")

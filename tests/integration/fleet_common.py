@@ -113,7 +113,12 @@ def epoch(ts):
 
 
 def domain_of(alert):
-    return (alert.get("dns") or {}).get("registered_domain")
+    return (alert.get("exfilwatch") or {}).get("registered_domain")
+
+
+def reasons_of(alert):
+    """An alert's typed reasons (EVE `exfilwatch.values`)."""
+    return (alert.get("exfilwatch") or {}).get("values") or {}
 
 
 def initial(alerts):

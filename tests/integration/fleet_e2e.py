@@ -75,7 +75,7 @@ def main():
                   f"{sorted(set((k[1], k[2]) for k in fc.pairs(a)))}")
         slow = pair_alerts(whole, SLOW)
         if slow:
-            r = dict(kv.split("=", 1) for kv in slow[0]["alert"].get("reasons", "").split() if "=" in kv)
+            r = fc.reasons_of(slow[0])
             print(f"[replay] slow leak flagged after {r.get('queries_total')} queries, {r.get('duration_s')} s")
         leak_checks("replay", whole, shards)
 

@@ -156,8 +156,8 @@ def domain_view_spread(d, redis):
     dv = domain_view(whole, SPREAD)
     check(len(dv) == 1, f"[domain view] one replay (no Redis) flags the 5-host spread ({SPREAD}) once")
     if dv:
-        r = dict(kv.split("=", 1) for kv in dv[0]["alert"].get("reasons", "").split() if "=" in kv)
-        print("  reasons:", dv[0]["alert"].get("reasons", "")[:300])
+        r = fc.reasons_of(dv[0])
+        print("  reasons:", (dv[0].get("exfilwatch") or {}).get("reasons", "")[:300])
         check(int(r.get("clients", "0")) >= 5, "[domain view] its reasons count the 5 clients")
     others = {fc.domain_of(a) for a in fc.initial(whole) if domain_view([a], fc.domain_of(a))}
     check(others <= set(fc.LEAKS.values()), f"[domain view] flags no benign domain ({sorted(others)})")

@@ -120,7 +120,7 @@ def alert_keys(path):
             if r.get("event_type") != "alert":
                 continue
             c[(r["alert"]["signature_id"], r.get("src_ip"), r.get("dest_ip"),
-               (r.get("dns") or {}).get("registered_domain"))] += 1
+               (r.get("exfilwatch") or {}).get("registered_domain"))] += 1
     return c
 
 

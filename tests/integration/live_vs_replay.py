@@ -15,12 +15,14 @@ Making the comparison meaningful, not trivially true:
   changes the count);
 - the iodine capture must raise alerts at all (tunnel-lab.net), the
   datagram count must equal what mirror sent, and the EVE file must hold
-  exactly the alerts the sensor's final statistics report.
+  exactly the alerts the sensor's final statistics report, each valid
+  against Suricata 8's EVE schema (eve_schema.py).
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
+import eve_schema  # noqa: E402
 import live_common as lc  # noqa: E402
 
 failures = []
@@ -56,6 +58,9 @@ def run_one(capture, extra, workers, compare_counts, steering=True):
         check(stats.get("eve_lines") == sum(live.values()) == stats.get("alerts"),
               "%s: every alert flushed (%s reported, %s written, %d in file)"
               % (tag, stats.get("alerts"), stats.get("eve_lines"), sum(live.values())))
+        invalid = eve_schema.invalid_records(eve)
+        check(not invalid, "%s: every record `run` wrote validates against Suricata 8's schema + "
+              "exfilwatch (%d invalid: %s)" % (tag, len(invalid), invalid[:2]))
         if workers > 1 and steering:
             # The kernel's reuseport program delivered every datagram (IPv4
             # VXLAN) to its owner's socket: nothing to hand off.

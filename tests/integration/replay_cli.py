@@ -36,7 +36,11 @@ check(r.returncode == 0, "replay --dns-log exits 0")
 lines = [json.loads(l) for l in r.stdout.splitlines()]
 dns = [l for l in lines if l["event_type"] == "dns"]
 check(len(dns) > 400, f"dns records written ({len(dns)})")
-check(all(l["tunnel"] == {"type": "vxlan", "vni": 1234} for l in dns), "every record names its VXLAN tunnel")
+check(all(l["exfilwatch"]["tunnel"] == {"type": "vxlan", "vni": 1234} for l in dns),
+      "every record names its VXLAN tunnel and VNI")
+check(all(l["tunnel"]["proto"] == "UDP" and l["tunnel"]["dest_port"] == 4789 and l["tunnel"]["depth"] == 1
+          for l in dns), "every record has Suricata's tunnel: outer UDP to 4789, depth 1")
+check(all(l["pcap_filename"] == demo for l in dns), "every record names its capture file")
 summary = r.stderr
 check("DNS messages" in summary and "packets/s" in summary and "anomalies:" in summary,
       "summary on stderr names packets, DNS messages, anomalies, packets/s")
@@ -48,7 +52,8 @@ r = run("replay", iodine)
 alerts = [json.loads(l) for l in r.stdout.splitlines()]
 check(r.returncode == 0 and len(alerts) >= 1, "iodine capture raises an alert")
 check(all(a["event_type"] == "alert" for a in alerts), "without --dns-log only alerts are written")
-check(any(a.get("dns", {}).get("registered_domain") == "tunnel-lab.net" for a in alerts),
+check(any(a.get("exfilwatch", {}).get("registered_domain") == "tunnel-lab.net" and
+          a["alert"]["metadata"]["registered_domain"] == ["tunnel-lab.net"] for a in alerts),
       "the alert names the tunnel's registered domain")
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -81,7 +86,7 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write("sensor_name: test-sensor\ndns:\n  log: true\n")
     r = run("replay", "--config", good, demo)
     first = json.loads(r.stdout.splitlines()[0])
-    check(r.returncode == 0 and first.get("sensor") == "test-sensor", "configured sensor name and dns log apply")
+    check(r.returncode == 0 and first.get("host") == "test-sensor", "configured sensor name and dns log apply")
 
     notpcap = os.path.join(tmp, "not.pcap")
     with open(notpcap, "w") as f:
@@ -137,7 +142,7 @@ with tempfile.TemporaryDirectory() as tmp:
     r_log = run("replay", "--config", cfg, "--dns-log", pcap)
     check(registered_lookups(r_log.stderr) == 6, "with --dns-log every message has its registered domain")
     www = [json.loads(l) for l in r_log.stdout.splitlines() if "www.example.com" in l]
-    check(len(www) == 2 and all(d["dns"].get("registered_domain") == "example.com" for d in www),
+    check(len(www) == 2 and all(d["exfilwatch"].get("registered_domain") == "example.com" for d in www),
           "the DNS log names the allowed name's registered domain in query and response")
 
 r = run("replay", "/nonexistent.pcap")

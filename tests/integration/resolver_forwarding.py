@@ -82,7 +82,7 @@ def main():
             rep.fail("%s: %d queries scored, tshark decodes %d with a question" % (r, scored, len(theirs)))
         scored_total += max(scored, 0)
         ours = sorted(common.norm_name_ours(common.our_msg(x)["qname_raw"]) for x in res.dns
-                      if x.get("dns", {}).get("type") == "query" and common.our_msg(x)["qname_raw"] is not None)
+                      if x.get("dns", {}).get("type") == "request" and common.our_msg(x)["qname_raw"] is not None)
         if ours != sorted(theirs):
             rep.fail("%s: first names of queries differ: ours %s, tshark %s" % (r, ours, sorted(theirs)))
         if r.startswith("dnsmasq/"):

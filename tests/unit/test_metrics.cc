@@ -28,15 +28,21 @@ using namespace exfilwatch;
 
 namespace {
 
-// An EVE alert line as the formatter writes it (the fields delivery reads).
-std::string alertLine(const std::string& domain, const std::string& client = "10.0.0.1") {
-  return R"({"timestamp":"2024-01-01T00:00:00.000000Z","event_type":"alert","src_ip":")" + client +
-         R"(","dest_ip":"10.0.0.53","src_port":40000,"dest_port":53,"proto":"UDP","dns":{"type":"query",)"
-         R"("rrname":"x.)" +
-         domain + R"(","rrtype":"A","registered_domain":")" + domain +
-         R"("},"alert":{"action":"allowed","gid":1,"signature_id":9000001,"rev":1,)"
-         R"("signature":"EXFILWATCH DNS tunneling","category":"Potential DNS tunneling","severity":1}})";
+// What a worker hands delivery with an alert line.
+AlertFields alertFields(const std::string& domain, const std::string& client = "10.0.0.1") {
+  AlertFields a;
+  a.timestamp = "2024-01-01T00:00:00.000000+0000";
+  a.src_ip = client;
+  a.dest_ip = "10.0.0.53";
+  a.rrname = "x." + domain;
+  a.domain = domain;
+  a.signature_id = 9000001;
+  a.signature = "EXFILWATCH DNS tunneling";
+  a.category = "Potential DNS tunneling";
+  a.severity = 1;
+  return a;
 }
+void deliver(AlertDelivery& d, const AlertFields& a) { d.onLine("{}", &a); }
 
 // The samples of one family in a rendered scrape: {labels: value}.
 std::map<std::string, double> samples(const std::string& text, const std::string& name) {
@@ -169,11 +175,10 @@ TEST_CASE("top domains metric: at most N series, evicted domains disappear") {
   config.metrics.top_domains = 3;
   AlertDelivery delivery(config.output, config.alertmanager, config.sensor_name,
                          config.metrics.top_domains);
-  for (int i = 0; i < 10; ++i) delivery.onLine(alertLine("tunnel.example"));
-  for (int i = 0; i < 5; ++i) delivery.onLine(alertLine("second.example"));
-  delivery.onLine(alertLine("once.example"));
-  delivery.onLine(
-      R"({"timestamp":"x","event_type":"dns","dns":{"registered_domain":"not-an-alert.example"}})");
+  for (int i = 0; i < 10; ++i) deliver(delivery, alertFields("tunnel.example"));
+  for (int i = 0; i < 5; ++i) deliver(delivery, alertFields("second.example"));
+  deliver(delivery, alertFields("once.example"));
+  delivery.onLine(R"({"event_type":"dns"})", nullptr);  // not an alert: not counted
   metrics::Sample s;
   s.delivery = delivery.stats();
   std::string text = metrics::render(s);
@@ -186,7 +191,7 @@ TEST_CASE("top domains metric: at most N series, evicted domains disappear") {
   CHECK(samples(text, "exfilwatch_alerted_domain_evictions_total")[""] == 0);
 
   // A new domain takes the smallest one's place: once.example's series is gone.
-  delivery.onLine(alertLine("newcomer.example"));
+  deliver(delivery, alertFields("newcomer.example"));
   metrics::Sample s2;
   s2.delivery = delivery.stats();
   text = metrics::render(s2);
@@ -199,7 +204,8 @@ TEST_CASE("top domains metric: at most N series, evicted domains disappear") {
   CHECK(samples(text, "exfilwatch_alerted_domain_evictions_total")[""] == 1);
 
   // A flood of distinct domains never grows the family past N.
-  for (int i = 0; i < 2000; ++i) delivery.onLine(alertLine("r" + std::to_string(i) + ".example"));
+  for (int i = 0; i < 2000; ++i)
+    deliver(delivery, alertFields("r" + std::to_string(i) + ".example"));
   metrics::Sample s3;
   s3.delivery = delivery.stats();
   CHECK(samples(metrics::render(s3), "exfilwatch_alerted_domain_alerts").size() == 3);
@@ -208,7 +214,7 @@ TEST_CASE("top domains metric: at most N series, evicted domains disappear") {
   config.metrics.top_domains = 0;
   AlertDelivery off(config.output, config.alertmanager, config.sensor_name,
                     config.metrics.top_domains);
-  off.onLine(alertLine("tunnel.example"));
+  deliver(off, alertFields("tunnel.example"));
   metrics::Sample s4;
   s4.delivery = off.stats();
   CHECK(samples(metrics::render(s4), "exfilwatch_alerted_domain_alerts").empty());
