@@ -1,15 +1,14 @@
 // port_lock.cc: the abstract-socket lock and the overlap scan.
 #include "capture/port_lock.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "common/net.h"

@@ -12,8 +12,7 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <deque>
 #include <fstream>
 #include <limits>
@@ -354,7 +353,7 @@ ProcessStats readProcessStats() {
   }
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
-    p.max_fds = lim.rlim_cur == RLIM_INFINITY ? 0 : static_cast<double>(lim.rlim_cur);
+    p.max_fds = static_cast<double>(lim.rlim_cur);  // unlimited: RLIM_INFINITY, as client_golang
   }
   p.ok = true;
   return p;
