@@ -1,7 +1,7 @@
 // worker_scaling.cc: how the live sensor's worker stage scales from one
 // worker to two, without a socket sender (issue #9: "two workers at least
 // 1.6 times one worker"). On loopback the sender, not the sensor, is the
-// ceiling on a 2-core machine (README, Benchmarks), so live_bench.py cannot
+// ceiling on a 2-core machine (bench/README.md, "Live"), so live_bench.py cannot
 // answer this.
 //
 // The captures' tunnel datagrams (the UDP payloads a mirror session sends,

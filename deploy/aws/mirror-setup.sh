@@ -3,7 +3,8 @@
 # Mirroring architecture with the AWS CLI:
 #   - an internal Network Load Balancer, cross-zone load balancing on, with
 #     a UDP 4789 (VXLAN) listener forwarding to a target group of sensors
-#     whose health check is TCP 4789 (the sensor's health listener);
+#     whose health check is TCP 4789 (the sensor's health listener) and
+#     source-IP stickiness (each mirrored ENI to one sensor);
 #   - a traffic-mirror target for that NLB;
 #   - the "dns" filter: DNS (UDP and TCP 53) and TLS on TCP 8443 leaving the
 #     source, their replies, and the amazon-dns network service (without it
@@ -71,8 +72,8 @@ nlb_arn=$(aws_out "arn:aws:elasticloadbalancing:$DUMMY_REGION:$DUMMY_ACCOUNT:loa
   --subnets "${subnets[@]}" --tags "${lb_tags[@]}" \
   --query 'LoadBalancers[0].LoadBalancerArn' --output text)
 
-# One client's flows are spread over every sensor anyway (docs/operations.md);
-# cross-zone keeps a zone with few sensors from being overloaded.
+# Cross-zone keeps a zone with few sensors from being overloaded; with
+# source-IP stickiness (below) each mirrored ENI still goes to one sensor.
 aws_do elbv2 modify-load-balancer-attributes --load-balancer-arn "$nlb_arn" \
   --attributes Key=load_balancing.cross_zone.enabled,Value=true
 
@@ -87,9 +88,13 @@ tg_arn=$(aws_out "arn:aws:elasticloadbalancing:$DUMMY_REGION:$DUMMY_ACCOUNT:targ
 
 # Rolling upgrades: a deregistered sensor gets no new flows and, after 30 s,
 # none of its old ones either (UDP flows would otherwise stick to it).
+# Source-IP stickiness: the outer source is the mirrored ENI, so each mirror
+# source lands on one sensor and its per-client state stays whole (what it
+# does not cover: docs/operations.md section 5).
 aws_do elbv2 modify-target-group-attributes --target-group-arn "$tg_arn" \
   --attributes Key=deregistration_delay.timeout_seconds,Value=30 \
-  Key=deregistration_delay.connection_termination.enabled,Value=true
+  Key=deregistration_delay.connection_termination.enabled,Value=true \
+  Key=stickiness.enabled,Value=true Key=stickiness.type,Value=source_ip
 
 mapfile -t listener_tags < <(elb_tags listener)
 aws_do elbv2 create-listener --load-balancer-arn "$nlb_arn" --protocol UDP --port 4789 \

@@ -20,10 +20,12 @@ void usage() {
                "                 send captures as a traffic-mirror session would\n"
                "  rules check|test|list [DIR] [PCAP...]\n"
                "                 validate, try out and list the analyst rules\n"
+               "  rules diff OLD_DIR NEW_DIR PCAP...\n"
+               "                 alerts a rule change adds and removes on captures\n"
                "  model train --out FILE NAMES-or-PCAP...\n"
                "                 train the benign-name n-gram model (models/README.md)\n"
                "  explain PCAP... --client IP (--domain NAME | --dest IP:PORT)\n"
-               "                 feature timeline and verdicts for one pair\n"
+               "                 one pair's features and verdicts, as the sensor decides them\n"
                "  version        print the version\n"
                "\n"
                "exfilwatch COMMAND --help for a command's options.\n",

@@ -1,9 +1,11 @@
-// rules_cmd.cc: `exfilwatch rules check|test|list`, the analyst's loop:
-// write a rule, `check` it (schema, Hyperscan compile, the rule's own
-// tests), `test` it on captures (hits per rule with sample names, and what
-// each allow rule hid), then reload the sensor. `test` runs the very Engine
-// the sensor runs, with an observer attached, so what it shows is what the
-// sensor would do.
+// rules_cmd.cc: `exfilwatch rules check|test|diff|list`, the analyst's
+// loop: write a rule, `check` it (schema, Hyperscan compile, the rule's own
+// tests), `test` it on captures (every alert with its signature id, hits per
+// rule with sample names, and what each allow rule suppresses), `diff` the
+// change against the rules in force (rules_diff.cc), then reload the sensor.
+// `test` runs the very Engine the sensor runs, with observers attached, so
+// what it shows is what the sensor would do.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,7 +16,9 @@
 #include <vector>
 
 #include "alert/json.h"
+#include "app/analysis.h"
 #include "app/commands.h"
+#include "app/rules_diff.h"
 #include "capture/pcap_source.h"
 #include "common/escape.h"
 #include "config/config.h"
@@ -30,10 +34,14 @@ void usage() {
   std::fprintf(stderr,
                "usage: exfilwatch rules check [--config FILE] [--no-cache] [DIR]\n"
                "       exfilwatch rules test  [--config FILE] [--json] [DIR] PCAP...\n"
+               "       exfilwatch rules diff  [--config FILE] [--json] OLD_DIR NEW_DIR PCAP...\n"
                "       exfilwatch rules list  [--config FILE] [DIR]\n"
                "  check  validate and compile the rules, run each rule's tests; exit 1 on error\n"
-               "  test   run captures through the sensor's path: hits per rule with sample\n"
-               "         names, and what each allow rule suppressed\n"
+               "  test   run captures through the sensor's path: every alert by signature id\n"
+               "         (rules and scorer; the count replay gives), hits per rule with\n"
+               "         sample names, and what each allow rule suppresses\n"
+               "  diff   the same captures with OLD_DIR's rules, then NEW_DIR's: alerts\n"
+               "         added and removed, pairs whose verdict changed; exit 0 same, 1 differ\n"
                "  list   the loaded rules, one line each\n"
                "  DIR    rules directory; default: rules.directory of the configuration,\n"
                "         else the installed default rules\n");
@@ -46,9 +54,6 @@ struct Args {
   bool json = false;
   bool no_cache = false;
 };
-
-// Escapes bytes a terminal should not get raw (tunnel names carry them).
-std::string printable(std::string_view v) { return escape::escaped(v, escape::printable); }
 
 bool parseArgs(int argc, char** argv, bool takes_pcaps, Args& a, int& status) {
   std::vector<std::string> positional;
@@ -143,6 +148,15 @@ int checkCommand(const Args& a) {
   }
   const auto problems = set->selfTest();
   for (const auto& p : problems) std::fprintf(stderr, "error: %s\n", p.c_str());
+  std::vector<std::string> warnings;
+  try {
+    dns::RegisteredDomain psl(config.public_suffix_list);
+    warnings = set->lint(psl);
+  } catch (const std::exception& e) {
+    warnings.push_back(std::string("cannot load the public suffix list, rules not linted: ") +
+                       e.what());
+  }
+  for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::size_t tests = 0;
   for (const auto& r : set->rules()) {
     if (r.enabled) tests += r.test_match.size() + r.test_no_match.size();
@@ -150,10 +164,10 @@ int checkCommand(const Args& a) {
   char hit[48] = "";
   if (info.cache == "hit") std::snprintf(hit, sizeof hit, " (%.1f ms)", info.cache_load_ms);
   std::printf(
-      "%s: %zu rules (%zu enabled), %zu rule tests, %zu failed; load %.1f ms, "
+      "%s: %zu rules (%zu enabled), %zu rule tests, %zu failed, %zu warning(s); load %.1f ms, "
       "compile %.1f ms, cache %s%s\n",
-      dir.c_str(), info.rules, info.enabled, tests, problems.size(), info.load_ms, info.compile_ms,
-      info.cache.c_str(), hit);
+      dir.c_str(), info.rules, info.enabled, tests, problems.size(), warnings.size(), info.load_ms,
+      info.compile_ms, info.cache.c_str(), hit);
   return problems.empty() ? 0 : 1;
 }
 
@@ -204,6 +218,46 @@ class TestObserver final : public rules::Observer {
   std::map<uint32_t, PerRule> by_id;
 };
 
+// Alerts grouped by signature id, with their pairs and a sample each.
+struct BySignature {
+  std::string signature;
+  uint64_t alerts = 0;
+  std::set<std::string> pairs;
+  std::string sample;  // "pair  name"
+};
+
+std::map<uint32_t, BySignature> groupBySignature(const std::vector<AlertRecord>& alerts) {
+  std::map<uint32_t, BySignature> out;
+  for (const auto& r : alerts) {
+    BySignature& g = out[r.signature_id];
+    g.signature = r.signature;
+    ++g.alerts;
+    if (g.pairs.size() < 100000) g.pairs.insert(r.pair());
+    if (g.sample.empty()) g.sample = r.pair() + (r.name.empty() ? "" : "  " + r.name);
+  }
+  return out;
+}
+
+// What the allow list suppresses: alerts of a run without allow rules that
+// the real run has not, by the allow rule that took their name (0: none
+// took it; the alert comes from state the allowed names changed).
+struct Hidden {
+  uint64_t alerts = 0;
+  std::string sample;
+};
+std::map<std::pair<uint32_t, uint32_t>, Hidden> hiddenByAllowRule(
+    const std::vector<AlertRecord>& hidden, const AlertCollector& collector) {
+  std::map<std::pair<uint32_t, uint32_t>, Hidden> out;  // (allow rule, signature)
+  for (const auto& r : hidden) {
+    const auto it = collector.allowed_names.find(r.name);
+    const uint32_t allow = it == collector.allowed_names.end() ? 0 : it->second;
+    Hidden& h = out[{allow, r.signature_id}];
+    ++h.alerts;
+    if (h.sample.empty()) h.sample = r.pair() + (r.name.empty() ? "" : "  " + r.name);
+  }
+  return out;
+}
+
 int testCommand(const Args& a) {
   Config config;
   if (!loadConfigFor(a, config)) return 2;
@@ -217,6 +271,7 @@ int testCommand(const Args& a) {
   }
   NullSink sink;
   TestObserver observer;
+  AlertCollector collector;
   std::unique_ptr<Engine> engine;
   try {
     engine = std::make_unique<Engine>(plane, sink);
@@ -225,21 +280,30 @@ int testCommand(const Args& a) {
     return 2;
   }
   engine->setRuleObserver(&observer);
-  int status = 0;
-  for (const auto& path : a.pcaps) {
-    std::string error;
-    auto source = PcapSource::open(path, error);
-    if (!source) {
-      std::fprintf(stderr, "exfilwatch rules test: %s\n", error.c_str());
-      status = 1;
-      continue;
-    }
-    Frame frame;
-    uint64_t n = 0;
-    while (source->next(frame)) engine->process(frame, ++n);
-  }
+  engine->setObserver(&collector);
+  const int status = runCaptures(*engine, a.pcaps, &collector, "rules test") ? 0 : 1;
   const EngineStats& s = engine->stats();
   const auto& rule_list = plane->rules->rules();
+  std::vector<AlertRecord> alerts = collector.alerts;
+  std::sort(alerts.begin(), alerts.end());
+  const auto by_signature = groupBySignature(alerts);
+  std::map<std::pair<uint32_t, uint32_t>, Hidden> hidden;
+  if (collector.names_allowed > 0) {
+    try {
+      auto without = alertsWithoutAllowRules(plane, a.pcaps);
+      std::sort(without.begin(), without.end());
+      hidden = hiddenByAllowRule(alertsMinus(without, alerts), collector);
+    } catch (const std::exception& e) {
+      printErrors(e);
+      return 1;
+    }
+  }
+  auto ruleName = [&](uint32_t id) -> std::string {
+    for (const auto& r : rule_list) {
+      if (r.id == id) return r.name;
+    }
+    return {};
+  };
 
   if (a.json) {
     JsonWriter w;
@@ -248,6 +312,54 @@ int testCommand(const Args& a) {
     w.uint("alerts", s.alerts);
     w.uint("rule_alerts", s.rule_alerts);
     w.uint("names_allowed", s.rule_allowed);
+    w.openArray("alerts_by_signature");
+    for (const auto& [id, g] : by_signature) {
+      w.openObject();
+      w.uint("signature_id", id);
+      w.string("signature", g.signature);
+      w.uint("alerts", g.alerts);
+      w.uint("pairs", g.pairs.size());
+      w.string("sample", g.sample);
+      w.closeObject();
+    }
+    w.closeArray();
+    w.openArray("alert_list");
+    for (const auto& r : alerts) {
+      w.openObject();
+      w.string("file", r.file);
+      w.uint("pcap_cnt", r.frame);
+      w.string("time", isoTime(r.ts));
+      w.uint("signature_id", r.signature_id);
+      w.string("client", r.client);
+      if (r.tls) {
+        w.string("server", r.server);
+      } else {
+        w.string("domain", r.domain);
+        w.string("name", r.name);
+      }
+      w.closeObject();
+    }
+    w.closeArray();
+    w.openArray("suppressed_by_allow");
+    for (const auto& [key, h] : hidden) {
+      w.openObject();
+      w.uint("allow_rule_id", key.first);
+      w.uint("signature_id", key.second);
+      w.uint("alerts", h.alerts);
+      w.string("sample", h.sample);
+      w.closeObject();
+    }
+    w.closeArray();
+    w.openArray("allow_samples");  // a pair each allow rule took a name of
+    for (const auto& [id, sample] : collector.allow_samples) {
+      w.openObject();
+      w.uint("allow_rule_id", id);
+      w.string("client", sample.client);
+      w.string("domain", sample.domain);
+      w.string("name", sample.name);
+      w.closeObject();
+    }
+    w.closeArray();
     w.openArray("rules");
     for (const auto& r : rule_list) {
       const auto it = observer.by_id.find(r.id);
@@ -284,6 +396,25 @@ int testCommand(const Args& a) {
       a.pcaps.size(), static_cast<unsigned long long>(s.dns_messages),
       static_cast<unsigned long long>(s.alerts), static_cast<unsigned long long>(s.rule_alerts),
       static_cast<unsigned long long>(s.rule_allowed));
+  std::printf("alerts by signature (what replay writes):%s\n", by_signature.empty() ? " none" : "");
+  for (const auto& [id, g] : by_signature) {
+    std::printf("  %-8u %6llu alerts %5zu pairs  %s\n", id,
+                static_cast<unsigned long long>(g.alerts), g.pairs.size(), g.signature.c_str());
+    std::printf("           e.g. %s\n", g.sample.c_str());
+  }
+  if (collector.names_allowed > 0) {
+    std::printf("suppressed by the allow list (alerts a run without allow rules adds):%s\n",
+                hidden.empty() ? " none" : "");
+    for (const auto& [key, h] : hidden) {
+      const std::string allow =
+          key.first ? "allow rule " + std::to_string(key.first) + " (" + ruleName(key.first) + ")"
+                    : "the allow list (state of allowed names)";
+      std::printf("  %-8u %6llu alerts  suppressed by %s\n", key.second,
+                  static_cast<unsigned long long>(h.alerts), allow.c_str());
+      std::printf("           e.g. %s\n", h.sample.c_str());
+    }
+  }
+  std::printf("rule hits:\n");
   std::size_t silent = 0;
   for (const auto& r : rule_list) {
     const auto it = observer.by_id.find(r.id);
@@ -298,7 +429,7 @@ int testCommand(const Args& a) {
     for (const auto& n : p.names) std::printf("           e.g. %s\n", n.c_str());
     if (r.action == rules::Action::Allow) {
       if (p.suppressed.empty()) {
-        std::printf("           suppressed: nothing (no other detection fired on these names)\n");
+        std::printf("           suppressed: no rule or lexical hit on these names\n");
       }
       for (const auto& [what, count] : p.suppressed) {
         std::printf("           suppressed %llu x %s\n", static_cast<unsigned long long>(count),
@@ -309,6 +440,50 @@ int testCommand(const Args& a) {
   }
   std::printf("%zu rule(s) without hits\n", silent);
   return status;
+}
+
+int diffCommand(int argc, char** argv) {
+  RulesDiffOptions o;
+  std::vector<std::string> positional;
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config") {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "exfilwatch rules: --config needs a value\n");
+        return 2;
+      }
+      o.config_path = argv[++i];
+    } else if (arg == "--json") {
+      o.json = true;
+    } else if (arg == "--no-cache") {
+      o.no_cache = true;
+    } else if (arg == "--help" || arg == "-h") {
+      usage();
+      return 0;
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::fprintf(stderr, "exfilwatch rules: unknown option %s\n", arg.c_str());
+      usage();
+      return 2;
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.size() < 3) {
+    usage();
+    return 2;
+  }
+  for (int k = 0; k < 2; ++k) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(positional[k], ec)) {
+      std::fprintf(stderr, "exfilwatch rules diff: %s is not a rules directory\n",
+                   positional[k].c_str());
+      return 2;
+    }
+  }
+  o.old_dir = positional[0];
+  o.new_dir = positional[1];
+  o.pcaps.assign(positional.begin() + 2, positional.end());
+  return runRulesDiff(o);
 }
 
 }  // namespace
@@ -329,6 +504,7 @@ int rulesCommand(int argc, char** argv) {
     if (!parseArgs(argc, argv, false, a, status)) return status;
     return listCommand(a);
   }
+  if (sub == "diff") return diffCommand(argc, argv);
   if (sub == "test") {
     if (!parseArgs(argc, argv, true, a, status)) return status;
     return testCommand(a);

@@ -231,6 +231,7 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
   }
   matcher_.scan(rules::Field::DnsQnameRaw, message_.raw(q.name));
   matcher_.scan(rules::Field::DnsRegisteredDomain, registered_domain);
+  matcher_.scan(rules::Field::DnsSubdomain, rules::subdomainOf(name, registered_domain));
   if (message_.qr && first) {
     // TXT answers belong to the message, not to one question: they are
     // judged with the first question's name.
@@ -266,8 +267,15 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
 
   for (std::size_t i = 0; i < matcher_.alertCount(); ++i) {
     const rules::Rule& r = matcher_.alert(i);
+    const std::string_view pair = registered_domain.empty() ? name : registered_domain;
     if (suppressed(pkt, registered_domain, r.id)) {
       ++stats_.alerts_suppressed;
+      if (observer_) {
+        Alert held;
+        held.signature_id = r.id;
+        held.signature = r.name;
+        observeAlert(pkt, held, pair, name, true);
+      }
       continue;
     }
     Alert alert;
@@ -278,6 +286,7 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
     alert.reasons = "rule_field=";
     alert.reasons += rules::fieldName(r.field);
     appendRuleScore(alert.reasons, matcher_.score());
+    if (observer_) observeAlert(pkt, alert, pair, name, false);
     alert.evidence = evidenceFor(pkt, registered_domain);
     EveMeta meta{frame_number_, config_->sensor_name};
     sink_.write(eve_.alert(pkt, meta, alert, &message_, registered_domain));
@@ -302,7 +311,10 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
         first ? registered_domain : registered_.lookup(message_.lower(q.name), q.name.labels);
     const bool is_first = first;
     first = false;
-    if (rules_on && !applyRules(pkt, q, is_first, reg)) {  // allowed
+    const bool allowed = rules_on && !applyRules(pkt, q, is_first, reg);
+    if (observer_) [[unlikely]]
+      observeName(pkt, q, reg, allowed);
+    if (allowed) {
       first_allowed |= is_first;
       continue;
     }
@@ -331,6 +343,10 @@ void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v
   alert.reasons.assign(v.reasons);
   if (plane_->rules) appendRuleScore(alert.reasons, matcher_.score());
   alert.evidence = evidenceFor(pkt, registered_domain);
+  if (observer_) {
+    const auto& q = message_.questions.front();
+    observeAlert(pkt, alert, registered_domain, q.name.valid ? message_.lower(q.name) : "", false);
+  }
   EveMeta meta{frame_number_, config_->sensor_name};
   sink_.write(eve_.alert(pkt, meta, alert, &message_, registered_domain));
   ++stats_.alerts;
@@ -352,6 +368,18 @@ void Engine::emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v
     const IpAddress& server = to_server ? pkt.dst : pkt.src;
     alert.evidence =
         evidence_.onAlert(tlsPairKey(pkt), pkt, client.toString() + "-" + server.toString());
+  }
+  if (observer_) {
+    const bool to_server = tls_.isTlsPort(pkt.dst_port);
+    observer_->onAlert({pkt,
+                        frame_number_,
+                        alert,
+                        to_server ? pkt.src : pkt.dst,
+                        {},
+                        {},
+                        to_server ? pkt.dst : pkt.src,
+                        to_server ? pkt.dst_port : pkt.src_port,
+                        false});
   }
   EveMeta meta{frame_number_, config_->sensor_name};
   sink_.write(eve_.alert(pkt, meta, alert, nullptr, {}));
@@ -375,6 +403,21 @@ uint64_t Engine::tlsPairKey(const PacketContext& pkt) const {
   what[17] = static_cast<char>(port);
   what[18] = static_cast<char>(server.family);
   return EvidenceRecorder::pairKey(client, std::string_view(what, sizeof what));
+}
+
+void Engine::observeName(const PacketContext& pkt, const dns::Question& q,
+                         std::string_view registered_domain, bool allowed) {
+  observer_->onName({pkt, frame_number_, message_.qr ? pkt.dst : pkt.src, message_.lower(q.name),
+                     registered_domain, message_.qr != 0,
+                     allowed ? matcher_.allowedBy() : nullptr});
+}
+
+void Engine::observeAlert(const PacketContext& pkt, const Alert& alert, std::string_view domain,
+                          std::string_view name, bool suppressed) {
+  const bool response = message_.qr;
+  observer_->onAlert({pkt, frame_number_, alert, response ? pkt.dst : pkt.src, domain, name,
+                      response ? pkt.src : pkt.dst, response ? pkt.src_port : pkt.dst_port,
+                      suppressed});
 }
 
 std::string Engine::evidenceFor(const PacketContext& pkt, std::string_view registered_domain) {

@@ -43,6 +43,41 @@ struct EngineStats {
   void mergeFrom(const EngineStats& o);
 };
 
+// What an Engine decided, for the tools that show it (`explain`, `rules
+// test`, `rules diff`): they see the sensor's own decisions instead of
+// redoing them. Null in the sensor: the packet path pays one branch per name.
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+  // One question's name after the rules: `allowed_by` is the allow rule that
+  // took it (no detection then), or null.
+  struct Name {
+    const PacketContext& pkt;
+    uint64_t frame;  // pcap_cnt
+    const IpAddress& client;
+    std::string_view name;  // lower case
+    std::string_view registered_domain;
+    bool response;
+    const rules::Rule* allowed_by;
+  };
+  virtual void onName(const Name&) {}
+  // An alert the engine emitted, or (`suppressed`) held back as a repeat
+  // within alert_suppress_seconds. DNS: the pair is (client, domain); TLS:
+  // (client, server, server_port) and `domain` is empty.
+  struct AlertEvent {
+    const PacketContext& pkt;
+    uint64_t frame;
+    const Alert& alert;
+    const IpAddress& client;
+    std::string_view domain;
+    std::string_view name;  // the question's name (DNS)
+    const IpAddress& server;
+    uint16_t server_port;
+    bool suppressed;
+  };
+  virtual void onAlert(const AlertEvent&) {}
+};
+
 class Engine final : public dns::TcpMessageSink {
  public:
   // Decoder and stream limits come from the first plane and hold until
@@ -73,6 +108,8 @@ class Engine final : public dns::TcpMessageSink {
   const rules::Matcher& ruleMatcher() const { return matcher_; }
   // `exfilwatch rules test` watches every rule hit; null in the sensor.
   void setRuleObserver(rules::Observer* observer) { rule_observer_ = observer; }
+  // `explain` and `rules test|diff` watch names and alerts; null in the sensor.
+  void setObserver(EngineObserver* observer) { observer_ = observer; }
 
   void onTcpDnsMessage(const PacketContext& pkt, const uint8_t* msg, std::size_t len) override;
 
@@ -94,9 +131,10 @@ class Engine final : public dns::TcpMessageSink {
                   std::string_view registered_domain);
   // Whether a message whose first name an allow rule took still needs that
   // name's registered domain: for the DNS log, the evidence pair, the
-  // `rules test` report, or rules on dns.registered_domain.
+  // `rules test` report, an observer, or rules on dns.registered_domain.
   bool registeredNeededWhenAllowed() const {
     return config_->dns_log || evidence_.enabled() || rule_observer_ != nullptr ||
+           observer_ != nullptr ||
            (plane_->rules && plane_->rules->hasField(rules::Field::DnsRegisteredDomain));
   }
   // The rules' context for question `q` of the current message.
@@ -107,6 +145,12 @@ class Engine final : public dns::TcpMessageSink {
   void emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
                       std::string_view registered_domain);
   void emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v);
+  // A name, a DNS alert to observer_ (set); out of line, off the hot path.
+  [[gnu::cold, gnu::noinline]] void observeName(const PacketContext& pkt, const dns::Question& q,
+                                                std::string_view registered_domain, bool allowed);
+  [[gnu::cold, gnu::noinline]] void observeAlert(const PacketContext& pkt, const Alert& alert,
+                                                 std::string_view domain, std::string_view name,
+                                                 bool suppressed);
 
   ControlPlanePtr plane_;
   const Config* config_;  // plane_->config, cached
@@ -139,6 +183,7 @@ class Engine final : public dns::TcpMessageSink {
   // The scorer's plan for this query (handleDns), used by detect.
   score::DnsScorer::QueryPlan query_plan_;
   rules::Observer* rule_observer_ = nullptr;
+  EngineObserver* observer_ = nullptr;
   score::DnsScorer dns_scorer_;
   score::TlsTracker tls_;
   bool scoring_ = true;

@@ -207,6 +207,66 @@ std::vector<std::string> RuleSet::selfTest() const {
   return problems;
 }
 
+std::vector<std::string> RuleSet::lint(dns::RegisteredDomain& psl) const {
+  std::vector<std::string> warnings;
+  Matcher m(0);
+  if (!m.adopt(RuleSetPtr(RuleSetPtr{}, this))) return warnings;
+  for (uint32_t i = 0; i < rules_.size(); ++i) {
+    const Rule& r = rules_[i];
+    if (!r.enabled || !r.isToolRule()) continue;
+    if (r.field != Field::DnsQname && r.field != Field::DnsQnameRaw) continue;
+    MatchContext ctx;
+    ctx.qtype = r.qtypes.empty() ? 0 : r.qtypes.front();
+    ctx.response = r.direction == Direction::Response;
+    ctx.server_port = r.ports.empty() ? 0 : r.ports.front();
+    auto matches = [&](std::string_view value) {
+      m.begin(ctx);
+      m.scan(r.field, value);
+      for (std::size_t h = 0; h < m.hitCount(); ++h) {
+        if (&m.hit(h) == &r) return true;
+      }
+      return false;
+    };
+    std::string found;
+    for (const auto& test : r.test_match) {
+      std::string lower = test;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const std::string registered(psl.lookup(lower));
+      const auto dot = registered.find('.');
+      if (registered.empty() || dot == std::string::npos) continue;
+      // A last label that cannot be a top-level domain (digits: dnscat2's
+      // hex straight to its server) makes no registrable name.
+      const auto tld = registered.substr(registered.rfind('.') + 1);
+      if (!std::all_of(tld.begin(), tld.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
+        continue;
+      }
+      const std::string suffix = registered.substr(dot);  // ".net", ".co.uk"
+      std::vector<std::string> probes{registered};
+      const std::string_view sub = subdomainOf(lower, registered);
+      for (std::size_t at = 0; at < sub.size();) {
+        const std::size_t end = std::min(sub.find('.', at), sub.size());
+        probes.push_back(std::string(sub.substr(at, end - at)) + suffix);
+        at = end + 1;
+      }
+      for (const auto& p : probes) {
+        if (matches(p)) {
+          found = p;
+          break;
+        }
+      }
+      if (!found.empty()) break;
+    }
+    if (!found.empty()) {
+      warnings.push_back(r.wherePattern() + "tool signature on " + std::string(fieldName(r.field)) +
+                         " matches the bare registered domain '" +
+                         escape::escaped(found, escape::printableNoBackslash) +
+                         "', a name its owner's users query; a tunnel's data can only be left "
+                         "of the registered domain: write it on dns.subdomain");
+    }
+  }
+  return warnings;
+}
+
 Matcher::Matcher(std::size_t scan_cache_slots)
     : scan_cache_slots_(scan_cache_slots ? std::bit_ceil(std::max<std::size_t>(scan_cache_slots, 2))
                                          : 0) {}

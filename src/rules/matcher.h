@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/huge_array.h"
+#include "dns/registered_domain.h"
 #include "rules/cache.h"
 #include "rules/loader.h"
 #include "rules/rule.h"
@@ -73,6 +74,14 @@ class RuleSet {
   // Runs every rule's own tests (tests: match / no_match) against the
   // compiled databases. Returns one "file:line: rule N: ..." per failure.
   std::vector<std::string> selfTest() const;
+  // Warnings for rules that are valid but likely wrong; `rules check` prints
+  // them. Today: a tool signature (isToolRule) written on dns.qname or
+  // dns.qname.raw that matches a bare registered domain, i.e. a name that
+  // ordinary users register and query, where no tunnel can put its
+  // handshake. The probes come from the rule's own match tests: each label
+  // of a test name made into a registered domain under that name's public
+  // suffix (`psl` splits them), and the test name's registered domain.
+  std::vector<std::string> lint(dns::RegisteredDomain& psl) const;
 
  private:
   friend class Matcher;

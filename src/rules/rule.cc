@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 
 #include "common/escape.h"
@@ -15,7 +16,7 @@ namespace exfilwatch::rules {
 namespace {
 constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
     "dns.qname", "dns.qname.raw", "dns.registered_domain", "dns.answer.txt", "tls.sni",
-    "tls.ja3",   "tls.ja4",
+    "tls.ja3",   "tls.ja4",       "dns.subdomain",
 };
 
 // Indexed by the enum's value (rule.h).
@@ -44,6 +45,14 @@ constexpr std::array<FlagName, 5> kFlagNames = {{
 }  // namespace
 
 std::string_view fieldName(Field f) { return kFieldNames[static_cast<std::size_t>(f)]; }
+
+std::string_view subdomainOf(std::string_view lower_name, std::string_view registered_domain) {
+  if (registered_domain.empty()) return lower_name;
+  if (registered_domain.size() >= lower_name.size()) return {};  // the registered domain itself
+  const std::size_t cut = lower_name.size() - registered_domain.size();
+  if (lower_name[cut - 1] != '.' || lower_name.substr(cut) != registered_domain) return lower_name;
+  return lower_name.substr(0, cut - 1);
+}
 
 std::optional<Field> fieldFromName(std::string_view name) {
   for (std::size_t i = 0; i < kFieldNames.size(); ++i) {
@@ -138,6 +147,16 @@ unsigned Rule::hsFlags() const {
   if (flags & kFlagUtf8) f |= HS_FLAG_UTF8;
   if (flags & kFlagUcp) f |= HS_FLAG_UCP;
   return f;
+}
+
+bool Rule::isToolRule() const {
+  if (action == Action::Allow) return false;
+  std::string c = category;
+  for (char& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (std::string_view word : {"tunnel", "c2", "exfiltration", "tool"}) {
+    if (c.find(word) != std::string::npos) return true;
+  }
+  return false;
 }
 
 std::string Rule::whereAt(int at) const {

@@ -24,10 +24,17 @@ enum class Field : uint8_t {
   TlsSni,               // tls.sni: server name of a ClientHello, lower-cased
   TlsJa3,               // tls.ja3: JA3 hash (32 lower-case hex digits)
   TlsJa4,               // tls.ja4: JA4 fingerprint ("t13d1516h2_8daaf6152771_...")
+  // dns.subdomain: dns.qname left of its registered domain (no trailing
+  // dot); the whole name when it has no registered domain. Where a tunnel's
+  // payload can be: its operator chooses neither the suffix nor who else
+  // uses the registrable label.
+  DnsSubdomain,
 };
-inline constexpr std::size_t kFieldCount = 7;
+inline constexpr std::size_t kFieldCount = 8;
 
 std::string_view fieldName(Field f);
+// The dns.subdomain value of `lower_name` given its registered domain.
+std::string_view subdomainOf(std::string_view lower_name, std::string_view registered_domain);
 std::optional<Field> fieldFromName(std::string_view name);
 
 enum class Action : uint8_t {
@@ -119,6 +126,10 @@ struct Rule {
   // The same, at the line of its pattern (messages about the expression).
   std::string wherePattern() const;
   std::string whereAt(int at) const;  // the prefix with another line number
+  // A tool or channel signature, by its category (case-insensitive: it
+  // names a tunnel, C2, exfiltration or a tool, as the shipped ones and the
+  // default alert category do), raising an alert or a score.
+  bool isToolRule() const;
 };
 
 // Escapes every byte of `text` so Hyperscan reads it literally.

@@ -16,7 +16,8 @@ the AWS CLI itself.
    validation all run; the request is stopped in the before-send hook, so
    nothing leaves the machine.
 4. The architecture the issue asks for is there (NLB, listener, health
-   check, cross-zone, filters, amazon-dns, sessions, tags, cleanup).
+   check, cross-zone, source-IP stickiness, filters, amazon-dns, sessions,
+   tags, cleanup).
 """
 import contextlib
 import glob
@@ -240,6 +241,9 @@ checks = {
         a[1] == "create-target-group" and param(a, "--protocol") == "UDP" and param(a, "--port") == "4789"
         and param(a, "--health-check-protocol") == "TCP" and param(a, "--health-check-port") == "4789" for a in setup),
     "cross-zone load balancing on": has(0, "modify-load-balancer-attributes", "Key=load_balancing.cross_zone.enabled,Value=true"),
+    "source-IP stickiness on the target group": any(
+        a[1] == "modify-target-group-attributes" and "Key=stickiness.enabled,Value=true" in a
+        and "Key=stickiness.type,Value=source_ip" in a for a in setup),
     "mirror target on the NLB": has(0, "create-traffic-mirror-target", "--network-load-balancer-arn"),
     "two filters": sum(a[1] == "create-traffic-mirror-filter" for a in setup) == 2,
     "amazon-dns on both filters": sum(a[1] == "modify-traffic-mirror-filter-network-services"

@@ -2,8 +2,7 @@
 loses no EVE line the sensor reported written, and a restart resumes cleanly.
 
 "Reported written" is the `eve_lines` counter of the sensor's `stats:` lines:
-the writer counts a line only after handing it to the kernel (README "Crash
-safety"), so every stats line printed before the kill is a promise. Each of
+the writer counts a line only after handing it to the kernel (docs/internals.md, "Crash safety"), so every stats line printed before the kill is a promise. Each of
 ROUNDS rounds: start `exfilwatch run --dns-log --stats-interval 1` on an EVE
 file that earlier rounds already wrote, mirror captures at it, SIGKILL it
 after a random delay, then check the file holds at least the promised lines

@@ -247,6 +247,7 @@ TEST_CASE("shipped rules: no alert rule fires on the benign name corpus") {
     return;
   }
   Probe p(RuleSet::loadDirectory(shippedRules(), BuildOptions{}));
+  exfilwatch::dns::RegisteredDomain psl;
   std::string line;
   std::size_t names = 0, alerts = 0;
   MatchContext q;
@@ -260,6 +261,7 @@ TEST_CASE("shipped rules: no alert rule fires on the benign name corpus") {
     ++names;
     p.m.begin(q);
     p.m.scan(Field::DnsQname, name);
+    p.m.scan(Field::DnsSubdomain, subdomainOf(name, psl.lookup(name)));
     if (p.m.alertCount() > 0) {
       ++alerts;
       MESSAGE(name << " -> rule " << p.m.alert(0).id);
@@ -267,6 +269,77 @@ TEST_CASE("shipped rules: no alert rule fires on the benign name corpus") {
   }
   CHECK(names > 1000);
   CHECK(alerts == 0);
+}
+
+TEST_CASE("dns.subdomain: the labels left of the registered domain") {
+  CHECK(subdomainOf("vaaaakastae.t1.tunnel-lab.net", "tunnel-lab.net") == "vaaaakastae.t1");
+  CHECK(subdomainOf("www.example.co.uk", "example.co.uk") == "www");
+  CHECK(subdomainOf("example.com", "example.com").empty());             // bare: never scanned
+  CHECK(subdomainOf("localhost", "") == "localhost");                   // none: the whole name
+  CHECK(subdomainOf("xexample.com", "example.com") == "xexample.com");  // not a label boundary
+  CHECK(fieldFromName("dns.subdomain") == Field::DnsSubdomain);
+  CHECK(fieldName(Field::DnsSubdomain) == "dns.subdomain");
+}
+
+TEST_CASE("shipped tool signatures sit left of the registered domain") {
+  Probe p(RuleSet::loadDirectory(shippedRules(), BuildOptions{}));
+  exfilwatch::dns::RegisteredDomain psl;
+  MatchContext q;
+  q.qtype = 10;  // NULL: iodine's record types satisfy every qtype condition below
+  // Shaped like iodine's login and version probe, dnscat2's packet: as
+  // registered domains (anyone's shop), nothing
+  // fires; one label further down, under the same domain, they do.
+  for (const std::string reg : {"lad1oekdlhtpspdmmfwv2t5jleuxfgaq.com", "vaaaakastae.net",
+                                "2e7701ec07961bc55a19690002924c72e8.org"}) {
+    CAPTURE(reg);
+    for (const std::string& name : {reg, "www." + reg}) {
+      p.m.begin(q);
+      p.m.scan(Field::DnsQname, name);
+      p.m.scan(Field::DnsSubdomain, subdomainOf(name, psl.lookup(name)));
+      CHECK(p.m.alertCount() == 0);
+      CHECK(p.m.score().count == 0);
+    }
+  }
+  const std::string tunnel = "lad1oekdlhtpspdmmfwv2t5jleuxfgaq.t1.tunnel-lab.net";
+  p.m.begin(q);
+  p.m.scan(Field::DnsSubdomain, subdomainOf(tunnel, psl.lookup(tunnel)));
+  REQUIRE(p.m.alertCount() == 1);
+  CHECK(p.m.alert(0).id == 1000002);
+}
+
+TEST_CASE("lint: a tool signature on the whole name that matches a bare registered domain") {
+  exfilwatch::dns::RegisteredDomain psl;
+  const std::string login =
+      "    pattern: '^l[a-z0-5]{31}\\.'\n"
+      "    category: \"DNS tunnel tool\"\n"
+      "    tests: {match: ['lad1oekdlhtpspdmmfwv2t5jleuxfgaq.t1.tunnel-lab.net']}\n";
+  const RuleSetPtr bad =
+      compile("rules:\n  - id: 5\n    name: login\n    field: dns.qname\n" + login);
+  const auto w = bad->lint(psl);
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].find("rule 5: tool signature on dns.qname matches the bare registered domain "
+                  "'lad1oekdlhtpspdmmfwv2t5jleuxfgaq.net'") != std::string::npos);
+  CHECK(w[0].find("dns.subdomain") != std::string::npos);
+  // The same written on dns.subdomain, a blocklist on the whole name, and a
+  // tool rule that needs two labels before the domain: no warning.
+  CHECK(compile("rules:\n  - id: 6\n    name: login\n    field: dns.subdomain\n"
+                "    pattern: '^l[a-z0-5]{31}(\\.|$)'\n    category: \"DNS tunnel tool\"\n"
+                "    tests: {match: ['lad1oekdlhtpspdmmfwv2t5jleuxfgaq.t1']}\n")
+            ->lint(psl)
+            .empty());
+  CHECK(compile("rules:\n  - id: 7\n    name: bl\n    field: dns.qname\n    literal: evil.com\n"
+                "    anchor: domain\n    category: Blocklist\n    tests: {match: ['evil.com']}\n")
+            ->lint(psl)
+            .empty());
+  CHECK(compile("rules:\n  - id: 8\n    name: cs\n    field: dns.qname\n"
+                "    pattern: '^api\\.[0-9a-f]{8,16}\\.'\n    category: \"C2 framework\"\n"
+                "    tests: {match: ['api.1e3e4d7a5d5c7bc2.example.com']}\n")
+            ->lint(psl)
+            .empty());
+  // The shipped rules are clean.
+  const auto shipped = RuleSet::loadDirectory(shippedRules(), BuildOptions{})->lint(psl);
+  for (const auto& m : shipped) MESSAGE(m);
+  CHECK(shipped.empty());
 }
 
 TEST_CASE("scan cache: a repeated value gets exactly the verdict of a fresh scan") {
