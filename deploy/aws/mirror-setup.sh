@@ -11,6 +11,15 @@
 #     queries to the VPC resolver, 169.254.169.253 / VPC+2, are not
 #     mirrored);
 #   - the "incident" filter: everything, both directions, amazon-dns too.
+# The sensors' security group is left to you; it must match the sensor's
+# listen.sources (docs/configuration.md), because anyone who reaches UDP 4789
+# can forge VXLAN. The NLB preserves client addresses, so mirrored traffic
+# arrives from the mirror sources themselves:
+#   inbound UDP 4789 from the mirror sources' subnets only (the same CIDRs
+#     as listen.sources);
+#   inbound TCP 4789 (the health check) from the NLB's subnets only;
+#   nothing else on 4789.
+# The script prints these rules, as aws commands, at the end.
 # Sessions are created by mirror-sessions.sh, everything is removed by
 # mirror-teardown.sh. Every resource is tagged exfilwatch:deployment=NAME.
 set -euo pipefail
@@ -167,4 +176,12 @@ ${0##*/}: deployment $NAME
   dns filter       $dns_filter
   incident filter  $incident_filter
 next: mirror-sessions.sh --name $NAME --enis ENI,ENI...
+sensor security group (SG_ID: the sensors'; SOURCES: the mirror sources'
+subnets, also listen.sources; NLB_SUBNETS: the CIDRs of $SUBNETS):
+  aws ec2 authorize-security-group-ingress --group-id SG_ID \\
+    --ip-permissions 'IpProtocol=udp,FromPort=4789,ToPort=4789,IpRanges=[{CidrIp=SOURCE}]'
+    (one per source CIDR)
+  aws ec2 authorize-security-group-ingress --group-id SG_ID \\
+    --ip-permissions 'IpProtocol=tcp,FromPort=4789,ToPort=4789,IpRanges=[{CidrIp=NLB_SUBNET}]'
+    (one per NLB subnet CIDR; the health check)
 DONE

@@ -348,7 +348,7 @@ class Sensor {
   void sample(metrics::Sample& s) {
     for (std::size_t i = 0; i < pool_->size(); ++i) {
       const WorkerCounters& c = pool_->counters(i);
-      s.sources.push_back({"worker" + std::to_string(i), c.datagrams.get(), c.bytes.get(),
+      s.sources.push_back({std::to_string(i), c.datagrams.get(), c.bytes.get(),
                            c.kernel_drops.get(), c.handoff_drops.get(), c.processed.get(),
                            c.handoff_out.get()});
       const WorkerSnapshot w = pool_->snapshot(i);

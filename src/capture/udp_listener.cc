@@ -7,12 +7,11 @@
 #include <time.h>
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
-
-#include <boost/asio/ip/address.hpp>
 
 namespace exfilwatch {
 
@@ -33,7 +32,7 @@ long readRmemMax() {
 
 UdpListener::UdpListener(boost::asio::io_context& io, const UdpListenerOptions& options,
                          std::string& warning)
-    : socket_(io), options_(options) {
+    : socket_(io), options_(options), filter_(options.sources) {
   using boost::asio::ip::udp;
   boost::system::error_code ec;
   const auto addr = boost::asio::ip::make_address(options.address, ec);
@@ -54,8 +53,9 @@ UdpListener::UdpListener(boost::asio::io_context& io, const UdpListenerOptions& 
   // The kernel doubles the value for its bookkeeping and caps the request at
   // net.core.rmem_max: a cap means bursts overflow sooner than configured.
   if (effective_rcvbuf_ / 2 < asked) {
-    warning = "listen.rcvbuf_bytes=" + std::to_string(asked) + " capped by net.core.rmem_max=" +
-              std::to_string(readRmemMax()) + " (socket got " + std::to_string(effective_rcvbuf_) +
+    warning = "listen.rcvbuf_bytes=" + std::to_string(asked) +
+              " capped by net.core.rmem_max=" + std::to_string(readRmemMax()) + " (socket got " +
+              std::to_string(effective_rcvbuf_) +
               " bytes); raise it: sysctl -w net.core.rmem_max=" + std::to_string(asked);
   }
   socket_.bind(ep, ec);
@@ -71,6 +71,7 @@ UdpListener::UdpListener(boost::asio::io_context& io, const UdpListenerOptions& 
   slots_.resize(std::size_t{n} * slot_);
   msgs_.resize(n);
   iov_.resize(n);
+  if (!filter_.empty()) names_.resize(n);
   control_len_ = CMSG_SPACE(sizeof(uint32_t));
   control_.resize(std::size_t{n} * control_len_);
 }
@@ -83,8 +84,9 @@ uint32_t UdpListener::receiveBatch() {
     iov_[i].iov_base = slots_.data() + std::size_t{i} * slot_;
     iov_[i].iov_len = slot_;
     msghdr& h = msgs_[i].msg_hdr;
-    h.msg_name = nullptr;
-    h.msg_namelen = 0;
+    // Without listen.sources the kernel need not copy the sender out.
+    h.msg_name = names_.empty() ? nullptr : &names_[i];
+    h.msg_namelen = names_.empty() ? 0 : sizeof(sockaddr_storage);
     h.msg_iov = &iov_[i];
     h.msg_iovlen = 1;
     h.msg_control = control_.data() + std::size_t{i} * control_len_;
@@ -94,8 +96,7 @@ uint32_t UdpListener::receiveBatch() {
   }
   // MSG_TRUNC: msg_len is the datagram's real size, so an oversize one is
   // seen as cut (caplen < wirelen) instead of silently shortened.
-  const int got = ::recvmmsg(fd_, msgs_.data(), n, MSG_DONTWAIT | MSG_TRUNC,
-                             nullptr);
+  const int got = ::recvmmsg(fd_, msgs_.data(), n, MSG_DONTWAIT | MSG_TRUNC, nullptr);
   if (got <= 0) {
     if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ++errors_;
     return 0;
@@ -126,8 +127,7 @@ uint32_t UdpListener::receiveBatch() {
 uint64_t UdpListener::kernelDropsNow() const {
   uint32_t mem[SK_MEMINFO_VARS] = {};
   socklen_t len = sizeof mem;
-  if (::getsockopt(fd_, SOL_SOCKET,
-                   SO_MEMINFO, mem, &len) != 0 ||
+  if (::getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 ||
       len < sizeof(uint32_t) * (SK_MEMINFO_DROPS + 1)) {
     return rxq_ovfl_;
   }
@@ -136,8 +136,7 @@ uint64_t UdpListener::kernelDropsNow() const {
 
 bool UdpListener::pending() const {
   int bytes = 0;
-  if (::ioctl(fd_, FIONREAD,
-              &bytes) != 0) {
+  if (::ioctl(fd_, FIONREAD, &bytes) != 0) {
     return false;
   }
   return bytes > 0;

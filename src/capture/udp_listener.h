@@ -3,8 +3,10 @@
 // kernel spreads outer flows over them), a large SO_RCVBUF, SO_RXQ_OVFL for
 // the kernel's drop count. Reads are recvmmsg batches into buffers allocated
 // once; the worker calls receiveBatch() until it returns 0 (EAGAIN), then
-// re-arms waitReadable(). Errors opening the socket throw (start-up time);
-// nothing on the receive path throws or allocates.
+// re-arms waitReadable(). With listen.sources set, each datagram's sender is
+// read too and foreign(i) tells the worker to drop it before decoding.
+// Errors opening the socket throw (start-up time); nothing on the receive
+// path throws or allocates.
 #pragma once
 
 #include <sys/socket.h>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "capture/frame.h"
+#include "capture/source_filter.h"
 
 namespace exfilwatch {
 
@@ -26,6 +29,7 @@ struct UdpListenerOptions {
   uint32_t batch_size = 64;
   uint32_t max_datagram_bytes = 9216;
   LinkType kind = LinkType::VxlanPayload;  // what the datagrams carry
+  std::vector<IpPrefix> sources;           // senders accepted; empty: any
 };
 
 class UdpListener {
@@ -55,6 +59,10 @@ class UdpListener {
   uint32_t wirelen(uint32_t i) const { return msgs_[i].msg_len; }  // real size (MSG_TRUNC)
   Timestamp batchTime() const { return batch_ts_; }
   LinkType kind() const { return options_.kind; }
+  // listen.sources is set: the worker asks foreign(i) for every datagram.
+  bool filtering() const { return !filter_.empty(); }
+  // The sender of datagram i is not in listen.sources (only when filtering).
+  bool foreign(uint32_t i) const { return !filter_.allows(names_[i]); }
 
   // The socket's cumulative drop count as last reported by SO_RXQ_OVFL.
   uint64_t kernelDropsSeen() const { return rxq_ovfl_; }
@@ -76,6 +84,8 @@ class UdpListener {
   std::vector<uint8_t> slots_;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iov_;
+  SourceFilter filter_;
+  std::vector<sockaddr_storage> names_;  // senders, read only when filtering
   std::vector<uint8_t> control_;
   std::size_t control_len_ = 0;
   Timestamp batch_ts_;

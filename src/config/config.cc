@@ -24,6 +24,13 @@ class Loader : public yaml::Reader {
     if (!IpAddress::parse(text, parsed)) fail(node, key + ": '" + text + "' is not an IP address");
     return text;
   }
+  // An address or CIDR prefix ("10.0.0.0/16").
+  IpPrefix prefix(const YAML::Node& node, const std::string& key) const {
+    IpPrefix p;
+    std::string error;
+    if (!IpPrefix::parse(string(node, key), p, error)) fail(node, key + ": " + error);
+    return p;
+  }
 };
 
 }  // namespace
@@ -242,6 +249,11 @@ Config readConfig(const std::string& yaml_text, const std::string& source_name) 
              {"kernel_steering", [&](const YAML::Node& v) { L.kernel_steering = l.boolean(v, "listen.kernel_steering"); }},
              {"handoff_ring_bytes", [&](const YAML::Node& v) { L.handoff_ring_bytes = l.integer<uint64_t>(v, "listen.handoff_ring_bytes", 1u << 18, uint64_t{1} << 31); }},
              {"eve_queue_bytes", [&](const YAML::Node& v) { L.eve_queue_bytes = l.integer<uint64_t>(v, "listen.eve_queue_bytes", 1u << 18, uint64_t{1} << 31); }},
+             // Tested per datagram, in order: subnets, not one entry per ENI.
+             {"sources", [&](const YAML::Node& v) {
+                L.sources = l.list(v, "listen.sources", "CIDR prefixes", [&](const YAML::Node& p) { return l.prefix(p, "listen.sources"); });
+                if (L.sources.size() > 256) l.fail(v, "listen.sources: at most 256 prefixes, got " + std::to_string(L.sources.size()));
+              }},
          });
          if (L.vxlan_port == L.geneve_port && L.geneve_enabled) {
            l.fail(n, "listen: vxlan_port and geneve_port must differ");

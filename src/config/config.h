@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "alert/alert_config.h"
+#include "capture/source_filter.h"
 #include "decode/decoder.h"
 #include "dns/message.h"
 #include "dns/registered_domain.h"
@@ -49,6 +50,9 @@ struct ListenConfig {
   bool kernel_steering = true;
   uint64_t handoff_ring_bytes = 4u << 20;  // per worker pair (receiver -> owner)
   uint64_t eve_queue_bytes = 8u << 20;     // per worker, to the EVE writer thread
+  // Outer senders accepted (the mirror sources' subnets); others are
+  // dropped undecoded and counted (socket.foreign_source). Empty: any.
+  std::vector<IpPrefix> sources;
   bool operator==(const ListenConfig&) const = default;
 };
 

@@ -104,7 +104,8 @@ namespace exfilwatch {
   /* live socket input */                                             \
   X(SocketRunt, "socket.runt")                                        \
   X(SocketNotTunnel, "socket.not_tunnel")                             \
-  X(SocketOversize, "socket.oversize")
+  X(SocketOversize, "socket.oversize")                                \
+  X(SocketForeignSource, "socket.foreign_source")
 
 enum class Weird : uint16_t {
 #define EXFILWATCH_WEIRD_ENUM(id, name) id,

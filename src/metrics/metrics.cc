@@ -1,17 +1,23 @@
-// metrics.cc: Sample -> Prometheus metric families, served by prometheus-cpp.
+// metrics.cc: Sample -> Prometheus metric families, served by civetweb.
 // Names follow the Prometheus conventions: exfilwatch_ prefix, base units
 // (seconds, bytes), counters end in _total; `promtool check metrics` on a
 // scrape is part of the tests (tests/integration/metrics_prometheus.py).
 #include "metrics/metrics.h"
 
-#include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
+#include <CivetServer.h>
+#include <dirent.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <deque>
+#include <fstream>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 
 #include "build_config.h"
@@ -67,10 +73,10 @@ std::vector<MetricFamily> build(const Sample& s) {
   auto& info = f.family("exfilwatch_build_info", "Build information; always 1.", G);
   Families::add(info, {{"version", s.version}}, 1);
 
-  auto& pk = f.family("exfilwatch_received_packets_total",
-                      "Tunnel datagrams received, by worker socket.", C);
+  auto& pk =
+      f.family("exfilwatch_received_packets_total", "Tunnel datagrams received, by worker.", C);
   auto& by = f.family("exfilwatch_received_bytes_total",
-                      "Bytes of received tunnel datagrams, by worker socket.", C);
+                      "Bytes of received tunnel datagrams, by worker.", C);
   auto& pr =
       f.family("exfilwatch_processed_packets_total", "Datagrams run through a worker's engine.", C);
   auto& kd = f.family("exfilwatch_kernel_drops_total",
@@ -83,12 +89,12 @@ std::vector<MetricFamily> build(const Sample& s) {
                "(kernel steering places IPv4/IPv6 VXLAN directly; see listen.kernel_steering).",
                C);
   for (const auto& src : s.sources) {
-    Families::add(ho, {{"source", src.worker}}, static_cast<double>(src.handoff));
-    Families::add(pk, {{"source", src.worker}}, static_cast<double>(src.datagrams));
-    Families::add(by, {{"source", src.worker}}, static_cast<double>(src.bytes));
-    Families::add(pr, {{"source", src.worker}}, static_cast<double>(src.processed));
-    Families::add(kd, {{"source", src.worker}}, static_cast<double>(src.kernel_drops));
-    Families::add(hd, {{"source", src.worker}}, static_cast<double>(src.handoff_drops));
+    Families::add(ho, {{"worker", src.worker}}, static_cast<double>(src.handoff));
+    Families::add(pk, {{"worker", src.worker}}, static_cast<double>(src.datagrams));
+    Families::add(by, {{"worker", src.worker}}, static_cast<double>(src.bytes));
+    Families::add(pr, {{"worker", src.worker}}, static_cast<double>(src.processed));
+    Families::add(kd, {{"worker", src.worker}}, static_cast<double>(src.kernel_drops));
+    Families::add(hd, {{"worker", src.worker}}, static_cast<double>(src.handoff_drops));
   }
 
   f.scalar("exfilwatch_decoded_frames_total", "Frames entering the decoder.", C,
@@ -248,17 +254,51 @@ std::vector<MetricFamily> build(const Sample& s) {
     m.histogram.sample_sum = static_cast<double>(sum_ns) / 1e9;
     lat.metric.push_back(std::move(m));
   }
+
+  if (s.process.ok) {
+    const ProcessStats& p = s.process;
+    f.scalar("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", C,
+             p.cpu_seconds);
+    f.scalar("process_resident_memory_bytes", "Resident memory size in bytes.", G,
+             p.resident_bytes);
+    f.scalar("process_virtual_memory_bytes", "Virtual memory size in bytes.", G, p.virtual_bytes);
+    f.scalar("process_open_fds", "Number of open file descriptors.", G, p.open_fds);
+    f.scalar("process_max_fds", "Maximum number of open file descriptors.", G, p.max_fds);
+    f.scalar("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+             G, p.start_time_seconds);
+  }
   return f.take();
 }
 
-class SensorCollectable final : public prometheus::Collectable {
+// Dashboards and rules divide and compare these values: a NaN (a 0/0
+// ratio) would poison every expression over it. A sample without a value is
+// left out rather than reported as a made-up number.
+void dropNaN(std::vector<MetricFamily>& families) {
+  for (auto& fam : families) {
+    std::erase_if(fam.metric, [](const ClientMetric& m) {
+      return std::isnan(m.counter.value) || std::isnan(m.gauge.value) ||
+             std::isnan(m.untyped.value) || std::isnan(m.histogram.sample_sum) ||
+             std::isnan(m.summary.sample_sum);
+    });
+  }
+}
+
+// GET /metrics: one Sample, rendered in the text format (version 0.0.4).
+class MetricsHandler final : public CivetHandler {
  public:
-  explicit SensorCollectable(Server::Sampler sampler) : sampler_(std::move(sampler)) {}
-  std::vector<MetricFamily> Collect() const override {
+  explicit MetricsHandler(Server::Sampler sampler) : sampler_(std::move(sampler)) {}
+  bool handleGet(CivetServer*, mg_connection* conn) override {
     Sample s;
     s.version = EXFILWATCH_VERSION;
     sampler_(s);
-    return build(s);
+    s.process = readProcessStats();
+    auto families = build(s);
+    dropNaN(families);
+    const std::string body = prometheus::TextSerializer().Serialize(families);
+    mg_send_http_ok(conn, "text/plain; version=0.0.4; charset=utf-8",
+                    static_cast<long long>(body.size()));
+    mg_write(conn, body.data(), body.size());
+    return true;
   }
 
  private:
@@ -267,27 +307,85 @@ class SensorCollectable final : public prometheus::Collectable {
 
 }  // namespace
 
+ProcessStats readProcessStats() {
+  ProcessStats p;
+  std::ifstream stat("/proc/self/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return p;
+  // The command name (field 2) is in parentheses and may hold spaces: the
+  // fields that matter are counted from the last ')'.
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return p;
+  std::istringstream in(line.substr(close + 2));
+  std::string field;
+  // Fields 3.. of proc(5): utime is 14, stime 15, starttime 22, vsize 23, rss 24.
+  unsigned long long utime = 0, stime = 0, starttime = 0, vsize = 0, rss = 0;
+  for (int i = 3; i <= 24 && in >> field; ++i) {
+    const unsigned long long v = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 14) utime = v;
+    if (i == 15) stime = v;
+    if (i == 22) starttime = v;
+    if (i == 23) vsize = v;
+    if (i == 24) rss = v;
+  }
+  if (!in) return p;
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  p.cpu_seconds = static_cast<double>(utime + stime) / ticks;
+  p.virtual_bytes = static_cast<double>(vsize);
+  p.resident_bytes = static_cast<double>(rss) * page;
+  // starttime counts clock ticks since boot; btime is the boot's Unix time.
+  std::ifstream sys("/proc/stat");
+  while (std::getline(sys, line)) {
+    if (line.rfind("btime ", 0) == 0) {
+      p.start_time_seconds = static_cast<double>(std::strtoull(line.c_str() + 6, nullptr, 10)) +
+                             static_cast<double>(starttime) / ticks;
+      break;
+    }
+  }
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    uint64_t n = 0;
+    while (const dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    ::closedir(d);
+    p.open_fds = static_cast<double>(n);
+  }
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    p.max_fds = static_cast<double>(lim.rlim_cur);  // unlimited: RLIM_INFINITY, as client_golang
+  }
+  p.ok = true;
+  return p;
+}
+
 Server::Server(const std::string& address, Sampler sampler) {
   // civetweb wants "PORT" or "HOST:PORT"; ":PORT" means every address.
   std::string bind = address;
   if (!bind.empty() && bind[0] == ':') bind = "0.0.0.0" + bind;
-  exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
-  auto c = std::make_shared<SensorCollectable>(std::move(sampler));
-  exposer_->RegisterCollectable(c, "/metrics");
-  collectable_ = c;
+  // Two threads: a slow scraper cannot block the next one.
+  server_ = std::make_unique<CivetServer>(
+      std::vector<std::string>{"listening_ports", bind, "num_threads", "2"});
+  auto h = std::make_shared<MetricsHandler>(std::move(sampler));
+  server_->addHandler("/metrics", h.get());
+  handler_ = h;
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  server_->close();  // no handler runs once the handler is gone
+}
 
 uint16_t Server::port() const {
-  const auto ports = exposer_->GetListeningPorts();
+  const auto ports = server_->getListeningPorts();
   return ports.empty() ? 0 : static_cast<uint16_t>(ports.front());
 }
 
 std::string render(const Sample& s) {
   Sample copy = s;
   if (copy.version.empty()) copy.version = EXFILWATCH_VERSION;
-  return prometheus::TextSerializer().Serialize(build(copy));
+  auto families = build(copy);
+  dropNaN(families);
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace exfilwatch::metrics

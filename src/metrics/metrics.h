@@ -1,8 +1,11 @@
-// metrics.h: the Prometheus endpoint (prometheus-cpp pull exposer). Nothing
-// here runs on the packet path: at scrape time one Collectable asks the
-// sensor for a Sample (per-worker counters and snapshots, summed then) and
-// turns it into metric families. Workers keep plain per-thread counters; no
-// shared atomic is touched per packet for metrics.
+// metrics.h: the Prometheus endpoint: civetweb serves /metrics, prometheus-
+// cpp's metric families and text format fill it. Nothing here runs on the
+// packet path: at scrape time the handler asks the sensor for a Sample
+// (per-worker counters and snapshots, summed then) and turns it into metric
+// families. Workers keep plain per-thread counters; no shared atomic is
+// touched per packet for metrics. (Not prometheus-cpp's Exposer: it adds its
+// own request-latency summary, whose quantiles are NaN whenever no scrape
+// happened in its window, on the same page.)
 #pragma once
 
 #include <array>
@@ -20,16 +23,28 @@
 #include "decode/weird.h"
 #include "engine/engine.h"
 
-namespace prometheus {
-class Exposer;
-}  // namespace prometheus
+class CivetServer;
 
 namespace exfilwatch::metrics {
 
+// The process_* metrics every Prometheus client library exports (the
+// names, units and types of client_golang's process collector), read from
+// /proc at scrape time; prometheus-cpp has no process collector.
+struct ProcessStats {
+  bool ok = false;                // /proc/self/stat was readable
+  double cpu_seconds = 0;         // user + system
+  double resident_bytes = 0;      // RSS
+  double virtual_bytes = 0;       // VSZ
+  double open_fds = 0;            // entries of /proc/self/fd
+  double max_fds = 0;             // RLIMIT_NOFILE (soft)
+  double start_time_seconds = 0;  // Unix time the process started
+};
+ProcessStats readProcessStats();
+
 // Everything one scrape reports; filled by the sensor (run_cmd.cc).
 struct Sample {
-  struct Source {  // one worker's sockets
-    std::string worker;
+  struct Source {        // one worker's sockets
+    std::string worker;  // "0", "1", ...: the `worker` label, as on every per-worker series
     uint64_t datagrams = 0, bytes = 0, kernel_drops = 0, handoff_drops = 0, processed = 0;
     uint64_t handoff = 0;  // copied to another worker (what kernel steering did not place)
   };
@@ -59,6 +74,7 @@ struct Sample {
   };
   std::vector<Stage> latency;
   std::string version;
+  ProcessStats process;  // filled at scrape time by the server itself
 };
 
 class Server {
@@ -71,8 +87,8 @@ class Server {
   uint16_t port() const;
 
  private:
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  std::shared_ptr<void> collectable_;
+  std::unique_ptr<CivetServer> server_;
+  std::shared_ptr<void> handler_;
 };
 
 // The text a scrape returns, without HTTP (tests, `promtool check metrics`).

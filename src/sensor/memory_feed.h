@@ -71,6 +71,8 @@ class MemoryFeed {
   uint32_t wirelen(uint32_t i) const { return lens_[i]; }
   Timestamp batchTime() const { return batch_ts_; }
   LinkType kind() const { return kind_; }
+  bool filtering() const { return false; }  // no senders: listen.sources does not apply
+  bool foreign(uint32_t) const { return false; }
 
  private:
   LinkType kind_;

@@ -57,6 +57,7 @@ class Worker {
     o.max_datagram_bytes = listen.max_datagram_bytes;
     o.port = listen.vxlan_port;
     o.kind = LinkType::VxlanPayload;
+    o.sources = listen.sources;
     std::string warning;
     listeners_.push_back(std::make_unique<UdpListener>(io_, o, warning));
     if (!warning.empty() && id == 0) warnings.push_back(warning);
@@ -206,7 +207,9 @@ class Worker {
     const auto batch_start = std::chrono::steady_clock::now();
     const Timestamp ts = l.batchTime();
     const bool vxlan = l.kind() == LinkType::VxlanPayload;
+    const bool filtering = l.filtering();
     uint64_t bytes = 0;
+    uint64_t foreign = 0;
     uint64_t processed = 0;
     uint64_t handed = 0;
     uint64_t drops = 0;
@@ -215,6 +218,11 @@ class Worker {
       const uint32_t caplen = l.caplen(i);
       const uint32_t wirelen = l.wirelen(i);
       bytes += wirelen;
+      // listen.sources: a forged sender's bytes never reach a decoder.
+      if (filtering && l.foreign(i)) {
+        ++foreign;
+        continue;
+      }
       if (n_ > 1) {
         InnerFlow flow;
         // Unreadable datagrams stay here: the decoder counts them by name.
@@ -248,6 +256,7 @@ class Worker {
     counters_.processed.add(processed);
     counters_.handoff_out.add(handed);
     if (drops) counters_.handoff_drops.add(drops);
+    if (foreign) counters_.foreign_source.add(foreign);
     counters_.batches.add(1);
     counters_.batch_latency.observeNs(
         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -340,6 +349,8 @@ class Worker {
     snap_.decode = engine_.decodeStats();
     snap_.engine = engine_.stats();
     snap_.weird = engine_.weird();
+    // Counted before decoding, reported with the other socket anomalies.
+    snap_.weird.add(Weird::SocketForeignSource, counters_.foreign_source.get());
     snap_.dns_pairs = engine_.dnsScorer().pairs();
     snap_.dns_evictions = engine_.dnsScorer().evictions();
     snap_.tls_pairs = engine_.tlsTracker().pairs();
@@ -409,6 +420,15 @@ WorkerPool::WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint6
                        AsyncEveSink& sink, std::size_t workers, std::vector<std::string>& warnings)
     : holder_(holder), generation_(generation) {
   const ListenConfig listen = holder.load()->config.listen;
+  locks_.push_back(std::make_unique<PortLock>(listen.address, listen.vxlan_port));
+  if (listen.geneve_enabled) {
+    locks_.push_back(std::make_unique<PortLock>(listen.address, listen.geneve_port));
+  }
+  if (listen.sources.empty()) {
+    warnings.push_back(
+        "listen.sources is empty: any host that reaches the tunnel port can feed this sensor "
+        "(forged VXLAN can inject alerts or flood state); list the mirror sources' CIDRs");
+  }
   for (std::size_t i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, *this, listen, sink.producer(i), warnings));
   }

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "alert/async_sink.h"
+#include "capture/port_lock.h"
 #include "common/counters.h"
 #include "common/spsc_ring.h"
 #include "config/control_plane.h"
@@ -39,12 +40,13 @@
 namespace exfilwatch {
 
 struct alignas(64) WorkerCounters {
-  RelaxedCounter datagrams;      // received from this worker's sockets
-  RelaxedCounter bytes;          // their wire bytes
-  RelaxedCounter processed;      // run through this worker's Engine (own + handed in)
-  RelaxedCounter handoff_out;    // copied to another worker's ring
-  RelaxedCounter handoff_drops;  // refused by a full ring
-  RelaxedCounter kernel_drops;   // SO_RXQ_OVFL, cumulative, this worker's sockets
+  RelaxedCounter datagrams;       // received from this worker's sockets
+  RelaxedCounter bytes;           // their wire bytes
+  RelaxedCounter processed;       // run through this worker's Engine (own + handed in)
+  RelaxedCounter handoff_out;     // copied to another worker's ring
+  RelaxedCounter handoff_drops;   // refused by a full ring
+  RelaxedCounter foreign_source;  // from a sender outside listen.sources, dropped undecoded
+  RelaxedCounter kernel_drops;    // SO_RXQ_OVFL, cumulative, this worker's sockets
   RelaxedCounter socket_errors;
   RelaxedCounter batches;
   RelaxedCounter heartbeat;   // moves at every batch and every 100 ms tick
@@ -68,8 +70,10 @@ class MemoryFeed;
 
 class WorkerPool {
  public:
-  // Opens every socket (throws std::runtime_error on failure); `warnings`
-  // collects non-fatal start-up notes (receive buffer capped...).
+  // Takes the port locks (capture/port_lock.h) and opens every socket
+  // (throws std::runtime_error on failure, another exfilwatch on the port
+  // included); `warnings` collects non-fatal start-up notes (receive
+  // buffer capped, any sender accepted...).
   WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint64_t>& generation,
              AsyncEveSink& sink, std::size_t workers, std::vector<std::string>& warnings);
   // Benchmarks (bench/worker_scaling): no sockets; worker i reads feeds[i]
@@ -115,6 +119,7 @@ class WorkerPool {
   void connectWorkers();  // rings, shared seen-names set, barrier
   const ControlPlaneHolder& holder_;
   const std::atomic<uint64_t>& generation_;
+  std::vector<std::unique_ptr<PortLock>> locks_;  // before the sockets, released after them
   std::vector<std::unique_ptr<Worker>> workers_;
   // rings_[producer * N + consumer]; null on the diagonal.
   std::vector<std::unique_ptr<SpscByteRing>> rings_;

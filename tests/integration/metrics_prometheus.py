@@ -6,12 +6,18 @@ Grafana dashboard queries is exported by the sensor; every dashboard query
 runs in that Prometheus, and its top-domains query (the bounded
 exfilwatch_alerted_domain_alerts) names the tunnel's domain. The queue-depth
 gauges are exported per worker with their capacities. The fleet metrics
-(exfilwatch_fleet_*) are required once the sensor exports any of them."""
+(exfilwatch_fleet_*) are required once the sensor exports any of them.
+Issue #24: the process_* metrics are there with plausible values (start
+time within the test's run, CPU time moving while a capture is processed),
+every per-worker series is labelled worker="N" (no other label name for
+the worker), and no sample of any scrape is NaN."""
 import json
+import math
 import os
 import re
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import delivery_common as dc
@@ -28,8 +34,24 @@ def dashboard():
         return json.load(f)
 
 
+def no_nan(text):
+    """Every sample value of a scrape is a number (a NaN poisons every ratio
+    and comparison over it)."""
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            value = line.rpartition(" ")[2]
+            assert not math.isnan(float(value)), "NaN sample: " + line
+
+
+PER_WORKER = ("exfilwatch_received_packets_total", "exfilwatch_received_bytes_total",
+              "exfilwatch_processed_packets_total", "exfilwatch_kernel_drops_total",
+              "exfilwatch_handoff_total", "exfilwatch_handoff_drops_total",
+              "exfilwatch_eve_queue_bytes", "exfilwatch_handoff_ring_bytes")
+
+
 def main():
     dc.need("prometheus", "promtool")
+    started = time.time()
     with lc.tempdir() as d:
         port = lc.free_port()
         mport = lc.free_port()
@@ -42,6 +64,16 @@ def main():
             assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), \
                 "promtool check metrics:\n" + check.stdout + check.stderr
             print("promtool check metrics: clean (%d lines)" % len(text.splitlines()))
+            no_nan(text)
+            first = {n: dc.metric_values(text, n)[""] for n in
+                     ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",
+                      "process_open_fds", "process_max_fds", "process_start_time_seconds")}
+            # btime has whole seconds and the clock may have been stepped since boot: a margin.
+            assert started - 60 <= first["process_start_time_seconds"] <= time.time() + 60, first
+            assert first["process_resident_memory_bytes"] > 1 << 20, first
+            assert first["process_virtual_memory_bytes"] >= first["process_resident_memory_bytes"], first
+            assert 3 <= first["process_open_fds"] <= first["process_max_fds"], first
+            print("process metrics: %s" % first)
 
             prom, pport = dc.start_prometheus(d, mport)
             dc.wait_until(lambda: dc.prom_query(pport, 'up{job="exfilwatch"} == 1'), 60, "first scrape")
@@ -73,6 +105,17 @@ def main():
                 for t in p.get("targets", []):
                     dc.prom_query(pport, t["expr"])
             text = dc.scrape(mport)
+            no_nan(text)
+            cpu = dc.metric_values(text, "process_cpu_seconds_total")[""]
+            assert cpu > first["process_cpu_seconds_total"], (cpu, first)
+            # One label name for the worker on every per-worker series.
+            for name in PER_WORKER:
+                v = dc.metric_values(text, name)
+                assert set(v) == {'{worker="0"}', '{worker="1"}'}, (name, v)
+            assert "source=" not in text, [l for l in text.splitlines() if "source=" in l][:3]
+            # Through Prometheus: the process metrics are scraped like any other.
+            dc.wait_until(lambda: dc.prom_query(pport, 'process_open_fds{job="exfilwatch"} > 0'), 60,
+                          "process_open_fds in Prometheus")
             # Queue depths: a gauge and its capacity per worker, read at scrape time.
             for name in ("exfilwatch_eve_queue_bytes", "exfilwatch_eve_queue_capacity_bytes",
                          "exfilwatch_handoff_ring_bytes", "exfilwatch_handoff_ring_capacity_bytes",

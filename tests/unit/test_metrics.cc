@@ -1,17 +1,21 @@
 // test_metrics.cc: the bounded top-domains counter (Space-Saving) and its
 // metric family, queue-depth gauges (SPSC ring accessor, exposition), the
-// metrics.top_domains setting, and EVE rotation by packet time (replay).
+// metrics.top_domains setting, EVE rotation by packet time (replay), the
+// process_* metrics read from /proc, the worker label, no NaN.
 #include <doctest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -311,4 +315,50 @@ TEST_CASE("rotating file: external (packet) clock rotates by record time, whole 
   CHECK(exists(p2 + ".3"));
   CHECK_FALSE(exists(p2 + ".4"));
   CHECK(readLines(p2 + ".1").size() == 4);  // 4 x 31 bytes >= 100
+}
+
+TEST_CASE("process metrics: read from /proc, plausible, exported under the standard names") {
+  const metrics::ProcessStats p = metrics::readProcessStats();
+  REQUIRE(p.ok);
+  CHECK(p.resident_bytes > 1 << 20);
+  CHECK(p.virtual_bytes >= p.resident_bytes);
+  CHECK(p.open_fds >= 3);
+  CHECK(p.max_fds >= p.open_fds);
+  CHECK(p.cpu_seconds >= 0);
+  const double now = static_cast<double>(std::time(nullptr));
+  CHECK(p.start_time_seconds <= now + 1);
+  CHECK(p.start_time_seconds > now - 24 * 3600);  // this test process started today
+  // A descriptor opened now shows up in the next read.
+  const int fd = ::dup(0);
+  CHECK(metrics::readProcessStats().open_fds == p.open_fds + 1);
+  ::close(fd);
+
+  metrics::Sample s;
+  s.process = p;
+  s.sources.push_back({"0", 10, 1000, 0, 0, 10, 0});
+  s.sources.push_back({"1", 5, 500, 1, 0, 4, 1});
+  const std::string text = metrics::render(s);
+  for (const char* line :
+       {"# TYPE process_cpu_seconds_total counter", "# TYPE process_resident_memory_bytes gauge",
+        "# TYPE process_virtual_memory_bytes gauge", "# TYPE process_open_fds gauge",
+        "# TYPE process_max_fds gauge", "# TYPE process_start_time_seconds gauge",
+        "exfilwatch_received_packets_total{worker=\"1\"} 5",
+        "exfilwatch_kernel_drops_total{worker=\"1\"} 1"}) {
+    CHECK_MESSAGE(text.find(line) != std::string::npos, line);
+  }
+  CHECK(text.find("source=") == std::string::npos);  // one label name for the worker
+  // No process stats (a sample built by hand): no process_* families.
+  CHECK(metrics::render(metrics::Sample{}).find("process_") == std::string::npos);
+}
+
+TEST_CASE("exposition: no NaN, even from a 0/0 ratio") {
+  metrics::Sample s;
+  s.handoff_rings.push_back({"0", 0, 0, std::numeric_limits<double>::quiet_NaN()});
+  s.handoff_rings.push_back({"1", 0, 4096, 0.5});
+  const std::string text = metrics::render(s);
+  std::string lower = text;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  CHECK(lower.find(" nan") == std::string::npos);
+  CHECK(text.find("exfilwatch_handoff_ring_max_fill_ratio{worker=\"1\"} 0.5") != std::string::npos);
+  CHECK(text.find("exfilwatch_handoff_ring_max_fill_ratio{worker=\"0\"}") == std::string::npos);
 }
