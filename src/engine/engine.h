@@ -53,6 +53,23 @@ class Engine final : public dns::TcpMessageSink {
   // that several workers judge novelty as one would (before start only).
   void shareSeenNames(const Engine& other) { dns_scorer_.shareSeenNames(other.dns_scorer_); }
 
+  // The fleet's shared state (src/share), or null: its counts join the DNS
+  // verdicts and it decides fleet-wide which sensor raises a pair's alert.
+  void setSharedState(score::SharedStateHook* hook) {
+    shared_ = hook;
+    dns_scorer_.setSharedState(hook);
+  }
+  // After a flush's reply: judges the pair again with the fleet's counts and
+  // raises its alert when due (client -> server, at the pair's last time).
+  void reevaluateShared(uint64_t key, std::string_view domain, const IpAddress& client,
+                        const IpAddress& server, uint32_t last_seen);
+  score::DnsScorer& mutableDnsScorer() { return dns_scorer_; }
+  // A deferred alert the fleet let through (SharedStateHook::deferClaim).
+  void writeSharedAlert(const std::string& line) {
+    sink_.write(line);
+    ++stats_.eve_records;
+  }
+
   // Switches to a newer control plane (between batches, never mid-packet).
   void adopt(ControlPlanePtr plane);
   const ControlPlane& plane() const { return *plane_; }
@@ -142,6 +159,15 @@ class Engine final : public dns::TcpMessageSink {
   score::DnsScorer dns_scorer_;
   score::TlsTracker tls_;
   bool scoring_ = true;
+  score::SharedStateHook* shared_ = nullptr;
+  dns::DnsMessage shared_msg_;  // the made-up query of a re-evaluated verdict
+  // Fleet-wide suppression of a DNS verdict; false when another sensor
+  // raised it. Sets `update` from the fleet's alert count.
+  bool claimShared(const IpAddress& client, std::string_view domain, int64_t now, bool& update);
+  // Writes score_alert_ (its signature set here) through the fleet's
+  // suppression: at once, after a synchronous claim, or deferred.
+  void deliverScoreAlert(const PacketContext& pkt, const dns::DnsMessage* msg,
+                         std::string_view domain, bool local_update);
   Alert score_alert_;  // reused: its strings keep their capacity
   EvidenceRecorder evidence_;
   uint64_t dns_pair_ = 0;  // evidence key of the message being handled

@@ -1,0 +1,48 @@
+// sync_link.h: the fleet for `exfilwatch replay --fleet` (issue 22): a
+// Redis client on its own thread and one synchronous round trip per flush.
+// Replay may wait on Redis: its windows follow packet time, so a flush every
+// flush_ms of packet time, waited for, gives each shard's process the
+// others' counts as a live sensor would have them. A flush that fails is
+// counted and replay goes on with local state (as a sensor does).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "fleet/redis_client.h"
+#include "share/pair_sync.h"
+
+namespace exfilwatch::share {
+
+struct SyncLinkStats {
+  uint64_t flushes = 0, failed = 0, round_trip_ns = 0;
+};
+
+class SyncLink {
+ public:
+  // Throws fleet::SettingsError (naming the key) when the start-up check
+  // fails: a wrong password or URL stops replay before it begins.
+  SyncLink(const fleet::ConnectionSettings& settings, std::chrono::milliseconds check_timeout);
+  ~SyncLink();
+
+  // One round trip; false when it could not be made (the result then holds
+  // a Failure for every command).
+  bool roundTrip(fleet::CommandBatch&& batch, fleet::BatchResult& out);
+
+  // Collects `sync`'s deltas at `now`, sends them, waits, applies the
+  // replies; changed(item) for each pair whose fleet counts came back.
+  void flush(PairSync& sync, score::DnsScorer& scorer, uint32_t now,
+             const std::function<void(const PairSync::Flush::Item&)>& changed);
+
+  const SyncLinkStats& stats() const { return stats_; }
+  fleet::ClientStats clientStats() const { return client_->stats(); }
+
+ private:
+  std::unique_ptr<fleet::RedisClient> client_;
+  std::chrono::milliseconds wait_;
+  SyncLinkStats stats_;
+};
+
+}  // namespace exfilwatch::share
