@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -205,8 +206,8 @@ int replayCommand(int argc, char** argv) {
     return 2;
   }
 
-  // --fleet: shared state in Redis, flushed every flush_ms of packet time
-  // and waited for (docs/fleet.md).
+  // --fleet: shared state in Redis, flushed every flush_ms of packet time;
+  // each flush's reply is taken before the next is sent (docs/fleet.md).
   std::unique_ptr<share::SyncLink> link;
   std::unique_ptr<share::PairSync> sync;
   uint32_t flush_ms = 0;
@@ -238,11 +239,12 @@ int replayCommand(int argc, char** argv) {
   }
   int64_t next_flush_ms = 0;
   uint32_t last_sec = 0;
+  const std::function<void(const share::PairSync::Flush::Item&)> reevaluate =
+      [&](const share::PairSync::Flush::Item& it) {
+        engine->reevaluateShared(it.key, it.domain, it.client, it.server, it.last_seen);
+      };
   auto flushFleet = [&](uint32_t now) {
-    link->flush(*sync, engine->mutableDnsScorer(), now,
-                [&](const share::PairSync::Flush::Item& it) {
-                  engine->reevaluateShared(it.key, it.domain, it.client, it.server, it.last_seen);
-                });
+    link->flush(*sync, engine->mutableDnsScorer(), now, reevaluate);
   };
 
   int status = 0;
@@ -285,8 +287,10 @@ int replayCommand(int argc, char** argv) {
     // The last flush, then every shared pair judged once more on the fleet's
     // final totals: a shard that finishes last sees what all the others sent.
     flushFleet(last_sec);
+    link->finish(*sync, reevaluate);
     sync->refreshAll();
     flushFleet(last_sec);
+    link->finish(*sync, reevaluate);
   }
   sink->flush();
   const double seconds =

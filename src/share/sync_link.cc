@@ -43,16 +43,43 @@ bool SyncLink::roundTrip(fleet::CommandBatch&& batch, fleet::BatchResult& out) {
   return true;
 }
 
+void SyncLink::finish(PairSync& sync,
+                      const std::function<void(const PairSync::Flush::Item&)>& changed) {
+  if (!pending_) return;
+  fleet::BatchResult result;
+  const std::size_t n = pending_->batch.size();
+  if (pending_result_.wait_for(wait_ + std::chrono::seconds(15)) == std::future_status::ready) {
+    result = pending_result_.get();
+  } else {
+    result.replies.resize(n);
+    result.failures.assign(n, fleet::Failure::Timeout);
+    result.failed = n;
+  }
+  if (!result.ok()) ++stats_.failed;
+  stats_.round_trip_ns += static_cast<uint64_t>(result.round_trip.count());
+  const std::unique_ptr<PairSync::Flush> done = std::move(pending_);
+  sync.apply(*done, result, changed);
+}
+
 void SyncLink::flush(PairSync& sync, score::DnsScorer& scorer, uint32_t now,
                      const std::function<void(const PairSync::Flush::Item&)>& changed) {
-  PairSync::Flush f;
-  if (!sync.collect(scorer, now, f)) return;
-  fleet::BatchResult result;
-  fleet::CommandBatch batch = f.batch;  // apply() reads the slots of f.batch
+  finish(sync, changed);
+  auto f = std::make_unique<PairSync::Flush>();
+  if (!sync.collect(scorer, now, *f)) return;
   ++stats_.flushes;
-  if (!roundTrip(std::move(batch), result) || !result.ok()) ++stats_.failed;
-  stats_.round_trip_ns += static_cast<uint64_t>(result.round_trip.count());
-  sync.apply(f, result, changed);
+  auto promise = std::make_shared<std::promise<fleet::BatchResult>>();
+  pending_result_ = promise->get_future();
+  fleet::CommandBatch batch = f->batch;  // apply() reads the slots of f->batch
+  pending_ = std::move(f);
+  if (!client_->submit(std::move(batch),
+                       [promise](fleet::BatchResult&& r) { promise->set_value(std::move(r)); })) {
+    fleet::BatchResult failed;
+    const std::size_t n = pending_->batch.size();
+    failed.replies.resize(n);
+    failed.failures.assign(n, fleet::Failure::Expired);
+    failed.failed = n;
+    promise->set_value(std::move(failed));
+  }
 }
 
 }  // namespace exfilwatch::share

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 
 #include "fleet/redis_client.h"
@@ -31,10 +32,14 @@ class SyncLink {
   // a Failure for every command).
   bool roundTrip(fleet::CommandBatch&& batch, fleet::BatchResult& out);
 
-  // Collects `sync`'s deltas at `now`, sends them, waits, applies the
-  // replies; changed(item) for each pair whose fleet counts came back.
+  // Takes the reply of the previous flush (waiting for it if need be) and
+  // sends the next: collects `sync`'s deltas at `now`. One flush is in
+  // flight while replay reads on, so the round trip overlaps the packets;
+  // changed(item) for each pair whose fleet counts came back.
   void flush(PairSync& sync, score::DnsScorer& scorer, uint32_t now,
              const std::function<void(const PairSync::Flush::Item&)>& changed);
+  // Waits for the flush in flight and applies it.
+  void finish(PairSync& sync, const std::function<void(const PairSync::Flush::Item&)>& changed);
 
   const SyncLinkStats& stats() const { return stats_; }
   fleet::ClientStats clientStats() const { return client_->stats(); }
@@ -43,6 +48,8 @@ class SyncLink {
   std::unique_ptr<fleet::RedisClient> client_;
   std::chrono::milliseconds wait_;
   SyncLinkStats stats_;
+  std::unique_ptr<PairSync::Flush> pending_;
+  std::future<fleet::BatchResult> pending_result_;
 };
 
 }  // namespace exfilwatch::share
