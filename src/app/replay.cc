@@ -303,13 +303,14 @@ int replayCommand(int argc, char** argv) {
       const auto& st = sync->stats();
       const auto& ls = link->stats();
       const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
-      std::fprintf(stderr,
-                   "fleet: flushes=%llu failed=%llu commands=%llu bytes=%llu pairs_sent=%llu "
-                   "names_sent=%llu below_floor=%llu shared_pairs=%zu replies_bad=%llu "
-                   "replies_lost=%llu claims=%llu claims_denied=%llu claims_unknown=%llu\n",
-                   u(ls.flushes), u(ls.failed), u(st.commands), u(st.bytes), u(st.pairs_sent),
-                   u(st.names_sent), u(st.below_floor), sync->pairs(), u(st.replies_bad),
-                   u(st.replies_lost), u(st.claims), u(st.claims_denied), u(st.claims_unknown));
+      std::fprintf(
+          stderr,
+          "fleet: flushes=%llu skipped=%llu failed=%llu commands=%llu bytes=%llu pairs_sent=%llu "
+          "names_sent=%llu below_floor=%llu shared_pairs=%zu replies_bad=%llu "
+          "replies_lost=%llu claims=%llu claims_denied=%llu claims_unknown=%llu\n",
+          u(ls.flushes), u(ls.skipped), u(ls.failed), u(st.commands), u(st.bytes), u(st.pairs_sent),
+          u(st.names_sent), u(st.below_floor), sync->pairs(), u(st.replies_bad), u(st.replies_lost),
+          u(st.claims), u(st.claims_denied), u(st.claims_unknown));
     }
     if (rotating) {
       std::fprintf(stderr, "eve: %llu records written to %s, %llu rotations\n",

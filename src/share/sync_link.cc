@@ -63,6 +63,16 @@ void SyncLink::finish(PairSync& sync,
 
 void SyncLink::flush(PairSync& sync, score::DnsScorer& scorer, uint32_t now,
                      const std::function<void(const PairSync::Flush::Item&)>& changed) {
+  // Replay reads faster than Redis answers: while the previous flush is in
+  // flight, up to kMaxSkips flush times pass without waiting (its deltas
+  // then go with the next one), and only then does replay wait for it.
+  if (pending_ && skipped_ < kMaxSkips &&
+      pending_result_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    ++skipped_;
+    ++stats_.skipped;
+    return;
+  }
+  skipped_ = 0;
   finish(sync, changed);
   auto f = std::make_unique<PairSync::Flush>();
   if (!sync.collect(scorer, now, *f)) return;

@@ -19,6 +19,7 @@ namespace exfilwatch::share {
 
 struct SyncLinkStats {
   uint64_t flushes = 0, failed = 0, round_trip_ns = 0;
+  uint64_t skipped = 0;  // flush times passed while the previous flush was in flight
 };
 
 class SyncLink {
@@ -32,10 +33,10 @@ class SyncLink {
   // a Failure for every command).
   bool roundTrip(fleet::CommandBatch&& batch, fleet::BatchResult& out);
 
-  // Takes the reply of the previous flush (waiting for it if need be) and
-  // sends the next: collects `sync`'s deltas at `now`. One flush is in
-  // flight while replay reads on, so the round trip overlaps the packets;
-  // changed(item) for each pair whose fleet counts came back.
+  // Takes the reply of the previous flush and sends the next: collects
+  // `sync`'s deltas at `now`. One flush is in flight while replay reads on;
+  // while it is, up to kMaxSkips flush times pass before replay waits for
+  // it. changed(item) for each pair whose fleet counts came back.
   void flush(PairSync& sync, score::DnsScorer& scorer, uint32_t now,
              const std::function<void(const PairSync::Flush::Item&)>& changed);
   // Waits for the flush in flight and applies it.
@@ -50,6 +51,8 @@ class SyncLink {
   SyncLinkStats stats_;
   std::unique_ptr<PairSync::Flush> pending_;
   std::future<fleet::BatchResult> pending_result_;
+  static constexpr uint32_t kMaxSkips = 32;
+  uint32_t skipped_ = 0;
 };
 
 }  // namespace exfilwatch::share
