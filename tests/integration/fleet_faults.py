@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import live_common as lc  # noqa: E402
 import redis_common as rc  # noqa: E402
 from detection_common import check, finish  # noqa: E402
-from fleet_common import write_base32_leak  # noqa: E402
+from fleet_leaks import write_base32_leak  # noqa: E402
 
 EXE = os.environ["EXFILWATCH"]
 SHARED = os.environ["SHARED_DIR"]

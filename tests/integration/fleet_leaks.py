@@ -1,4 +1,4 @@
-"""fleet_common: synthetic leaks for the fleet tests (issue 22): DNS queries
+"""fleet_leaks: synthetic leaks for the fleet tests (issue 22): DNS queries
 inside VXLAN framed as the mirror lab records them, each from its own source
 port (as a resolver library sends them), so that lab/fleet_split.py spreads
 one client's queries over the shards as the NLB spreads them over sensors."""
