@@ -448,6 +448,16 @@ void DnsScorer::addShared(const SharedPairView& v, const Clock& clk, DnsFeatures
   }
 }
 
+double DnsScorer::scoreOf(uint64_t key, uint32_t now) const {
+  const DnsPairRecord* r = table_.peek(key);
+  if (r == nullptr) return 0.0;
+  DnsFeatures f;
+  Clock clk;
+  clk.set(now, cfg_.windows);
+  compute(*r, clk, f, false);
+  return f.score;
+}
+
 bool DnsScorer::features(uint64_t key, uint32_t now, DnsFeatures& out) const {
   const DnsPairRecord* r = table_.peek(key);
   if (r == nullptr) return false;

@@ -128,6 +128,9 @@ class DnsScorer {
                        std::string_view registered_domain);
 
   uint64_t pairKey(const IpAddress& client, std::string_view domain) const;
+  // The score alone of a tracked pair at `now` (no profiles); 0 when not
+  // tracked. For the shared state's floor.
+  double scoreOf(uint64_t key, uint32_t now) const;
   // Features of a tracked pair at `now`; false when not tracked.
   bool features(uint64_t key, uint32_t now, DnsFeatures& out) const;
   const DnsPairRecord* record(uint64_t key) const { return table_.peek(key); }

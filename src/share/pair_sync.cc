@@ -221,6 +221,9 @@ void PairSync::refreshAll() {
 
 void PairSync::novelName(uint64_t key, uint64_t fingerprint, uint32_t now, uint32_t info_bits,
                          bool lexical, uint32_t rule_centi) {
+  // Names of pairs not shared yet stay local: most never reach the floor,
+  // and a pair's first flush carries its counts (its names count as new).
+  if (pairs_.find(key) == pairs_.end()) return;
   if (names_.size() >= opt_.max_names) {
     ++stats_.names_dropped;  // counted as new fleet-wide: errs towards detection
     return;
@@ -270,8 +273,7 @@ bool PairSync::collect(score::DnsScorer& scorer, uint32_t now, Flush& out) {
     if (r == nullptr) continue;
     auto it = pairs_.find(d.key);
     if (it == pairs_.end()) {
-      score::DnsFeatures f;
-      if (!scorer.features(d.key, r->last_seen, f) || f.score < opt_.floor_score * alert_score_) {
+      if (scorer.scoreOf(d.key, r->last_seen) < opt_.floor_score * alert_score_) {
         ++stats_.below_floor;
         continue;
       }
