@@ -154,17 +154,48 @@ bool replyInt(const fleet::RedisReply& r, int64_t& out) {
   return end != nullptr && *end == '\0';
 }
 
+// Counts as Redis returned them, kept far from overflow (a peer may send
+// anything): the overlay subtracts what was sent.
+int64_t bounded(int64_t v) {
+  constexpr int64_t kLimit = int64_t{1} << 48;
+  return v > kLimit ? kLimit : v < -kLimit ? -kLimit : v;
+}
+
 bool replyCounts(const fleet::RedisReply& r, score::SharedCounts& out) {
   if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != score::kSharedFields)
     return false;
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (!replyInt(r.elements[i], out[i])) return false;
+    out[i] = bounded(out[i]);
   }
   return true;
 }
 
 constexpr std::size_t kSlots = fleet::kSlots;
 }  // namespace
+
+bool parsePairReply(const fleet::RedisReply& r, PairTotals& out) {
+  constexpr std::size_t kExpected = 2 * score::kWindows + 3;
+  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != kExpected) return false;
+  for (int i = 0; i < score::kWindows; ++i) {
+    if (!replyCounts(r.elements[2 * i], out.cur[i]) ||
+        !replyCounts(r.elements[2 * i + 1], out.prev[i])) {
+      return false;
+    }
+  }
+  return replyInt(r.elements[2 * score::kWindows], out.distinct);
+}
+
+bool parseClaimReply(const fleet::RedisReply& r, bool& granted, int64_t& count) {
+  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != 2 ||
+      r.elements[0].type != fleet::RedisReply::Type::Integer ||
+      r.elements[1].type != fleet::RedisReply::Type::Integer) {
+    return false;
+  }
+  granted = r.elements[0].integer != 0;
+  count = r.elements[1].integer;
+  return true;
+}
 
 const std::string& pairScript() {
   static const std::string s = kPairScript;
@@ -459,31 +490,23 @@ void PairSync::apply(const Flush& flush, const fleet::BatchResult& result,
       restore();
       continue;
     }
-    constexpr std::size_t kExpected = 2 * score::kWindows + 3;
-    if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != kExpected) {
+    PairTotals totals;
+    if (!parsePairReply(r, totals)) {
       ++stats_.replies_bad;
       continue;
     }
     if (!have) continue;
     Shared& s = it->second;
-    bool ok = true;
     score::SharedPairView v = s.view;
-    for (int i = 0; i < score::kWindows && ok; ++i) {
-      score::SharedCounts fc{}, fp{};
-      ok = replyCounts(r.elements[2 * i], fc) && replyCounts(r.elements[2 * i + 1], fp);
-      if (!ok || s.bucket[i] != item.bucket[i]) continue;
+    for (int i = 0; i < score::kWindows; ++i) {
+      if (s.bucket[i] != item.bucket[i]) continue;
       for (int k = 0; k < score::kSharedFields; ++k) {
-        v.w[i].cur[k] = fc[k] - item.sent_cur[i][k];
-        v.w[i].prev[k] = fp[k] - item.sent_prev[i][k];
+        v.w[i].cur[k] = totals.cur[i][k] - item.sent_cur[i][k];
+        v.w[i].prev[k] = totals.prev[i][k] - item.sent_prev[i][k];
       }
       v.w[i].bucket = item.bucket[i];
     }
-    int64_t distinct = 0;
-    if (ok) ok = replyInt(r.elements[2 * score::kWindows], distinct);
-    if (!ok) {
-      ++stats_.replies_bad;
-      continue;
-    }
+    const int64_t distinct = totals.distinct;
     v.distinct = static_cast<double>(distinct);
     s.view = v;
     s.has_view = true;
@@ -513,18 +536,18 @@ bool PairSync::addClaim(fleet::CommandBatch& batch, const IpAddress& client,
 }
 
 score::ClaimOutcome PairSync::claimOutcome(const fleet::RedisReply& r) {
-  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != 2 ||
-      r.elements[0].type != fleet::RedisReply::Type::Integer ||
-      r.elements[1].type != fleet::RedisReply::Type::Integer) {
+  bool granted = false;
+  int64_t count = 0;
+  if (!parseClaimReply(r, granted, count)) {
     ++stats_.claims_unknown;
     ++stats_.replies_bad;
     return score::ClaimOutcome::Unknown;
   }
-  if (r.elements[0].integer == 0) {
+  if (!granted) {
     ++stats_.claims_denied;
     return score::ClaimOutcome::Suppressed;
   }
-  return r.elements[1].integer <= 1 ? score::ClaimOutcome::Initial : score::ClaimOutcome::Update;
+  return count <= 1 ? score::ClaimOutcome::Initial : score::ClaimOutcome::Update;
 }
 
 score::ClaimOutcome PairSync::claim(const IpAddress& client, std::string_view domain,

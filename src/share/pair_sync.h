@@ -56,6 +56,17 @@ const std::string& pairScriptSha();
 const std::string& claimScript();
 const std::string& claimScriptSha();
 
+// The pair script's reply: per window the fleet's totals of the current and
+// the previous bucket, and the pair's distinct names. False on anything else
+// (a server, or whatever sits in its place, may answer anything).
+struct PairTotals {
+  std::array<score::SharedCounts, score::kWindows> cur{}, prev{};
+  int64_t distinct = 0;
+};
+bool parsePairReply(const fleet::RedisReply& r, PairTotals& out);
+// The claim script's reply {granted 0/1, alerts so far}; false on anything else.
+bool parseClaimReply(const fleet::RedisReply& r, bool& granted, int64_t& count);
+
 class PairSync final : public score::SharedStateHook {
  public:
   PairSync(const score::DnsScoreConfig& cfg, ShareOptions options);
