@@ -1,11 +1,14 @@
 // replay.cc: `exfilwatch replay`: pcap files through the same engine the live
 // sensor runs, EVE lines to stdout or a file, a summary on stderr. For the
 // responder who replays a capture after an incident, and for tests.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,10 @@
 #include "config/config.h"
 #include "engine/control_plane_builder.h"
 #include "engine/engine.h"
+#include "engine/fleet_config.h"
+#include "fleet/redis_url.h"
+#include "share/pair_sync.h"
+#include "share/sync_link.h"
 
 namespace exfilwatch::app {
 
@@ -28,7 +35,10 @@ void usage() {
                "                 output.rotate_* apply, by age in packet time\n"
                "  --dns-log      one event_type \"dns\" record per DNS message\n"
                "  --quiet        no summary on stderr\n"
-               "  --no-score     skip the scoring engine (bench: its cost next to decode)\n");
+               "  --no-score     skip the scoring engine (bench: its cost next to decode)\n"
+               "  --fleet URL    share detection state in Redis (redis://, rediss://), so\n"
+               "                 shards of one capture replayed at once detect as one;\n"
+               "                 replaces fleet.url of the configuration\n");
 }
 
 void printSummary(const Engine& engine, std::size_t files, double seconds) {
@@ -106,6 +116,7 @@ int replayCommand(int argc, char** argv) {
   bool dns_log = false;
   bool quiet = false;
   bool no_score = false;
+  std::string fleet_url;
   std::vector<std::string> pcaps;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -126,6 +137,8 @@ int replayCommand(int argc, char** argv) {
       quiet = true;
     } else if (arg == "--no-score") {
       no_score = true;
+    } else if (arg == "--fleet") {
+      fleet_url = value("--fleet");
     } else if (arg == "--help" || arg == "-h") {
       usage();
       return 0;
@@ -193,6 +206,47 @@ int replayCommand(int argc, char** argv) {
     return 2;
   }
 
+  // --fleet: shared state in Redis, flushed every flush_ms of packet time;
+  // each flush's reply is taken before the next is sent (docs/fleet.md).
+  std::unique_ptr<share::SyncLink> link;
+  std::unique_ptr<share::PairSync> sync;
+  uint32_t flush_ms = 0;
+  std::optional<fleet::ConnectionSettings> fleet_settings;
+  try {
+    fleet_settings = engine::fleetSettings(config.fleet, fleet_url);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "exfilwatch replay: %s\n", e.what());
+    return 2;
+  }
+  if (fleet_settings) {
+    fleet_url = fleet_settings->url;
+    try {
+      const fleet::ConnectionSettings& settings = *fleet_settings;
+      link = std::make_unique<share::SyncLink>(settings, std::chrono::seconds(5));
+      share::ShareOptions so;
+      so.key_prefix = settings.key_prefix;
+      sync = std::make_unique<share::PairSync>(config.score.dns, so);
+      sync->setClaimRoundTrip(
+          [l = link.get()](fleet::CommandBatch&& batch, fleet::BatchResult& out) {
+            return l->roundTrip(std::move(batch), out) && out.ok();
+          });
+      engine->setSharedState(sync.get());
+      flush_ms = std::max<uint32_t>(settings.flush_ms, 1);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "exfilwatch replay: --fleet %s: %s\n", fleet_url.c_str(), e.what());
+      return 2;
+    }
+  }
+  int64_t next_flush_ms = 0;
+  uint32_t last_sec = 0;
+  const std::function<void(const share::PairSync::Flush::Item&)> reevaluate =
+      [&](const share::PairSync::Flush::Item& it) {
+        engine->reevaluateShared(it.key, it.domain, it.client, it.server, it.last_seen);
+      };
+  auto flushFleet = [&](uint32_t now) {
+    link->flush(*sync, engine->mutableDnsScorer(), now, reevaluate);
+  };
+
   int status = 0;
   const auto start = std::chrono::steady_clock::now();
   for (const auto& path : pcaps) {
@@ -206,7 +260,18 @@ int replayCommand(int argc, char** argv) {
     engine->setSourceName(path);
     Frame frame;
     uint64_t n = 0;
-    if (rotating != nullptr) {
+    if (sync) {
+      while (source->next(frame)) {
+        if (rotating != nullptr) rotating->file().setTime(static_cast<std::time_t>(frame.ts.sec));
+        engine->process(frame, ++n);
+        const int64_t ms = frame.ts.sec * 1000 + frame.ts.usec / 1000;
+        last_sec = static_cast<uint32_t>(frame.ts.sec);
+        if (ms >= next_flush_ms) {
+          if (next_flush_ms != 0) flushFleet(last_sec);
+          next_flush_ms = ms + flush_ms;
+        }
+      }
+    } else if (rotating != nullptr) {
       while (source->next(frame)) {
         rotating->file().setTime(static_cast<std::time_t>(frame.ts.sec));
         engine->process(frame, ++n);
@@ -219,6 +284,15 @@ int replayCommand(int argc, char** argv) {
                    static_cast<unsigned long long>(n), source->error().c_str());
     }
   }
+  if (sync) {
+    // The last flush, then every shared pair judged once more on the fleet's
+    // final totals: a shard that finishes last sees what all the others sent.
+    flushFleet(last_sec);
+    link->finish(*sync, reevaluate);
+    sync->refreshAll();
+    flushFleet(last_sec);
+    link->finish(*sync, reevaluate);
+  }
   sink->flush();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -226,6 +300,19 @@ int replayCommand(int argc, char** argv) {
   const uint64_t failures = rotating ? rotating->failures() : plain->failures();
   if (!quiet) {
     printSummary(*engine, pcaps.size(), seconds);
+    if (sync) {
+      const auto& st = sync->stats();
+      const auto& ls = link->stats();
+      const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+      std::fprintf(
+          stderr,
+          "fleet: flushes=%llu skipped=%llu failed=%llu commands=%llu bytes=%llu pairs_sent=%llu "
+          "names_sent=%llu below_floor=%llu shared_pairs=%zu replies_bad=%llu "
+          "replies_lost=%llu claims=%llu claims_denied=%llu claims_unknown=%llu\n",
+          u(ls.flushes), u(ls.skipped), u(ls.failed), u(st.commands), u(st.bytes), u(st.pairs_sent),
+          u(st.names_sent), u(st.below_floor), sync->pairs(), u(st.replies_bad), u(st.replies_lost),
+          u(st.claims), u(st.claims_denied), u(st.claims_unknown));
+    }
     if (rotating) {
       std::fprintf(stderr, "eve: %llu records written to %s, %llu rotations\n",
                    static_cast<unsigned long long>(records), eve_path.c_str(),

@@ -11,6 +11,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
@@ -27,9 +28,12 @@
 #include "alert/delivery.h"
 #include "app/commands.h"
 #include "engine/control_plane_builder.h"
+#include "engine/fleet_config.h"
+#include "fleet/redis_client.h"
 #include "metrics/metrics.h"
 #include "sensor/health.h"
 #include "sensor/workers.h"
+#include "share/worker_link.h"
 
 namespace exfilwatch::app {
 
@@ -117,6 +121,20 @@ class Sensor {
       return 1;
     }
     for (const auto& w : warnings) log("warning: %s", w.c_str());
+    // The fleet's shared state (docs/fleet.md): a wrong URL or password
+    // stops the sensor here, naming the key.
+    try {
+      if (const auto fs = engine::fleetSettings(plane->config.fleet)) {
+        fleet_ = std::make_unique<share::FleetService>(
+            *fs, std::chrono::milliseconds(2 * fs->connect_timeout_ms + 1000));
+        pool_->setFleet(fleet_.get());
+        log("fleet: sharing detection state in %s (flush every %u ms)", fs->url.c_str(),
+            fs->flush_ms);
+      }
+    } catch (const std::exception& e) {
+      log("cannot start: %s", e.what());
+      return 2;
+    }
 
     boost::asio::io_context io;
     // Before anything runs: a SIGTERM during start-up must drain, not kill.
@@ -198,6 +216,7 @@ class Sensor {
 
     if (health_) health_->setHealthy(false);  // stop taking traffic first
     pool_->stop();
+    if (fleet_) fleet_->stop();
     sink_->stop();
     delivery_->stop();
     printStats(true);
@@ -240,6 +259,9 @@ class Sensor {
     const ControlPlanePtr plane = holder_->load();
     if (plane->config.health.require_rules && !plane->rules) {
       return "no rule set loaded (health.require_rules is true)";
+    }
+    if (fleet_ && plane->config.fleet.health_requires_fleet && !fleet_->up()) {
+      return "the fleet's Redis is down (fleet.health_requires_fleet is true)";
     }
     if (pool_->anyStalled(plane->config.health.stall_seconds)) {
       return "a worker made no progress for " + std::to_string(plane->config.health.stall_seconds) +
@@ -390,6 +412,20 @@ class Sensor {
         static_cast<double>(last_reload_ok_.load(std::memory_order_relaxed));
     s.healthy = healthy_metric_.load(std::memory_order_relaxed);
     s.delivery = delivery_->stats();
+    if (fleet_) {
+      const fleet::ClientStats cs = fleet_->client().stats();
+      const share::FleetCounters& fc = fleet_->counters();
+      s.fleet.enabled = true;
+      s.fleet.up = cs.up != 0;
+      for (std::size_t k = 0; k < cs.errors.size(); ++k) {
+        s.fleet.errors.emplace_back(fleet::errorKindName(static_cast<fleet::ErrorKind>(k)),
+                                    cs.errors[k]);
+      }
+      s.fleet.flushes = fc.flushes.load(std::memory_order_relaxed);
+      s.fleet.flush_failed = fc.flush_failed.load(std::memory_order_relaxed);
+      s.fleet.dropped = fc.dropped.load(std::memory_order_relaxed);
+      s.fleet.round_trip = &fc.round_trip;
+    }
     if (s.delivery.am_post_latency) {
       s.latency.push_back({"alertmanager_post", {s.delivery.am_post_latency}});
     }
@@ -415,6 +451,7 @@ class Sensor {
   std::unique_ptr<ControlPlaneHolder> holder_;
   std::unique_ptr<AsyncEveSink> sink_;
   std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<share::FleetService> fleet_;  // after pool_: stopped and destroyed first
   std::unique_ptr<HealthListener> health_;
   bool last_healthy_ = false;
   bool health_logged_ = false;

@@ -272,6 +272,26 @@ Config readConfig(const std::string& yaml_text, const std::string& source_name) 
              {"stall_seconds", [&](const YAML::Node& v) { c.health.stall_seconds = l.integer<uint32_t>(v, "health.stall_seconds", 1, 3600); }},
          });
        }},
+      {"fleet", [&](const YAML::Node& n) {
+         if (n.IsNull()) return;
+         if (!n.IsMap()) l.fail(n, "fleet: expected a mapping");
+         for (const auto& kv : n) {
+           const std::string key = kv.first.as<std::string>();
+           if (key == "health_requires_fleet") {
+             c.fleet.health_requires_fleet = l.boolean(kv.second, "fleet.health_requires_fleet");
+             continue;
+           }
+           auto add = [&](const YAML::Node& x) {
+             if (!x.IsScalar()) l.fail(x, "fleet." + key + ": expected a value");
+             c.fleet.entries.push_back({key, x.Scalar(), l.where(x)});
+           };
+           if (kv.second.IsSequence()) {
+             for (const auto& x : kv.second) add(x);
+           } else {
+             add(kv.second);
+           }
+         }
+       }},
       {"output", [&](const YAML::Node& n) { deliverySection(l, "output", n, c); }},
       {"alertmanager", [&](const YAML::Node& n) { deliverySection(l, "alertmanager", n, c); }},
       {"evidence", [&](const YAML::Node& n) { deliverySection(l, "evidence", n, c); }},

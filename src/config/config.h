@@ -62,6 +62,18 @@ struct HealthConfig {
   uint32_t stall_seconds = 5;  // unhealthy when a worker made no progress this long
 };
 
+// `fleet:` (docs/fleet.md): the Redis the fleet's sensors share detection
+// state in. Config does not know the fleet's keys (src/fleet checks them):
+// it keeps each key's text and where it was written; the sensor builds the
+// connection settings at start (engine/fleet_config.h). Read once at start.
+struct FleetEntry {
+  std::string key, value, where;  // where: "file:line: "
+};
+struct FleetConfig {
+  std::vector<FleetEntry> entries;     // in file order; a list key once per item
+  bool health_requires_fleet = false;  // unhealthy for the NLB while Redis is down
+};
+
 // `metrics:`: the Prometheus endpoint. Read once at start, like listen:.
 struct MetricsConfig {
   std::string address = "0.0.0.0:9108";  // HOST:PORT of /metrics; "": off
@@ -103,6 +115,7 @@ struct Config {
 
   ListenConfig listen;
   HealthConfig health;
+  FleetConfig fleet;
   RulesConfig rules;
   OutputConfig output;
   AlertmanagerConfig alertmanager;

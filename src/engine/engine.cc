@@ -333,17 +333,115 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
   return first_allowed;
 }
 
-void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
-                            std::string_view registered_domain) {
+bool Engine::claimShared(const IpAddress& client, std::string_view domain, int64_t now,
+                         bool& update) {
+  if (shared_ == nullptr) return true;
+  switch (shared_->claim(client, domain, kScoreSignatureId, now, config_->alert_suppress_seconds)) {
+    case score::ClaimOutcome::Suppressed:
+      ++stats_.alerts_suppressed;
+      return false;
+    case score::ClaimOutcome::Initial:
+      update = false;
+      return true;
+    case score::ClaimOutcome::Update:
+      update = true;
+      return true;
+    case score::ClaimOutcome::Unknown:
+      return true;  // fail open: local suppression alone
+  }
+  return true;
+}
+
+void Engine::reevaluateShared(uint64_t key, std::string_view domain, const IpAddress& client,
+                              const IpAddress& server, uint32_t last_seen) {
+  const score::DnsVerdict* v = dns_scorer_.reevaluate(key, domain);
+  if (v == nullptr) return;
+  PacketContext pkt;
+  pkt.ts.sec = last_seen;
+  pkt.ip_version = client.family;
+  pkt.ip_proto = ipproto::kUdp;
+  pkt.src = client;
+  pkt.dst = server;
+  pkt.dst_port = 53;
+  // The alert's dns block names the pair's domain: a query for it, made up
+  // (the query that tipped the fleet total was seen by another sensor).
+  uint8_t wire[12 + 256 + 4] = {0, 0, 1, 0, 0, 1};
+  std::size_t n = 12;
+  for (std::size_t start = 0; start <= domain.size() && n < 12 + 250;) {
+    std::size_t dot = domain.find('.', start);
+    if (dot == std::string_view::npos) dot = domain.size();
+    const std::size_t len = std::min<std::size_t>({dot - start, 63, 12 + 250 - n});
+    if (len == 0) break;
+    wire[n++] = static_cast<uint8_t>(len);
+    std::memcpy(wire + n, domain.data() + start, len);
+    n += len;
+    start = dot + 1;
+  }
+  wire[n++] = 0;
+  wire[n++] = 0;
+  wire[n++] = 1;  // A
+  wire[n++] = 0;
+  wire[n++] = 1;  // IN
+  const bool have_msg = parser_.parse(wire, n, shared_msg_, weird_);
+  Alert& alert = score_alert_;
+  alert.reasons.assign(v->reasons);
+  alert.reasons += " fleet=1";
+  alert.evidence.clear();
+  const uint64_t frame = frame_number_;
+  frame_number_ = 0;
+  deliverScoreAlert(pkt, have_msg ? &shared_msg_ : nullptr, domain, v->update);
+  frame_number_ = frame;
+}
+
+void Engine::deliverScoreAlert(const PacketContext& pkt, const dns::DnsMessage* msg,
+                               std::string_view domain, bool local_update) {
+  static constexpr const char* kInitial = "EXFILWATCH DNS tunneling or exfiltration";
+  static constexpr const char* kUpdate = "EXFILWATCH DNS tunneling or exfiltration (update)";
   Alert& alert = score_alert_;
   alert.tags.clear();
   alert.mitre.clear();
   alert.tool.clear();
   alert.signature_id = kScoreSignatureId;
-  alert.signature = v.update ? "EXFILWATCH DNS tunneling or exfiltration (update)"
-                             : "EXFILWATCH DNS tunneling or exfiltration";
   alert.category = "Potential DNS tunneling";
   alert.severity = 1;
+  alert.detector = "dns_score";
+  alert.has_tls = false;
+  const IpAddress& client = msg != nullptr && msg->qr ? pkt.dst : pkt.src;
+  const EveMeta meta = eveMeta();
+  if (shared_ != nullptr && shared_->defersClaims()) {
+    score::SharedStateHook::DeferredAlert d;
+    alert.signature = kInitial;
+    d.initial = eve_.alert(pkt, meta, alert, msg, domain);
+    d.initial_fields = eve_.alertFields();
+    alert.signature = kUpdate;
+    d.update = eve_.alert(pkt, meta, alert, msg, domain);
+    d.update_fields = eve_.alertFields();
+    d.client = client;
+    d.domain.assign(domain);
+    d.signature_id = kScoreSignatureId;
+    d.now = pkt.ts.sec;
+    d.suppress_seconds = config_->alert_suppress_seconds;
+    d.local_update = local_update;
+    ++stats_.alerts;
+    // deferClaim takes `d` only when it returns true.
+    if (!shared_->deferClaim(std::move(d))) {
+      writeSharedAlert(local_update ? d.update : d.initial,
+                       local_update ? d.update_fields : d.initial_fields);
+    }
+    return;
+  }
+  bool update = local_update;
+  if (!claimShared(client, domain, pkt.ts.sec, update)) return;
+  alert.signature = update ? kUpdate : kInitial;
+  writeAlert(pkt, alert, msg, domain);
+}
+
+void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
+                            std::string_view registered_domain) {
+  Alert& alert = score_alert_;
+  alert.signature_id = kScoreSignatureId;
+  alert.signature = v.update ? "EXFILWATCH DNS tunneling or exfiltration (update)"
+                             : "EXFILWATCH DNS tunneling or exfiltration";
   alert.reasons.assign(v.reasons);
   if (plane_->rules) appendRuleScore(alert.reasons, matcher_.score());
   alert.evidence = evidenceFor(pkt, registered_domain);
@@ -351,9 +449,7 @@ void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v
     const auto& q = message_.questions.front();
     observeAlert(pkt, alert, registered_domain, q.name.valid ? message_.lower(q.name) : "", false);
   }
-  alert.detector = "dns_score";
-  alert.has_tls = false;
-  writeAlert(pkt, alert, &message_, registered_domain);
+  deliverScoreAlert(pkt, &message_, registered_domain, v.update);
 }
 
 void Engine::emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v) {

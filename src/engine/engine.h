@@ -6,6 +6,7 @@
 // or locked. Counters are plain per-engine integers, summed by readers.
 #pragma once
 
+#include <any>
 #include <array>
 #include <bitset>
 #include <cstdint>
@@ -87,6 +88,27 @@ class Engine final : public dns::TcpMessageSink {
   // Makes this engine's scorer use `other`'s set of names already seen, so
   // that several workers judge novelty as one would (before start only).
   void shareSeenNames(const Engine& other) { dns_scorer_.shareSeenNames(other.dns_scorer_); }
+
+  // The fleet's shared state (src/share), or null: its counts join the DNS
+  // verdicts and it decides fleet-wide which sensor raises a pair's alert.
+  void setSharedState(score::SharedStateHook* hook) {
+    shared_ = hook;
+    dns_scorer_.setSharedState(hook);
+  }
+  // After a flush's reply: judges the pair again with the fleet's counts and
+  // raises its alert when due (client -> server, at the pair's last time).
+  void reevaluateShared(uint64_t key, std::string_view domain, const IpAddress& client,
+                        const IpAddress& server, uint32_t last_seen);
+  score::DnsScorer& mutableDnsScorer() { return dns_scorer_; }
+  // A deferred alert the fleet let through (SharedStateHook::deferClaim).
+  void writeSharedAlert(const std::string& line, const std::any& fields) {
+    if (const auto* f = std::any_cast<AlertFields>(&fields)) {
+      sink_.writeAlert(line, *f);
+    } else {
+      sink_.write(line);
+    }
+    ++stats_.eve_records;
+  }
 
   // Switches to a newer control plane (between batches, never mid-packet).
   void adopt(ControlPlanePtr plane);
@@ -195,6 +217,15 @@ class Engine final : public dns::TcpMessageSink {
   score::DnsScorer dns_scorer_;
   score::TlsTracker tls_;
   bool scoring_ = true;
+  score::SharedStateHook* shared_ = nullptr;
+  dns::DnsMessage shared_msg_;  // the made-up query of a re-evaluated verdict
+  // Fleet-wide suppression of a DNS verdict; false when another sensor
+  // raised it. Sets `update` from the fleet's alert count.
+  bool claimShared(const IpAddress& client, std::string_view domain, int64_t now, bool& update);
+  // Writes score_alert_ (its signature set here) through the fleet's
+  // suppression: at once, after a synchronous claim, or deferred.
+  void deliverScoreAlert(const PacketContext& pkt, const dns::DnsMessage* msg,
+                         std::string_view domain, bool local_update);
   Alert score_alert_;  // reused: its strings keep their capacity
   EvidenceRecorder evidence_;
   uint64_t dns_pair_ = 0;  // evidence key of the message being handled

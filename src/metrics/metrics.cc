@@ -229,6 +229,47 @@ std::vector<MetricFamily> build(const Sample& s) {
   f.scalar("exfilwatch_evidence_files_total", "Evidence pcap files opened.", C,
            static_cast<double>(s.evidence_files));
 
+  auto histogram = [](const std::vector<const LatencyHistogram*>& parts) {
+    ClientMetric m;
+    auto bucket = [&](std::size_t i) {
+      uint64_t n = 0;
+      for (const auto* h : parts) n += h->buckets[i].load(std::memory_order_relaxed);
+      return n;
+    };
+    uint64_t cumulative = 0;
+    uint64_t sum_ns = 0;
+    for (const auto* h : parts) sum_ns += h->sum_ns.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+      cumulative += bucket(i);
+      m.histogram.bucket.push_back({cumulative, LatencyHistogram::kBounds[i]});
+    }
+    cumulative += bucket(LatencyHistogram::kBounds.size());
+    m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+    m.histogram.sample_count = cumulative;
+    m.histogram.sample_sum = static_cast<double>(sum_ns) / 1e9;
+    return m;
+  };
+  if (s.fleet.enabled) {
+    f.scalar("exfilwatch_fleet_up", "1 while the fleet's Redis is reachable and answering.", G,
+             s.fleet.up ? 1.0 : 0.0);
+    auto& fe = f.family("exfilwatch_fleet_errors_total", "Fleet Redis errors, by kind.", C);
+    for (const auto& [kind, n] : s.fleet.errors)
+      f.add(fe, {{"kind", kind}}, static_cast<double>(n));
+    f.scalar("exfilwatch_fleet_flushes_total", "Flushes of shared-state deltas sent to Redis.", C,
+             static_cast<double>(s.fleet.flushes));
+    f.scalar("exfilwatch_fleet_flush_failures_total",
+             "Flushes with at least one command unanswered (deltas resent or kept local).", C,
+             static_cast<double>(s.fleet.flush_failed));
+    f.scalar("exfilwatch_fleet_dropped_total",
+             "Flushes dropped: the client's bounded queue was full (Redis slow or down).", C,
+             static_cast<double>(s.fleet.dropped));
+    if (s.fleet.round_trip != nullptr) {
+      auto& rt = f.family("exfilwatch_fleet_round_trip_seconds",
+                          "Round trip of one pipelined flush to Redis.", MetricType::Histogram);
+      rt.metric.push_back(histogram({s.fleet.round_trip}));
+    }
+  }
+
   auto& lat = f.family("exfilwatch_stage_latency_seconds", "Processing time per stage.",
                        MetricType::Histogram);
   for (const auto& st : s.latency) {

@@ -75,6 +75,13 @@ struct Sample {
   std::vector<Stage> latency;
   std::string version;
   ProcessStats process;  // filled at scrape time by the server itself
+  // The fleet's shared state in Redis (docs/fleet.md); not exported when off.
+  struct Fleet {
+    bool enabled = false, up = false;
+    std::vector<std::pair<std::string, uint64_t>> errors;  // by kind
+    uint64_t flushes = 0, dropped = 0, flush_failed = 0;
+    const LatencyHistogram* round_trip = nullptr;
+  } fleet;
 };
 
 class Server {

@@ -225,6 +225,22 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
     if (novel) satAdd(w.cur.rule_centi, rule_centi);
   }
 
+  if (shared_ != nullptr) {
+    if (!(r.flags & kDirty)) {
+      r.flags |= kDirty;
+      shared_->touched(plan.key, pkt.src, pkt.dst, domain, now);
+    }
+    if (novel) {
+      shared_->novelName(plan.key, plan.fingerprint, now, info_bits, lexical_hit,
+                         static_cast<uint32_t>(rule_centi));
+    }
+  }
+  return judge(r, clk, raw, domain);
+}
+
+const DnsVerdict* DnsScorer::judge(DnsPairRecord& r, const Clock& clk, std::string_view last_name,
+                                   std::string_view domain) {
+  const uint32_t now = clk.now;
   // A member reused for every query, not a local: compute() writes every
   // field, so zeroing a fresh one per query would be wasted work.
   DnsFeatures& f = scratch_;
@@ -239,13 +255,29 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   satAdd(r.alerts, 1);
   ++stats_.verdicts;
   compute(r, clk, f, true);
-  formatReasons(r, f, raw, now);
+  formatReasons(r, f, last_name, now);
   verdict_.update = !first;
   verdict_.score = f.score;
   verdict_.alerts = r.alerts;
   verdict_.reasons = reasons_;
   verdict_.domain = domain;
   return &verdict_;
+}
+
+const DnsVerdict* DnsScorer::reevaluate(uint64_t key, std::string_view domain) {
+  DnsPairRecord* r = table_.find(key);
+  if (r == nullptr) return nullptr;
+  // At the pair's own last time: what a single sensor judged when it last
+  // saw the pair, now with the other sensors' counts added.
+  Clock clk;
+  clk.set(r->last_seen, cfg_.windows);
+  return judge(*r, clk, {}, domain);
+}
+
+DnsPairRecord* DnsScorer::takeDirty(uint64_t key) {
+  DnsPairRecord* r = table_.find(key);
+  if (r != nullptr) r->flags &= static_cast<uint8_t>(~kDirty);
+  return r;
 }
 
 std::string_view DnsScorer::serverDomain(const IpAddress& server) {
@@ -276,6 +308,10 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
     w.advanceTo(clk.bucket[i]);
     satAdd(w.cur.answer_bytes, answer);
     if ((msg.rcode & 0xf) == dns::rcode::NXDOMAIN) satAdd(w.cur.nxdomain, 1);
+  }
+  if (shared_ != nullptr && !(r->flags & kDirty)) {
+    r->flags |= kDirty;
+    shared_->touched(r->key, pkt.dst, pkt.src, domain, clk.now);
   }
 }
 
@@ -329,10 +365,17 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
     o.lexical = c.lexical_hits * cw + p.lexical_hits * pw;
     o.rule_weight = (c.rule_centi * cw + p.rule_centi * pw) / 100.0;
   }
+  if (shared_ != nullptr) {
+    if (const SharedPairView* v = shared_->view(r.key)) addShared(*v, clk, f);
+  }
   // Profiles only for reasons and explain: the score does not use them, and
   // the histograms and HLL sit in the record's last cache line, which a
   // repeated query does not otherwise touch.
   f.distinct = full ? r.hll.estimate() : 0.0;
+  if (full && shared_ != nullptr) {
+    if (const SharedPairView* v = shared_->view(r.key))
+      f.distinct = std::max(f.distinct, v->distinct);
+  }
   f.max_label = r.max_label;
   f.queries_total = r.queries_total;
   f.info_total_bytes = r.info_total_bits / 8.0;
@@ -370,6 +413,49 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   // their weight over the window counts up to 1, times weight_rules.
   f.c_rules = cfg_.weight_rules * std::min(m.rule_weight, 1.0);
   f.score = f.c_info + f.c_unique + f.c_answer + f.c_lexical + f.c_types + f.c_rules;
+}
+
+// Adds the other sensors' counts (SharedStateHook) to the local window
+// values, weighted as the local buckets are.
+void DnsScorer::addShared(const SharedPairView& v, const Clock& clk, DnsFeatures& f) const {
+  for (int i = 0; i < kWindows; ++i) {
+    const SharedWindow& s = v.w[i];
+    const uint32_t b = clk.bucket[i];
+    double add[kSharedFields] = {};
+    auto take = [&](const SharedCounts& c, double weight) {
+      for (int k = 0; k < kSharedFields; ++k) add[k] += static_cast<double>(c[k]) * weight;
+    };
+    const double pw = 1.0 - clk.elapsed[i];
+    if (s.bucket == b) {
+      take(s.cur, 1.0);
+      take(s.prev, pw);
+    } else if (s.bucket + 1 == b) {
+      take(s.cur, pw);
+    } else if (s.bucket > b) {
+      take(s.cur, 1.0);  // time went back: as the local windows count it
+      take(s.prev, 1.0);
+    }
+    auto& o = f.w[i];
+    auto sum = [](double& x, double d) { x = std::max(0.0, x + d); };
+    sum(o.info_bytes, add[kSharedInfoBits] / 8.0);
+    sum(o.answer_bytes, add[kSharedAnswerBytes]);
+    sum(o.queries, add[kSharedQueries]);
+    sum(o.unique, add[kSharedNewNames]);
+    sum(o.nxdomain, add[kSharedNxdomain]);
+    sum(o.risky, add[kSharedRisky]);
+    sum(o.lexical, add[kSharedLexical]);
+    sum(o.rule_weight, add[kSharedRuleCenti] / 100.0);
+  }
+}
+
+double DnsScorer::scoreOf(uint64_t key, uint32_t now) const {
+  const DnsPairRecord* r = table_.peek(key);
+  if (r == nullptr) return 0.0;
+  DnsFeatures f;
+  Clock clk;
+  clk.set(now, cfg_.windows);
+  compute(*r, clk, f, false);
+  return f.score;
 }
 
 bool DnsScorer::features(uint64_t key, uint32_t now, DnsFeatures& out) const {

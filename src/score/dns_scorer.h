@@ -27,6 +27,7 @@
 #include "score/lexical.h"
 #include "score/ngram_model.h"
 #include "score/score_config.h"
+#include "score/shared_state.h"
 #include "score/state_table.h"
 #include "score/window.h"
 
@@ -54,7 +55,7 @@ struct DnsPairRecord {
   uint8_t max_label;
   uint8_t entropy_max_q;  // max prefix entropy x 30
   uint8_t first_len;      // bytes kept in first_name
-  uint8_t flags;          // bit 0: first name truncated
+  uint8_t flags;          // bit 0: first name truncated; bit 1: changed since the flush
   uint16_t lru_stamp;     // StateTable's lazy LRU
   SlidingWindow<DnsCounters> win[kWindows];
   Hll64 hll;                // distinct subdomains, lifetime
@@ -127,6 +128,9 @@ class DnsScorer {
                        std::string_view registered_domain);
 
   uint64_t pairKey(const IpAddress& client, std::string_view domain) const;
+  // The score alone of a tracked pair at `now` (no profiles); 0 when not
+  // tracked. For the shared state's floor.
+  double scoreOf(uint64_t key, uint32_t now) const;
   // Features of a tracked pair at `now`; false when not tracked.
   bool features(uint64_t key, uint32_t now, DnsFeatures& out) const;
   const DnsPairRecord* record(uint64_t key) const { return table_.peek(key); }
@@ -137,6 +141,15 @@ class DnsScorer {
   std::size_t capacity() const { return table_.capacity(); }
   uint64_t evictions() const { return table_.evictions(); }
   std::size_t memoryBytes() const { return table_.memoryBytes() + seen_.memoryBytes(); }
+  // The fleet's shared state (src/share), or null: told of changed pairs
+  // and new names, its other sensors' counts join every verdict.
+  void setSharedState(SharedStateHook* hook) { shared_ = hook; }
+  // The pair's verdict again, at its last time, after the shared counts
+  // changed (a flush's reply); null when none is due. `domain` names it.
+  const DnsVerdict* reevaluate(uint64_t key, std::string_view domain);
+  // The pair's record with its changed-since-flush mark cleared; null when
+  // the pair is no longer tracked. For the shared state's flush only.
+  DnsPairRecord* takeDirty(uint64_t key);
   // Shares `other`'s set of names already seen (workers of one sensor).
   void shareSeenNames(const DnsScorer& other) { seen_.shareWith(other.seen_); }
   double bytesPerPair() const { return table_.bytesPerRecord(); }
@@ -152,6 +165,11 @@ class DnsScorer {
   // per-query check); the profiles for reasons and explain are left zero.
   void compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f, bool full) const;
   std::string_view serverDomain(const IpAddress& server);
+  const DnsVerdict* judge(DnsPairRecord& r, const Clock& clk, std::string_view last_name,
+                          std::string_view domain);
+  void addShared(const SharedPairView& v, const Clock& clk, DnsFeatures& f) const;
+  static constexpr uint8_t kDirty = 2;  // DnsPairRecord::flags: changed since the last flush
+  SharedStateHook* shared_ = nullptr;
   void formatReasons(const DnsPairRecord& r, const DnsFeatures& f, std::string_view last_name,
                      uint32_t now);
 

@@ -15,6 +15,7 @@
 #include "capture/udp_listener.h"
 #include "decode/inner_peek.h"
 #include "sensor/memory_feed.h"
+#include "share/worker_link.h"
 
 namespace exfilwatch {
 
@@ -76,6 +77,21 @@ class Worker {
     if (listeners_.empty()) return false;
     return attachReuseportProgram(listeners_.front()->nativeHandle(),
                                   vxlanSteeringProgram(static_cast<uint32_t>(workers)), error);
+  }
+
+  // Before start only (WorkerPool::setFleet).
+  void attachFleet(share::FleetService& service) {
+    link_ = std::make_unique<share::WorkerLink>(
+        service, engine_.plane().config.score.dns,
+        [this](std::function<void()> f) { boost::asio::post(io_, std::move(f)); });
+    link_->sync().setDeferClaims(true);
+    engine_.setSharedState(&link_->sync());
+    fleet_changed_ = [this](const share::PairSync::Flush::Item& it) {
+      engine_.reevaluateShared(it.key, it.domain, it.client, it.server, it.last_seen);
+    };
+    fleet_emit_ = [this](const std::string& line, const std::any& fields) {
+      engine_.writeSharedAlert(line, fields);
+    };
   }
 
   void connect(std::size_t n) {
@@ -325,6 +341,12 @@ class Worker {
 
   void housekeeping(bool tick) {
     counters_.heartbeat.add(1);
+    if (link_) {
+      timespec now{};
+      ::clock_gettime(CLOCK_REALTIME, &now);
+      link_->tick(engine_.mutableDnsScorer(), static_cast<uint32_t>(now.tv_sec), fleet_changed_,
+                  fleet_emit_);
+    }
     const uint64_t gen = pool_.generation_.load(std::memory_order_acquire);
     if (gen != seen_generation_) {
       // Between batches, never mid-packet: adopt the newest control plane.
@@ -402,6 +424,11 @@ class Worker {
   std::size_t id_;
   WorkerPool& pool_;
   Engine engine_;
+  // The fleet's shared state (docs/fleet.md), or null; its replies come
+  // back through io_ and run here, like everything else of this engine.
+  std::unique_ptr<share::WorkerLink> link_;
+  std::function<void(const share::PairSync::Flush::Item&)> fleet_changed_;
+  std::function<void(const std::string&, const std::any&)> fleet_emit_;
   boost::asio::posix::stream_descriptor wake_;
   boost::asio::steady_timer timer_;
   std::size_t n_ = 1;
@@ -478,6 +505,11 @@ void WorkerPool::connectWorkers() {
 }
 
 WorkerPool::~WorkerPool() { stop(); }
+
+void WorkerPool::setFleet(share::FleetService* service) {
+  if (service == nullptr || started_) return;
+  for (auto& w : workers_) w->attachFleet(*service);
+}
 
 void WorkerPool::start() {
   started_ = true;

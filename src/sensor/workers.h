@@ -38,6 +38,9 @@
 #include "engine/engine.h"
 
 namespace exfilwatch {
+namespace share {
+class FleetService;
+}  // namespace share
 
 struct alignas(64) WorkerCounters {
   RelaxedCounter datagrams;       // received from this worker's sockets
@@ -86,6 +89,10 @@ class WorkerPool {
   WorkerPool(const ControlPlaneHolder& holder, const std::atomic<uint64_t>& generation,
              AsyncEveSink& sink, const std::vector<MemoryFeed*>& feeds);
   ~WorkerPool();
+
+  // The fleet's shared state in Redis (docs/fleet.md): each worker gets its
+  // own link to `service`, which must outlive the pool. Before start only.
+  void setFleet(share::FleetService* service);
 
   void start();
   // Stops receiving, reads what the sockets already queued, finishes every

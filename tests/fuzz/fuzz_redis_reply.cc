@@ -3,19 +3,32 @@
 // in its place, sends on one connection. The first byte says how the rest is
 // split into reads; every reply then takes the client's path: hiredis'
 // reader into owned values (with small limits, so they are reached),
-// MOVED/ASK parsing of error replies, and CLUSTER SLOTS parsing of arrays.
+// MOVED/ASK parsing of error replies, CLUSTER SLOTS parsing of arrays, and
+// the shared state's reading of its scripts' replies (src/share).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "fleet/cluster_slots.h"
 #include "fleet/redis_protocol.h"
+#include "share/pair_sync.h"
 
 namespace {
 
 using namespace exfilwatch::fleet;
 
 void use(const RedisReply& r) {
+  exfilwatch::share::PairTotals totals;
+  if (exfilwatch::share::parsePairReply(r, totals)) {
+    for (const auto& c : totals.cur) {
+      for (const int64_t v : c) {
+        if (v > (int64_t{1} << 48) || v < -(int64_t{1} << 48)) __builtin_trap();
+      }
+    }
+  }
+  bool granted = false;
+  int64_t count = 0;
+  (void)exfilwatch::share::parseClaimReply(r, granted, count);
   if (r.isError()) {
     if (const auto redirect = parseRedirect(r.str)) {
       if (redirect->slot >= kSlots || redirect->target.port == 0) __builtin_trap();

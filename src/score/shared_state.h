@@ -1,0 +1,89 @@
+// shared_state.h: what the DNS scorer tells the fleet's shared state and
+// reads back from it (issue 22, docs/fleet.md). The scorer keeps counting on
+// its own records; a SharedStateHook (src/share) learns which pairs changed
+// and which names were new here, flushes deltas to Redis off the packet path
+// and keeps, per pair, what the other sensors added to each window bucket.
+// The verdict adds that to the local counts: effective = local + others.
+// Without a hook (no fleet) nothing here costs more than a null test.
+#pragma once
+
+#include <any>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "decode/packet.h"
+#include "score/score_config.h"
+
+namespace exfilwatch::score {
+
+// The window counters shared with the fleet, in DnsCounters' order.
+enum SharedField : uint8_t {
+  kSharedInfoBits,
+  kSharedAnswerBytes,
+  kSharedQueries,
+  kSharedNewNames,
+  kSharedNxdomain,
+  kSharedRisky,
+  kSharedLexical,
+  kSharedRuleCenti,
+  kSharedFields
+};
+using SharedCounts = std::array<int64_t, kSharedFields>;
+
+// Other sensors' part of one window's buckets `bucket` and `bucket - 1`
+// (signed: a name this sensor counted as new may have been seen elsewhere).
+struct SharedWindow {
+  uint32_t bucket = 0;
+  SharedCounts cur{}, prev{};
+};
+struct SharedPairView {
+  SharedWindow w[kWindows];
+  double distinct = 0;  // fleet-wide distinct names of the pair (HyperLogLog)
+};
+
+// Fleet-wide alert suppression: one alert per pair and interval over all
+// sensors. Unknown when the fleet cannot say (Redis down): local
+// suppression alone then applies (fail open).
+enum class ClaimOutcome : uint8_t { Initial, Update, Suppressed, Unknown };
+
+class SharedStateHook {
+ public:
+  virtual ~SharedStateHook() = default;
+  // A pair's record changed for the first time since the last flush.
+  virtual void touched(uint64_t key, const IpAddress& client, const IpAddress& server,
+                       std::string_view domain, uint32_t now) = 0;
+  // A name new to this sensor under its domain, and what it added to the
+  // pair's windows: the fleet takes it back when another sensor had it.
+  virtual void novelName(uint64_t key, uint64_t fingerprint, uint32_t now, uint32_t info_bits,
+                         bool lexical, uint32_t rule_centi) = 0;
+  // Other sensors' counts for the pair; null when none are known.
+  virtual const SharedPairView* view(uint64_t key) const = 0;
+  // Asks the fleet whether this sensor may raise the pair's alert now.
+  virtual ClaimOutcome claim(const IpAddress& client, std::string_view domain,
+                             uint32_t signature_id, int64_t now, uint32_t suppress_seconds) = 0;
+
+  // A live sensor cannot wait for a claim's answer: when defersClaims(),
+  // the engine formats the alert both ways and hands it over; the hook
+  // writes one of them (or none) when the fleet answers, and the local one
+  // when it cannot (fail open).
+  struct DeferredAlert {
+    IpAddress client;
+    std::string domain;
+    uint32_t signature_id = 0;
+    int64_t now = 0;
+    uint32_t suppress_seconds = 0;
+    bool local_update = false;    // what local suppression alone would say
+    std::string initial, update;  // the EVE lines
+    std::any initial_fields, update_fields;  // what delivery needs of each (opaque here)
+  };
+  virtual bool defersClaims() const { return false; }
+  // False when it takes no more (the engine then writes the local line).
+  virtual bool deferClaim(DeferredAlert&& alert) {
+    (void)alert;
+    return false;
+  }
+};
+
+}  // namespace exfilwatch::score

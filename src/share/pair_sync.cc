@@ -1,0 +1,582 @@
+// pair_sync.cc: deltas out, fleet totals back (see pair_sync.h).
+#include "share/pair_sync.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "fleet/cluster_slots.h"
+
+namespace exfilwatch::share {
+
+namespace {
+
+// One call per (client, domain): add this sensor's deltas to the window
+// buckets of the pair and of the domain, take back the information of names
+// another sensor had already sent (the fleet-wide "seen" test: a set per
+// domain and longest-window bucket), and return the pair's totals, its
+// distinct names and the domain's. Every key written gets its expiry here.
+// Keys: KEYS[1] .. ':p:<client>:<window>:<bucket>' (hash), ':d:<window>:<bucket>'
+// (hash), ':s:<bucket>' (set), ':h:<client>' and ':c' (HyperLogLog).
+constexpr const char* kPairScript = R"lua(
+local base = KEYS[1]
+local client = ARGV[1]
+local nwin = tonumber(ARGV[2])
+local slack = tonumber(ARGV[3])
+local F = {'i', 'a', 'q', 'u', 'n', 'r', 'l', 'w'}
+local D = {true, false, true, true, false, false, false, false}
+local function bump(k, dk, f, v)
+  redis.call('HINCRBY', k, F[f], v)
+  if D[f] then redis.call('HINCRBY', dk, F[f], v) end
+end
+local p = 4
+local wins = {}
+for i = 1, nwin do
+  local width = tonumber(ARGV[p])
+  local b = tonumber(ARGV[p + 1])
+  local w = {width = width, b = b, ttl = 2 * width + slack,
+             pk = base .. ':p:' .. client .. ':' .. i .. ':', dk = base .. ':d:' .. i .. ':'}
+  for f = 1, 8 do
+    local v = tonumber(ARGV[p + 1 + f])
+    if v ~= 0 then bump(w.pk .. b, w.dk .. b, f, v) end
+    local v2 = tonumber(ARGV[p + 9 + f])
+    if v2 ~= 0 then bump(w.pk .. (b - 1), w.dk .. (b - 1), f, v2) end
+  end
+  p = p + 18
+  wins[i] = w
+end
+local sw = tonumber(ARGV[p])
+local nn = tonumber(ARGV[p + 1])
+p = p + 2
+local sttl = 2 * sw + slack
+local hll = base .. ':h:' .. client
+for n = 1, nn do
+  local fp = ARGV[p]
+  local t = tonumber(ARGV[p + 1])
+  local bits = tonumber(ARGV[p + 2])
+  local lex = tonumber(ARGV[p + 3])
+  local rule = tonumber(ARGV[p + 4])
+  p = p + 5
+  local sb = math.floor(t / sw)
+  local sk = base .. ':s:' .. sb
+  local seen = redis.call('SISMEMBER', base .. ':s:' .. (sb - 1), fp) == 1
+  if redis.call('SADD', sk, fp) == 0 then seen = true end
+  redis.call('EXPIRE', sk, sttl)
+  if seen then
+    for i = 1, nwin do
+      local w = wins[i]
+      local nb = math.floor(t / w.width)
+      local k, dk = w.pk .. nb, w.dk .. nb
+      bump(k, dk, 1, -bits)
+      bump(k, dk, 4, -1)
+      if lex ~= 0 then bump(k, dk, 7, -lex) end
+      if rule ~= 0 then bump(k, dk, 8, -rule) end
+      redis.call('EXPIRE', k, w.ttl)
+      redis.call('EXPIRE', dk, w.ttl)
+    end
+  else
+    redis.call('PFADD', hll, fp)
+  end
+end
+local out = {}
+for i = 1, nwin do
+  local w = wins[i]
+  for _, b in ipairs({w.b, w.b - 1}) do
+    redis.call('EXPIRE', w.pk .. b, w.ttl)
+    redis.call('EXPIRE', w.dk .. b, w.ttl)
+  end
+  out[#out + 1] = redis.call('HMGET', w.pk .. w.b, unpack(F))
+  out[#out + 1] = redis.call('HMGET', w.pk .. (w.b - 1), unpack(F))
+end
+redis.call('EXPIRE', hll, sttl)
+out[#out + 1] = redis.call('PFCOUNT', hll)
+local lw = wins[nwin]
+out[#out + 1] = redis.call('HMGET', lw.dk .. lw.b, 'i', 'q', 'u')
+local dc = base .. ':c'
+redis.call('PFADD', dc, client)
+redis.call('EXPIRE', dc, sttl)
+out[#out + 1] = redis.call('PFCOUNT', dc)
+return out
+)lua";
+
+// Fleet-wide suppression: the first sensor to claim a pair's alert in an
+// interval raises it; the count tells an initial alert from an update.
+// Times are packet times, so replays of shards agree as live sensors do.
+constexpr const char* kClaimScript = R"lua(
+local k = KEYS[1] .. ':a:' .. ARGV[1] .. ':' .. ARGV[2]
+local now = tonumber(ARGV[3])
+local sup = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[5])
+local last = redis.call('GET', k)
+if last and now < tonumber(last) + sup then
+  return {0, tonumber(redis.call('GET', k .. ':n') or '0')}
+end
+redis.call('SET', k, now, 'EX', ttl)
+local n = redis.call('INCR', k .. ':n')
+redis.call('EXPIRE', k .. ':n', ttl)
+return {1, n}
+)lua";
+
+std::string sha1Hex(const std::string& text) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(text.data(), text.size(), md, &n, EVP_sha1(), nullptr);
+  std::string hex;
+  char b[3];
+  for (unsigned i = 0; i < n; ++i) {
+    std::snprintf(b, sizeof b, "%02x", md[i]);
+    hex += b;
+  }
+  return hex;
+}
+
+score::SharedCounts countsOf(const score::DnsCounters& c) {
+  return {c.info_bits, c.answer_bytes, c.queries,      c.new_names,
+          c.nxdomain,  c.risky_types,  c.lexical_hits, c.rule_centi};
+}
+
+// An HMGET value: nil (absent) is 0.
+bool replyInt(const fleet::RedisReply& r, int64_t& out) {
+  if (r.type == fleet::RedisReply::Type::Nil) {
+    out = 0;
+    return true;
+  }
+  if (r.type == fleet::RedisReply::Type::Integer) {
+    out = r.integer;
+    return true;
+  }
+  if (r.type != fleet::RedisReply::Type::String || r.str.empty() || r.str.size() > 20) return false;
+  char* end = nullptr;
+  out = std::strtoll(r.str.c_str(), &end, 10);
+  return end != nullptr && *end == '\0';
+}
+
+// Counts as Redis returned them, kept far from overflow (a peer may send
+// anything): the overlay subtracts what was sent.
+int64_t bounded(int64_t v) {
+  constexpr int64_t kLimit = int64_t{1} << 48;
+  return v > kLimit ? kLimit : v < -kLimit ? -kLimit : v;
+}
+
+bool replyCounts(const fleet::RedisReply& r, score::SharedCounts& out) {
+  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != score::kSharedFields)
+    return false;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!replyInt(r.elements[i], out[i])) return false;
+    out[i] = bounded(out[i]);
+  }
+  return true;
+}
+
+constexpr std::size_t kSlots = fleet::kSlots;
+}  // namespace
+
+bool parsePairReply(const fleet::RedisReply& r, PairTotals& out) {
+  constexpr std::size_t kExpected = 2 * score::kWindows + 3;
+  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != kExpected) return false;
+  for (int i = 0; i < score::kWindows; ++i) {
+    if (!replyCounts(r.elements[2 * i], out.cur[i]) ||
+        !replyCounts(r.elements[2 * i + 1], out.prev[i])) {
+      return false;
+    }
+  }
+  return replyInt(r.elements[2 * score::kWindows], out.distinct);
+}
+
+bool parseClaimReply(const fleet::RedisReply& r, bool& granted, int64_t& count) {
+  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != 2 ||
+      r.elements[0].type != fleet::RedisReply::Type::Integer ||
+      r.elements[1].type != fleet::RedisReply::Type::Integer) {
+    return false;
+  }
+  granted = r.elements[0].integer != 0;
+  count = r.elements[1].integer;
+  return true;
+}
+
+const std::string& pairScript() {
+  static const std::string s = kPairScript;
+  return s;
+}
+const std::string& pairScriptSha() {
+  static const std::string s = sha1Hex(pairScript());
+  return s;
+}
+const std::string& claimScript() {
+  static const std::string s = kClaimScript;
+  return s;
+}
+const std::string& claimScriptSha() {
+  static const std::string s = sha1Hex(claimScript());
+  return s;
+}
+
+PairSync::PairSync(const score::DnsScoreConfig& cfg, ShareOptions options)
+    : windows_(cfg.windows),
+      alert_score_(cfg.alert_score),
+      opt_(std::move(options)),
+      load_slots_(kSlots / 64, ~uint64_t{0}) {
+  dirty_.reserve(std::min<std::size_t>(opt_.max_dirty, 4096));
+  names_.reserve(std::min<std::size_t>(opt_.max_names, 4096));
+}
+
+std::string PairSync::baseKey(std::string_view domain) const {
+  std::string k = opt_.key_prefix;
+  k += "{d:";
+  k += domain;
+  k += '}';
+  return k;
+}
+
+void PairSync::touched(uint64_t key, const IpAddress& client, const IpAddress& server,
+                       std::string_view domain, uint32_t) {
+  if (dirty_index_.count(key)) return;
+  if (dirty_.size() >= opt_.max_dirty) {
+    ++stats_.dirty_dropped;
+    return;
+  }
+  dirty_.push_back({key, client, server, std::string(domain.substr(0, 255))});
+  dirty_index_.emplace(key, static_cast<uint32_t>(dirty_.size() - 1));
+}
+
+void PairSync::refreshAll() {
+  for (const auto& [key, s] : pairs_) {
+    if (dirty_index_.count(key) || dirty_.size() >= opt_.max_dirty) continue;
+    dirty_.push_back({key, s.client, s.server, s.domain});
+    dirty_index_.emplace(key, static_cast<uint32_t>(dirty_.size() - 1));
+  }
+}
+
+void PairSync::novelName(uint64_t key, uint64_t fingerprint, uint32_t now, uint32_t info_bits,
+                         bool lexical, uint32_t rule_centi) {
+  // Names of pairs not shared yet stay local: most never reach the floor,
+  // and a pair's first flush carries its counts (its names count as new).
+  if (pairs_.find(key) == pairs_.end()) return;
+  if (names_.size() >= opt_.max_names) {
+    ++stats_.names_dropped;  // counted as new fleet-wide: errs towards detection
+    return;
+  }
+  names_.push_back({key, fingerprint, now, info_bits, rule_centi, lexical});
+}
+
+const score::SharedPairView* PairSync::view(uint64_t key) const {
+  if (pairs_.empty()) return nullptr;
+  const auto it = pairs_.find(key);
+  return it != pairs_.end() && it->second.has_view ? &it->second.view : nullptr;
+}
+
+std::size_t PairSync::memoryBytes() const {
+  return pairs_.size() * (sizeof(Shared) + sizeof(uint64_t) + 2 * sizeof(void*)) +
+         dirty_.capacity() * sizeof(Dirty) + names_.capacity() * sizeof(Name) +
+         dirty_index_.size() * (sizeof(uint64_t) * 2 + 2 * sizeof(void*));
+}
+
+void PairSync::expire(uint32_t now) {
+  const uint32_t keep = 2 * windows_.back() + opt_.ttl_slack_seconds;
+  for (auto it = pairs_.begin(); it != pairs_.end();) {
+    if (now > it->second.last_flush + keep) {
+      it = pairs_.erase(it);
+      ++stats_.pairs_expired;
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool PairSync::collect(score::DnsScorer& scorer, uint32_t now, Flush& out) {
+  out = Flush{};
+  if (now >= last_expire_ + 60 || now < last_expire_) {
+    last_expire_ = now;
+    expire(now);
+  }
+  // Names grouped by pair: each pair's call carries its own.
+  std::sort(names_.begin(), names_.end(), [](const Name& a, const Name& b) {
+    return a.key != b.key ? a.key < b.key : a.now < b.now;
+  });
+  std::vector<std::string> args;
+  std::vector<std::string_view> views;
+  std::vector<Dirty> carry;
+  for (const Dirty& d : dirty_) {
+    const score::DnsPairRecord* r = scorer.takeDirty(d.key);
+    if (r == nullptr) continue;
+    auto it = pairs_.find(d.key);
+    if (it == pairs_.end()) {
+      if (scorer.scoreOf(d.key, r->last_seen) < opt_.floor_score * alert_score_) {
+        ++stats_.below_floor;
+        continue;
+      }
+      if (pairs_.size() >= opt_.max_pairs) {
+        ++stats_.pairs_full;
+        continue;
+      }
+      it = pairs_.emplace(d.key, Shared{}).first;
+      it->second.client = d.client;
+      it->second.server = d.server;
+      it->second.domain = d.domain;
+    }
+    Shared& s = it->second;
+    s.last_flush = now;
+    Flush::Item item;
+    item.key = d.key;
+    item.domain = d.domain;
+    item.client = d.client;
+    item.server = d.server;
+    item.last_seen = r->last_seen;
+    args.clear();
+    args.emplace_back("EVALSHA");
+    args.emplace_back(pairScriptSha());
+    args.emplace_back("1");
+    args.emplace_back(baseKey(item.domain));
+    args.emplace_back(d.client.toString());
+    args.emplace_back(std::to_string(score::kWindows));
+    args.emplace_back(std::to_string(opt_.ttl_slack_seconds));
+    for (int i = 0; i < score::kWindows; ++i) {
+      const auto& w = r->win[i];
+      // Follow the record to its bucket: what was current became previous.
+      if (w.bucket != s.bucket[i]) {
+        if (w.bucket == s.bucket[i] + 1) {
+          s.sent_prev[i] = s.sent_cur[i];
+          s.view.w[i].prev = s.view.w[i].cur;
+        } else {
+          s.sent_prev[i] = {};
+          s.view.w[i].prev = {};
+        }
+        s.sent_cur[i] = {};
+        s.view.w[i].cur = {};
+        s.bucket[i] = w.bucket;
+        s.view.w[i].bucket = w.bucket;
+      }
+      item.bucket[i] = w.bucket;
+      item.before_cur[i] = s.sent_cur[i];
+      item.before_prev[i] = s.sent_prev[i];
+      const score::SharedCounts cur = countsOf(w.cur), prev = countsOf(w.prev);
+      args.emplace_back(std::to_string(windows_[i]));
+      args.emplace_back(std::to_string(w.bucket));
+      for (int k = 0; k < score::kSharedFields; ++k)
+        args.emplace_back(std::to_string(cur[k] - s.sent_cur[i][k]));
+      for (int k = 0; k < score::kSharedFields; ++k)
+        args.emplace_back(std::to_string(prev[k] - s.sent_prev[i][k]));
+      s.sent_cur[i] = cur;
+      s.sent_prev[i] = prev;
+      item.sent_cur[i] = cur;
+      item.sent_prev[i] = prev;
+    }
+    args.emplace_back(std::to_string(windows_.back()));
+    const auto first = std::lower_bound(names_.begin(), names_.end(), d.key,
+                                        [](const Name& n, uint64_t k) { return n.key < k; });
+    auto last = first;
+    while (last != names_.end() && last->key == d.key) ++last;
+    args.emplace_back(std::to_string(last - first));
+    for (auto n = first; n != last; ++n) {
+      args.emplace_back(std::to_string(static_cast<int64_t>(n->fingerprint)));
+      args.emplace_back(std::to_string(n->now));
+      args.emplace_back(std::to_string(n->info_bits));
+      args.emplace_back(n->lexical ? "1" : "0");
+      args.emplace_back(std::to_string(n->rule_centi));
+    }
+    views.assign(args.begin(), args.end());
+    const std::string& base = args[3];
+    const uint16_t slot = fleet::keySlot(base);
+    if (load_slots_[slot / 64] & (uint64_t{1} << (slot % 64))) {
+      load_slots_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+      if (out.batch.add(base, {"SCRIPT", "LOAD", pairScript()})) {
+        out.loads.push_back(out.batch.size() - 1);
+      }
+    }
+    if (!out.batch.add(base, views)) {
+      // The batch is full: this pair's delta waits for the next flush.
+      s.sent_cur = item.before_cur;
+      s.sent_prev = item.before_prev;
+      carry.push_back(d);
+      continue;
+    }
+    item.command = out.batch.size() - 1;
+    stats_.names_sent += static_cast<uint64_t>(last - first);
+    out.items.push_back(std::move(item));
+  }
+  for (auto& c : claims_) {
+    if (addClaim(out.batch, c.client, c.domain, c.signature_id, c.now, c.suppress_seconds)) {
+      out.claims.emplace_back(out.batch.size() - 1, std::move(c));
+    } else {
+      ++stats_.claims_full;  // the batch is full: written as local at apply
+      unsent_claims_.push_back(std::move(c));
+    }
+  }
+  claims_.clear();
+  dirty_.swap(carry);
+  dirty_index_.clear();
+  for (std::size_t i = 0; i < dirty_.size(); ++i)
+    dirty_index_.emplace(dirty_[i].key, static_cast<uint32_t>(i));
+  names_.clear();
+  if (out.empty()) return false;
+  ++stats_.flushes;
+  stats_.pairs_sent += out.items.size();
+  stats_.commands += out.batch.size();
+  stats_.bytes += out.batch.bytes();
+  return true;
+}
+
+void PairSync::apply(const Flush& flush, const fleet::BatchResult& result,
+                     const std::function<void(const Flush::Item&)>& changed,
+                     const std::function<void(const std::string&, const std::any&)>& emit) {
+  for (const auto& [i, c] : flush.claims) {
+    score::ClaimOutcome o = score::ClaimOutcome::Unknown;
+    if (i < result.failures.size() && result.failures[i] == fleet::Failure::None &&
+        i < result.replies.size()) {
+      o = claimOutcome(result.replies[i]);
+    } else {
+      ++stats_.claims_unknown;
+    }
+    if (!emit) continue;
+    switch (o) {
+      case score::ClaimOutcome::Suppressed:
+        break;
+      case score::ClaimOutcome::Initial:
+        emit(c.initial, c.initial_fields);
+        break;
+      case score::ClaimOutcome::Update:
+        emit(c.update, c.update_fields);
+        break;
+      case score::ClaimOutcome::Unknown:  // fail open: local suppression alone
+        emit(c.local_update ? c.update : c.initial,
+           c.local_update ? c.update_fields : c.initial_fields);
+        break;
+    }
+  }
+  if (emit) {
+    for (const auto& c : unsent_claims_) emit(c.local_update ? c.update : c.initial,
+           c.local_update ? c.update_fields : c.initial_fields);
+    unsent_claims_.clear();
+  }
+  auto markLoad = [&](std::string_view domain) {
+    const uint16_t slot = fleet::keySlot(baseKey(domain));
+    load_slots_[slot / 64] |= uint64_t{1} << (slot % 64);
+  };
+  for (const Flush::Item& item : flush.items) {
+    auto it = pairs_.find(item.key);
+    const bool have = it != pairs_.end();
+    const bool replied = item.command < result.replies.size() &&
+                         item.command < result.failures.size() &&
+                         result.failures[item.command] == fleet::Failure::None;
+    auto restore = [&] {
+      // Not applied: the delta goes again with the next flush.
+      if (!have) return;
+      for (int i = 0; i < score::kWindows; ++i) {
+        if (it->second.bucket[i] != item.bucket[i]) continue;
+        it->second.sent_cur[i] = item.before_cur[i];
+        it->second.sent_prev[i] = item.before_prev[i];
+      }
+    };
+    if (!replied) {
+      ++stats_.replies_lost;
+      const fleet::Failure f = item.command < result.failures.size() ? result.failures[item.command]
+                                                                     : fleet::Failure::Stopped;
+      // Never sent: resend. Sent without a reply: it may have run; not resent.
+      if (f == fleet::Failure::Expired || f == fleet::Failure::Stopped ||
+          f == fleet::Failure::Redirects) {
+        restore();
+      }
+      markLoad(item.domain);  // a restarted node has lost its scripts
+      continue;
+    }
+    const fleet::RedisReply& r = result.replies[item.command];
+    if (r.isError()) {
+      ++stats_.replies_bad;
+      if (r.str.rfind("NOSCRIPT", 0) == 0) {
+        ++stats_.noscript;
+        markLoad(item.domain);
+      }
+      restore();
+      continue;
+    }
+    PairTotals totals;
+    if (!parsePairReply(r, totals)) {
+      ++stats_.replies_bad;
+      continue;
+    }
+    if (!have) continue;
+    Shared& s = it->second;
+    score::SharedPairView v = s.view;
+    for (int i = 0; i < score::kWindows; ++i) {
+      if (s.bucket[i] != item.bucket[i]) continue;
+      for (int k = 0; k < score::kSharedFields; ++k) {
+        v.w[i].cur[k] = totals.cur[i][k] - item.sent_cur[i][k];
+        v.w[i].prev[k] = totals.prev[i][k] - item.sent_prev[i][k];
+      }
+      v.w[i].bucket = item.bucket[i];
+    }
+    const int64_t distinct = totals.distinct;
+    v.distinct = static_cast<double>(distinct);
+    s.view = v;
+    s.has_view = true;
+    if (changed) changed(item);
+  }
+  for (std::size_t i : flush.loads) {
+    if (i < result.failures.size() && result.failures[i] == fleet::Failure::None &&
+        i < result.replies.size() && !result.replies[i].isError()) {
+      continue;
+    }
+    const uint16_t slot = flush.batch.slot(i);
+    load_slots_[slot / 64] |= uint64_t{1} << (slot % 64);
+  }
+}
+
+bool PairSync::addClaim(fleet::CommandBatch& batch, const IpAddress& client,
+                        std::string_view domain, uint32_t signature_id, int64_t now,
+                        uint32_t suppress_seconds) const {
+  const std::string base = baseKey(domain);
+  const std::string who = client.toString(), sig = std::to_string(signature_id),
+                    t = std::to_string(now), sup = std::to_string(suppress_seconds),
+                    ttl = std::to_string(
+                        std::max<uint64_t>(2ull * suppress_seconds, 2ull * windows_.back()) +
+                        opt_.ttl_slack_seconds);
+  // EVAL, not EVALSHA: claims are one per alert, and need no loaded script.
+  return batch.add(base, {"EVAL", claimScript(), "1", base, who, sig, t, sup, ttl});
+}
+
+score::ClaimOutcome PairSync::claimOutcome(const fleet::RedisReply& r) {
+  bool granted = false;
+  int64_t count = 0;
+  if (!parseClaimReply(r, granted, count)) {
+    ++stats_.claims_unknown;
+    ++stats_.replies_bad;
+    return score::ClaimOutcome::Unknown;
+  }
+  if (!granted) {
+    ++stats_.claims_denied;
+    return score::ClaimOutcome::Suppressed;
+  }
+  return count <= 1 ? score::ClaimOutcome::Initial : score::ClaimOutcome::Update;
+}
+
+score::ClaimOutcome PairSync::claim(const IpAddress& client, std::string_view domain,
+                                    uint32_t signature_id, int64_t now, uint32_t suppress_seconds) {
+  ++stats_.claims;
+  if (!claim_rt_) {
+    ++stats_.claims_unknown;
+    return score::ClaimOutcome::Unknown;
+  }
+  fleet::CommandBatch batch;
+  addClaim(batch, client, domain, signature_id, now, suppress_seconds);
+  fleet::BatchResult result;
+  if (!claim_rt_(std::move(batch), result) || !result.ok() || result.replies.size() != 1) {
+    ++stats_.claims_unknown;
+    return score::ClaimOutcome::Unknown;
+  }
+  return claimOutcome(result.replies[0]);
+}
+
+bool PairSync::deferClaim(DeferredAlert&& alert) {
+  if (claims_.size() >= opt_.max_claims) {
+    ++stats_.claims_full;
+    return false;
+  }
+  ++stats_.claims;
+  claims_.push_back(std::move(alert));
+  return true;
+}
+
+}  // namespace exfilwatch::share
