@@ -157,7 +157,9 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
       first_qname_scanned_ = true;
       allowed = matcher_.allowedBy() != nullptr;
     }
-    if (!allowed || registeredNeededWhenAllowed()) registered = registered_.lookup(prepared);
+    if (!allowed || registeredNeededWhenAllowed()) {
+      registered = aggregationDomain(pkt, lower, registered_.lookup(prepared));
+    }
     // A query's pair record and name fingerprint: two more misses, started
     // here so that the rest of the rule scans overlaps them.
     if (!message_.qr && scoring_ && !allowed) {
@@ -182,12 +184,20 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
   if (message_.qr && scoring_ && !allowed) dns_scorer_.observeResponse(pkt, message_, registered);
 }
 
+std::string_view Engine::aggregationDomain(const PacketContext& pkt, std::string_view lower,
+                                           std::string_view registered) {
+  if (score::plausibleTld(lower)) return registered;
+  return server_domain_.set(message_.qr ? pkt.src : pkt.dst);
+}
+
 bool Engine::suppressed(const PacketContext& pkt, std::string_view registered_domain,
                         uint32_t signature_id) {
   if (config_->alert_suppress_seconds == 0) return false;
-  // Keyed per (client, registered domain, signature): a rule firing on a
-  // domain must not hide another rule's (or the lexical detector's) alert.
-  uint64_t h = pkt.src.hash() ^ (uint64_t{signature_id} * 0x9e3779b97f4a7c15ULL);
+  // Keyed per (client, aggregation domain, signature), the scorer's pair: a
+  // rule firing on a domain must not hide another rule's (or the scorer's)
+  // alert. The client is the querier, whichever way the message goes.
+  const IpAddress& client = message_.qr ? pkt.dst : pkt.src;
+  uint64_t h = client.hash() ^ (uint64_t{signature_id} * 0x9e3779b97f4a7c15ULL);
   h = hashing::fmix64(hashing::fnv1a(registered_domain.data(), registered_domain.size(), h)) |
       1;  // 0 marks an empty slot
   SuppressSlot& slot = suppress_[h % suppress_.size()];
@@ -299,8 +309,10 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
       first = false;
       continue;
     }
+    const std::string_view lower = message_.lower(q.name);
     const std::string_view reg =
-        first ? registered_domain : registered_.lookup(message_.lower(q.name), q.name.labels);
+        first ? registered_domain
+              : aggregationDomain(pkt, lower, registered_.lookup(lower, q.name.labels));
     const bool is_first = first;
     first = false;
     if (rules_on && !applyRules(pkt, q, is_first, reg)) {  // allowed

@@ -99,6 +99,11 @@ class Engine final : public dns::TcpMessageSink {
     return config_->dns_log || evidence_.enabled() || rule_observer_ != nullptr ||
            (plane_->rules && plane_->rules->hasField(rules::Field::DnsRegisteredDomain));
   }
+  // What a name is aggregated under, everywhere (scorer pairs, rule
+  // suppression, EVE's registered_domain, evidence): its registered domain,
+  // or "@server" when it has no plausible top-level domain (score::plausibleTld).
+  std::string_view aggregationDomain(const PacketContext& pkt, std::string_view lower,
+                                     std::string_view registered);
   // The rules' context for question `q` of the current message.
   rules::MatchContext matchContext(const PacketContext& pkt, const dns::Question& q) const;
   bool suppressed(const PacketContext& pkt, std::string_view registered_domain,
@@ -132,6 +137,7 @@ class Engine final : public dns::TcpMessageSink {
   };
   std::vector<SuppressSlot> suppress_;
   rules::Matcher matcher_;
+  score::ServerDomain server_domain_;  // aggregationDomain's "@server" text
   // True when handleDns already began the first question's verdict and
   // scanned its dns.qname (to skip the registered domain and the plan of
   // allowed names).

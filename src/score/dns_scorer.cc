@@ -77,7 +77,6 @@ uint64_t DnsScorer::pairKey(const IpAddress& client, std::string_view domain) co
   return h ? h : 1;
 }
 
-namespace {
 // A label that can be a top-level domain: letters only (2-24), or punycode.
 bool plausibleTld(std::string_view name) {
   const auto dot = name.rfind('.');
@@ -90,11 +89,15 @@ bool plausibleTld(std::string_view name) {
   return true;
 }
 
+namespace {
 // The domain a query is aggregated under, and the prefix left of it.
 void splitName(std::string_view raw, std::string_view lower, std::string_view registered,
                std::string_view& domain, std::string_view& prefix) {
-  if (!registered.empty() && registered.size() < lower.size() &&
-      lower[lower.size() - registered.size() - 1] == '.') {
+  if (isServerDomain(registered)) {
+    domain = registered;  // the engine's "@server": the whole name is payload
+    prefix = raw;
+  } else if (!registered.empty() && registered.size() < lower.size() &&
+             lower[lower.size() - registered.size() - 1] == '.') {
     domain = registered;
     prefix = raw.substr(0, raw.size() - registered.size() - 1);
   } else {
@@ -248,14 +251,13 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   return &verdict_;
 }
 
-std::string_view DnsScorer::serverDomain(const IpAddress& server) {
-  server_domain_[0] = '@';
-  server_domain_[1] = '\0';
+std::string_view ServerDomain::set(const IpAddress& server) {
+  text[0] = '@';
+  text[1] = '\0';
   if (server.family) {
-    inet_ntop(server.family == 6 ? AF_INET6 : AF_INET, server.bytes, server_domain_ + 1,
-              sizeof server_domain_ - 1);
+    inet_ntop(server.family == 6 ? AF_INET6 : AF_INET, server.bytes, text + 1, sizeof text - 1);
   }
-  return {server_domain_, std::strlen(server_domain_)};
+  return {text, std::strlen(text)};
 }
 
 void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage& msg,

@@ -94,6 +94,21 @@ struct DnsScorerStats {
 
 bool isRiskyType(uint16_t qtype);
 
+// The aggregation key of names without a plausible top-level domain
+// (dnscat2 straight to its server): no resolver can route them, so the
+// channel is the server, "@<server address>". Engine and scorer both use
+// it, so that suppression, EVE's registered_domain, the top-domains metric
+// and the scorer's pairs agree. `lower_name` is lower-cased, no trailing dot.
+bool plausibleTld(std::string_view lower_name);
+struct ServerDomain {
+  char text[64] = {};  // "@" + INET6_ADDRSTRLEN
+  std::string_view set(const IpAddress& server);
+};
+// "@..." (never a real registered domain, which cannot start with '@').
+inline bool isServerDomain(std::string_view domain) {
+  return !domain.empty() && domain.front() == '@';
+}
+
 class DnsScorer {
  public:
   DnsScorer(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel> model,
@@ -151,7 +166,7 @@ class DnsScorer {
   // Features of `r` at clk.now. Not `full`: only what the score needs (the
   // per-query check); the profiles for reasons and explain are left zero.
   void compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f, bool full) const;
-  std::string_view serverDomain(const IpAddress& server);
+  std::string_view serverDomain(const IpAddress& server) { return server_domain_.set(server); }
   void formatReasons(const DnsPairRecord& r, const DnsFeatures& f, std::string_view last_name,
                      uint32_t now);
 
@@ -167,7 +182,7 @@ class DnsScorer {
   Clock clock_;          // see clockAt(); reset by reconfigure (the widths may change)
   std::string reasons_;  // reserved once; reused
   std::string win_names_[kWindows];
-  char server_domain_[64] = {};  // "@" + INET6_ADDRSTRLEN
+  ServerDomain server_domain_;
 };
 
 }  // namespace exfilwatch::score

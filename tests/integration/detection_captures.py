@@ -4,6 +4,8 @@ alert naming its domain (uploads: the destination), with the analyst rules
 on and off; the benign sets raise no alert at all. Prints, per capture, the
 queries (or bytes) that passed before the first scoring alert.
 """
+import collections
+import datetime
 import glob
 import os
 
@@ -29,12 +31,32 @@ BENIGN = [f"{C}/benign-dns.pcap", f"{C}/https-8443-benign.pcap"] + sorted(
     p for p in glob.glob(os.path.join(SHARED, "corpus", "benign", "**", "*"), recursive=True)
     if p.endswith((".pcap", ".pcapng")))
 
+SUPPRESS_S = 300  # detect.suppress_seconds default
+
+
+def ts(rec):
+    return datetime.datetime.strptime(rec["timestamp"][:19], "%Y-%m-%dT%H:%M:%S").timestamp()
+
+
+def check_one_per_interval(short, mode, recs):
+    """One alert per (client, aggregation domain, detector) per interval:
+    names without a public suffix included (their domain is "@server")."""
+    by = collections.defaultdict(list)
+    for a in alerts(recs):
+        client = a["dest_ip"] if a.get("dns", {}).get("type") == "response" else a["src_ip"]
+        by[(client, named(a), a["alert"]["signature_id"])].append(ts(a))
+    worst = max(((len(t) - 1 - (max(t) - min(t)) // SUPPRESS_S, k) for k, t in by.items()), default=(0, None))
+    check(worst[0] <= 0, f"{short} [{mode}]: one alert per pair and detector per interval "
+          f"({sum(map(len, by.values()))} alerts, {len(by)} pairs; worst {worst[1]})")
+
+
 print("capture\tmode\tnamed\tbefore_first_alert")
 for pcap, want in POSITIVE:
     short = os.path.relpath(pcap, SHARED)
     for mode, extra in (("rules", ()), ("score-only", ("--config", no_rules_config()))):
         recs, _ = replay(pcap, *extra, dns_log=True)
         sa = score_alerts(recs)
+        check_one_per_interval(short, mode, recs)
         hit = [a for a in sa if named(a) == want]
         check(bool(hit), f"{short} [{mode}]: scoring alert naming {want} (got {sorted({named(a) for a in sa})})")
         if not hit:
