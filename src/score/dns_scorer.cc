@@ -14,6 +14,7 @@
 namespace exfilwatch::score {
 
 namespace {
+constexpr uint32_t kDaySeconds = 86400;
 constexpr uint64_t kKeySeed = 0x6a09e667f3bcc909ULL;  // fixed: replays are reproducible
 
 uint8_t entropyBin(double e) {
@@ -196,6 +197,13 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
     r.hll.add(hashing::hashBytes(lprefix.data(), lprefix.size(), 0x9e3779b97f4a7c15ULL));
     info_bits = static_cast<uint32_t>(std::lround(bits.info_bits));
     satAdd(r.info_total_bits, info_bits);
+    const auto day = static_cast<uint16_t>(now / kDaySeconds);
+    if (day > r.day) {  // time going back counts in the current day
+      r.prev_day_info = day == r.day + 1 ? r.day_info : 0;
+      r.day_info = 0;
+      r.day = day;
+    }
+    satAdd(r.day_info, (info_bits + 4) / 8);
     // Tunnel-shaped: the entropy/binary rule of lexical.h, or a long label
     // (longer than any benign family we measured) the benign model finds
     // improbable. Hex payload (entropy <= 4) needs the second.
@@ -233,6 +241,10 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   DnsFeatures& f = scratch_;
   compute(r, clk, f, false);
   if (f.score < cfg_.alert_score) return nullptr;
+  if (!repeatedUse(f)) {
+    ++stats_.single_use;
+    return nullptr;
+  }
   const bool first = r.last_alert == 0;
   if (!first && now - r.last_alert < suppress_seconds_) {
     ++stats_.suppressed;
@@ -304,6 +316,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
       o.info_bytes = c.info_bits / 8.0 * pw;
       if (!all) {
         o = {o.info_bytes};
+        o.unique = c.new_names * pw;
         continue;
       }
       o.answer_bytes = c.answer_bytes * pw;
@@ -321,6 +334,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
     o.info_bytes = (c.info_bits * cw + p.info_bits * pw) / 8.0;
     if (!all) {
       o = {o.info_bytes};
+      o.unique = c.new_names * cw + p.new_names * pw;
       continue;
     }
     o.answer_bytes = c.answer_bytes * cw + p.answer_bytes * pw;
@@ -338,6 +352,19 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   f.max_label = r.max_label;
   f.queries_total = r.queries_total;
   f.info_total_bytes = r.info_total_bits / 8.0;
+  {
+    // The daily budget, sliding like the windows: the previous day weighs
+    // what is left of it in the 24 hours ending now.
+    const uint32_t day = clk.now / kDaySeconds;
+    const double left = 1.0 - static_cast<double>(clk.now % kDaySeconds) / kDaySeconds;
+    if (day <= r.day) {
+      f.info_day_bytes = r.day_info + (day == r.day ? r.prev_day_info * left : r.prev_day_info);
+    } else if (day == r.day + 1u) {
+      f.info_day_bytes = r.day_info * left;
+    } else {
+      f.info_day_bytes = 0;
+    }
+  }
   f.entropy_max = r.entropy_max_q / 30.0;
   f.entropy_p90 = 0.0;
   uint32_t total = 0;
@@ -360,6 +387,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   double info = 0.0;
   for (int i = 0; i < kWindows; ++i)
     info = std::max(info, ratio(f.w[i].info_bytes, cfg_.info_bytes[i]));
+  info = std::max(info, ratio(f.info_day_bytes, cfg_.daily_info_bytes));
   const auto& m = f.w[kScoreWindow];
   f.c_info = cfg_.weight_info * info;
   f.c_unique = cfg_.weight_unique * ratio(m.unique, cfg_.unique_subdomains);
@@ -372,6 +400,13 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   // their weight over the window counts up to 1, times weight_rules.
   f.c_rules = cfg_.weight_rules * std::min(m.rule_weight, 1.0);
   f.score = f.c_info + f.c_unique + f.c_answer + f.c_lexical + f.c_types + f.c_rules;
+}
+
+bool DnsScorer::repeatedUse(const DnsFeatures& f) const {
+  double most = 0;
+  for (const auto& w : f.w) most = std::max(most, w.unique);
+  // Sliding windows weigh the previous bucket: round so that 2.6 counts 3.
+  return std::lround(most) >= static_cast<long>(cfg_.min_new_names);
 }
 
 bool DnsScorer::features(uint64_t key, uint32_t now, DnsFeatures& out) const {
@@ -391,6 +426,7 @@ void DnsScorer::formatReasons(const DnsPairRecord& r, const DnsFeatures& f,
   appendKv(o, "score", "", f.score, 2);
   for (int i = 0; i < kWindows; ++i)
     appendKv(o, "info_bytes_", win_names_[i], f.w[i].info_bytes, 0);
+  appendKv(o, "info_bytes_24h", "", f.info_day_bytes, 0);
   appendKv(o, "unique_subdomains_", win_names_[1], f.w[1].unique, 0);
   appendKv(o, "distinct_subdomains", "", f.distinct, 0);
   appendKv(o, "queries_", win_names_[0], f.w[0].queries, 0);

@@ -8,7 +8,8 @@
 // allocates per packet. One alert per pair per suppression interval, then
 // "update" alerts while the pair stays over the score.
 //
-// Features per window (1 m, 10 m, 1 h by default; sliding, see window.h):
+// Features per window (1 m, 10 m, 1 h by default; sliding, see window.h,
+// plus the information sent over 24 hours, the daily budget):
 // information sent (bytes of names never seen before under the domain, after
 // compression: prefixInfoBits), unique subdomains, queries, NXDOMAIN
 // answers, answer bytes (downstream channel), risky record types (NULL, TXT,
@@ -60,7 +61,11 @@ struct DnsPairRecord {
   Hll64 hll;                // distinct subdomains, lifetime
   uint8_t entropy_hist[8];  // prefix entropy: <1.5, <2, <2.5, <3, <3.5, <4, <4.5, >=4.5
   uint8_t label_hist[4];    // longest prefix label: <16, <32, <48, >=48
-  char first_name[24];      // first query name, truncated
+  // The daily budget: information sent on the current UTC day and the day
+  // before (bytes, saturating), read as a sliding 24-hour window.
+  uint16_t day;  // unix seconds / 86400 of day_info
+  uint16_t day_info, prev_day_info;
+  char first_name[16];  // first query name, truncated
 };
 static_assert(sizeof(DnsPairRecord) == 248, "keep the per-pair record within the 256-byte budget");
 
@@ -75,6 +80,7 @@ struct DnsFeatures {
   uint32_t max_label = 0;
   uint32_t queries_total = 0;
   double info_total_bytes = 0;
+  double info_day_bytes = 0;  // the daily budget's sliding 24 hours
   // Score components (already weighted) and the total.
   double c_info = 0, c_unique = 0, c_answer = 0, c_lexical = 0, c_types = 0, c_rules = 0;
   double score = 0;
@@ -90,6 +96,7 @@ struct DnsVerdict {
 
 struct DnsScorerStats {
   uint64_t queries = 0, responses = 0, allowed = 0, new_names = 0, verdicts = 0, suppressed = 0;
+  uint64_t single_use = 0;  // over the score, but too few new names (min_new_names)
 };
 
 bool isRiskyType(uint16_t qtype);
@@ -166,6 +173,10 @@ class DnsScorer {
   // Features of `r` at clk.now. Not `full`: only what the score needs (the
   // per-query check); the profiles for reasons and explain are left zero.
   void compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f, bool full) const;
+  // Repeated use: min_new_names new names in some window. Score rules do
+  // not stand in for it (random hex fits the dnscat2 shape one time in 50);
+  // alert rules alert on their own.
+  bool repeatedUse(const DnsFeatures& f) const;
   std::string_view serverDomain(const IpAddress& server) { return server_domain_.set(server); }
   void formatReasons(const DnsPairRecord& r, const DnsFeatures& f, std::string_view last_name,
                      uint32_t now);

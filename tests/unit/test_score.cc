@@ -362,3 +362,58 @@ TEST_CASE("DNS scorer: hex leak alerts once per interval; repeats carry no infor
   CHECK(allowed.observeQuery(pkt, msg, "av-example.net", allow) == nullptr);
   CHECK(allowed.pairs() == 0);
 }
+
+TEST_CASE("DNS scorer: one random-ID name never alerts alone; a channel of new names does") {
+  DnsScoreConfig cfg;
+  cfg.memory_bytes = 1 << 20;
+  cfg.seen_names_bytes = 1 << 16;
+  DnsScorer s(cfg, NgramModel::builtin(), 300, LexicalThresholds{});
+  dns::Parser parser;
+  dns::DnsMessage msg;
+  WeirdCounters weird;
+  PacketContext pkt;
+  pkt.ts.sec = 5000;
+  std::mt19937_64 rng(11);
+  auto randomLabel = [&](int n) {
+    static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    std::string out;
+    for (int i = 0; i < n; ++i) out += kAlphabet[rng() % 32];
+    return out;
+  };
+  // Each client asks one base32 ID under a cloud-style domain: tunnel-shaped
+  // (the lexical rule alone would reach the score) but used once.
+  for (uint8_t c = 1; c <= 50; ++c) {
+    const uint8_t client[4] = {10, 1, 0, c};
+    pkt.src = IpAddress::v4(client);
+    const auto m = query(randomLabel(52) + ".fn.cloud-example.com");
+    REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+    CHECK(s.observeQuery(pkt, msg, "cloud-example.com", RuleHits{}) == nullptr);
+    DnsFeatures f;
+    REQUIRE(s.features(s.pairKey(pkt.src, "cloud-example.com"), 5000, f));
+    CHECK(f.score >= cfg.alert_score);  // over the score: only the gate held it
+  }
+  CHECK(s.stats().single_use == 50);
+  // One client, new names in a row: the min_new_names-th one alerts.
+  const uint8_t tunnel[4] = {10, 1, 1, 1};
+  pkt.src = IpAddress::v4(tunnel);
+  int first = 0;
+  for (int i = 1; i <= 10 && !first; ++i) {
+    const auto m = query(randomLabel(52) + ".t.tunnel-example.com");
+    REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+    pkt.ts.sec = 5000 + i;
+    if (const DnsVerdict* v = s.observeQuery(pkt, msg, "tunnel-example.com", RuleHits{})) {
+      first = i;
+      CHECK(v->reasons.find("unique_subdomains_10m=3") != std::string_view::npos);
+    }
+  }
+  CHECK(first == static_cast<int>(cfg.min_new_names));
+  // A score rule on one name does not stand in for repeated use (random
+  // hex fits the dnscat2-shaped rule one time in 50).
+  const uint8_t ruled[4] = {10, 1, 1, 2};
+  pkt.src = IpAddress::v4(ruled);
+  RuleHits hits;
+  hits.score_weight = 1.0;
+  const auto m = query(randomLabel(52) + ".fn.rule-example.com");
+  REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+  CHECK(s.observeQuery(pkt, msg, "rule-example.com", hits) == nullptr);
+}
