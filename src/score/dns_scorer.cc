@@ -263,6 +263,44 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   return &verdict_;
 }
 
+namespace {
+uint32_t downstreamBits(SeenSet& seen, const NgramModel* model, const dns::DnsMessage& msg,
+                        std::string_view domain) {
+  // What the answers carry that was never seen under the domain: TXT data,
+  // and the part left of the domain of CNAME/MX/NS/PTR/SRV targets under
+  // it (dnscat2 answers with hex names under its own domain). A few
+  // answers per message at most: a tunnel's answers are few and large.
+  constexpr int kMaxPieces = 4;
+  const uint64_t seed = hashing::hashBytes(domain.data(), domain.size(), kKeySeed) ^ 0xd0;
+  double bits = 0;
+  int pieces = 0;
+  auto count = [&](std::string_view piece) {
+    if (piece.empty() || pieces == kMaxPieces) return;
+    ++pieces;
+    if (seen.testAndSet(hashing::hashBytes(piece.data(), piece.size(), seed))) return;
+    bits += prefixBits(model, piece).info_bits;
+  };
+  const auto& segments = msg.txtSegments();
+  for (const auto& rr : msg.answers) {
+    if (pieces == kMaxPieces) break;
+    if (rr.kind == dns::RdataKind::Txt) {
+      for (uint32_t i = 0; i < rr.txt_count && rr.txt_first + i < segments.size(); ++i) {
+        count(msg.txt(segments[rr.txt_first + i]));
+      }
+    } else if (rr.target.valid && !isServerDomain(domain)) {
+      const std::string_view t = msg.lower(rr.target);
+      if (t.size() > domain.size() && t[t.size() - domain.size() - 1] == '.' &&
+          t.substr(t.size() - domain.size()) == domain) {
+        count(msg.raw(rr.target).substr(0, t.size() - domain.size() - 1));
+      }
+    } else if (rr.target.valid) {
+      count(msg.raw(rr.target));  // "@server": the whole target is payload
+    }
+  }
+  return static_cast<uint32_t>(std::lround(bits));
+}
+}  // namespace
+
 std::string_view ServerDomain::set(const IpAddress& server) {
   text[0] = '@';
   text[1] = '\0';
@@ -284,11 +322,23 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
   ++stats_.responses;
   uint64_t answer = 0;
   for (const auto& rr : msg.answers) answer += rr.rdlength;
+  const uint32_t down_bits = downstreamBits(seen_, model_.get(), msg, domain);
+  if (down_bits) {
+    satAdd(r->info_total_bits, down_bits);
+    const auto day = static_cast<uint16_t>(pkt.ts.sec / kDaySeconds);
+    if (day > r->day) {
+      r->prev_day_info = day == r->day + 1 ? r->day_info : 0;
+      r->day_info = 0;
+      r->day = day;
+    }
+    satAdd(r->day_info, (down_bits + 4) / 8);
+  }
   const Clock& clk = clockAt(static_cast<uint32_t>(pkt.ts.sec));
   for (int i = 0; i < kWindows; ++i) {
     auto& w = r->win[i];
     w.advanceTo(clk.bucket[i]);
     satAdd(w.cur.answer_bytes, answer);
+    satAdd(w.cur.info_bits, down_bits);
     if ((msg.rcode & 0xf) == dns::rcode::NXDOMAIN) satAdd(w.cur.nxdomain, 1);
   }
 }
