@@ -301,7 +301,10 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
 
 bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain) {
   const bool rules_on = plane_->rules != nullptr;
-  bool lexical_done = message_.qr;  // the lexical detector judges queries, once per message
+  // Every valid question a query asks is judged under its own domain (a
+  // resolver forwards them all: a second question behind an allowed first
+  // is a way out), up to kMaxScoredNames per message.
+  std::size_t scored = 0;
   bool first = true;
   bool first_allowed = false;
   for (const auto& q : message_.questions) {
@@ -320,17 +323,42 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
       continue;
     }
     // ---- scoring (src/score): one verdict path, suppression per pair ----
-    if (lexical_done || !scoring_) continue;
-    lexical_done = true;  // the scorer judges a query once, by its first name
-    score::RuleHits hits;
-    if (rules_on) hits.score_weight = matcher_.score().total;
-    if (const score::DnsVerdict* v =
-            dns_scorer_.observeQuery(pkt, message_, reg, hits, &query_plan_)) {
-      emitDnsVerdict(pkt, *v, v->domain);
-    }
-    // ---- end scoring ----
+    if (message_.qr || !scoring_ || scored == kMaxScoredNames) continue;
+    ++scored;
+    scoreName(pkt, q, reg, is_first ? &query_plan_ : nullptr);
   }
+  // UPDATE carries names in its update records (authority section), IQUERY
+  // in its answers: resolvers forward both, so their owner names are judged
+  // like questions (rules, then the scorer).
+  const auto* records = message_.qr                        ? nullptr
+                        : message_.opcode == kOpcodeUpdate ? &message_.authorities
+                        : message_.opcode == kOpcodeIquery ? &message_.answers
+                                                           : nullptr;
+  if (records) {
+    for (const auto& rr : *records) {
+      if (scored == kMaxScoredNames) break;
+      if (!rr.name.valid || rr.name.length == 0) continue;
+      const dns::Question q{rr.name, rr.type, rr.rclass};
+      const std::string_view lower = message_.lower(q.name);
+      const std::string_view reg =
+          aggregationDomain(pkt, lower, registered_.lookup(lower, q.name.labels));
+      if (rules_on && !applyRules(pkt, q, false, reg)) continue;  // allowed
+      if (!scoring_) continue;
+      ++scored;
+      scoreName(pkt, q, reg, nullptr);
+    }
+  }
+  // ---- end scoring ----
   return first_allowed;
+}
+
+void Engine::scoreName(const PacketContext& pkt, const dns::Question& q, std::string_view reg,
+                       const score::DnsScorer::QueryPlan* plan) {
+  score::RuleHits hits;
+  if (plane_->rules) hits.score_weight = matcher_.score().total;
+  if (const score::DnsVerdict* v = dns_scorer_.observeQuery(pkt, message_, reg, hits, plan, &q)) {
+    emitDnsVerdict(pkt, *v, v->domain);
+  }
 }
 
 void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,

@@ -108,6 +108,13 @@ class Engine final : public dns::TcpMessageSink {
   rules::MatchContext matchContext(const PacketContext& pkt, const dns::Question& q) const;
   bool suppressed(const PacketContext& pkt, std::string_view registered_domain,
                   uint32_t signature_id);
+  // One name of a query to the scorer, with the matcher's score-rule
+  // weight for it (applyRules just ran on it).
+  void scoreName(const PacketContext& pkt, const dns::Question& q, std::string_view reg,
+                 const score::DnsScorer::QueryPlan* plan);
+  static constexpr std::size_t kMaxScoredNames = 4;
+  static constexpr uint8_t kOpcodeIquery = 1;
+  static constexpr uint8_t kOpcodeUpdate = 5;
   // Scorer verdicts -> EVE alerts (one path, suppression per pair inside).
   void emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
                       std::string_view registered_domain);

@@ -111,10 +111,11 @@ void splitName(std::string_view raw, std::string_view lower, std::string_view re
 }  // namespace
 
 DnsScorer::QueryPlan DnsScorer::planQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
-                                          std::string_view registered) {
+                                          std::string_view registered,
+                                          const dns::Question* question) {
   QueryPlan plan;
-  if (!cfg_.enabled || msg.questions.empty()) return plan;
-  const dns::Question& q = msg.questions.front();
+  if (!cfg_.enabled || (question == nullptr && msg.questions.empty())) return plan;
+  const dns::Question& q = question ? *question : msg.questions.front();
   const std::string_view raw = msg.raw(q.name);
   const std::string_view lower = msg.lower(q.name);
   splitName(raw, lower, registered, plan.domain, plan.prefix);
@@ -138,9 +139,9 @@ DnsScorer::QueryPlan DnsScorer::planQuery(const PacketContext& pkt, const dns::D
 
 const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
                                           std::string_view registered, const RuleHits& hits,
-                                          const QueryPlan* given) {
-  if (!cfg_.enabled || msg.questions.empty()) return nullptr;
-  const dns::Question& q = msg.questions.front();
+                                          const QueryPlan* given, const dns::Question* question) {
+  if (!cfg_.enabled || (question == nullptr && msg.questions.empty())) return nullptr;
+  const dns::Question& q = question ? *question : msg.questions.front();
   if (!q.name.valid && q.name.length == 0) return nullptr;
   ++stats_.queries;
   if (hits.allowed) {
@@ -150,7 +151,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   const std::string_view raw = msg.raw(q.name);
   const std::string_view lower = msg.lower(q.name);
   const QueryPlan plan =
-      given && given->name == lower.data() ? *given : planQuery(pkt, msg, registered);
+      given && given->name == lower.data() ? *given : planQuery(pkt, msg, registered, &q);
   const std::string_view domain = plan.domain, prefix = plan.prefix;
   const uint32_t now = static_cast<uint32_t>(pkt.ts.sec);
 

@@ -136,13 +136,16 @@ class DnsScorer {
     std::string_view domain, prefix;
     uint64_t key = 0, fingerprint = 0;
   };
+  // `question`: the name to judge (a later question, an UPDATE record's
+  // owner, an IQUERY answer's name); null: the first question.
   QueryPlan planQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
-                      std::string_view registered_domain);
+                      std::string_view registered_domain, const dns::Question* question = nullptr);
   // A query from pkt.src. Returns a verdict (valid until the next call) or
   // null. `plan`: from planQuery() on this message, or null.
   const DnsVerdict* observeQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
                                  std::string_view registered_domain, const RuleHits& hits,
-                                 const QueryPlan* plan = nullptr);
+                                 const QueryPlan* plan = nullptr,
+                                 const dns::Question* question = nullptr);
   // A response to pkt.dst: NXDOMAIN and answer bytes, for pairs already
   // tracked (responses never create state).
   void observeResponse(const PacketContext& pkt, const dns::DnsMessage& msg,

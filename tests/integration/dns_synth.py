@@ -26,8 +26,27 @@ def dns_query(qid, name, qtype=1):
     return q + b"\x00" + struct.pack("!HH", qtype, 1)
 
 
-def frame(client, qid, name, qtype=1, server=(10, 53, 0, 1)):
-    dns = dns_query(qid, name, qtype)
+def encode_name(name):
+    out = b""
+    for label in name.split("."):
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\x00"
+
+
+def dns_message(qid, opcode=0, questions=(), answers=(), authorities=()):
+    """A query message: questions [(name, qtype)], records [(name, type, rdata)]."""
+    flags = (opcode & 0xF) << 11 | 0x0100
+    m = struct.pack("!HHHHHH", qid & 0xFFFF, flags, len(questions), len(answers), len(authorities), 0)
+    for name, qtype in questions:
+        m += encode_name(name) + struct.pack("!HH", qtype, 1)
+    for name, rtype, rdata in list(answers) + list(authorities):
+        m += encode_name(name) + struct.pack("!HHIH", rtype, 1, 0, len(rdata)) + rdata
+    return m
+
+
+def frame(client, qid, name, qtype=1, server=(10, 53, 0, 1), dns=None):
+    if dns is None:
+        dns = dns_query(qid, name, qtype)
     inner_udp = struct.pack("!HHHH", 30000 + qid % 20000, 53, 8 + len(dns), 0) + dns
     inner = (b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00" +
              ipv4(client, list(server), len(inner_udp)) + inner_udp)
