@@ -157,7 +157,9 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
       first_qname_scanned_ = true;
       allowed = matcher_.allowedBy() != nullptr;
     }
-    if (!allowed || registeredNeededWhenAllowed()) registered = registered_.lookup(prepared);
+    if (!allowed || registeredNeededWhenAllowed()) {
+      registered = aggregationDomain(pkt, lower, registered_.lookup(prepared));
+    }
     // A query's pair record and name fingerprint: two more misses, started
     // here so that the rest of the rule scans overlaps them.
     if (!message_.qr && scoring_ && !allowed) {
@@ -181,12 +183,20 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
   if (message_.qr && scoring_ && !allowed) dns_scorer_.observeResponse(pkt, message_, registered);
 }
 
+std::string_view Engine::aggregationDomain(const PacketContext& pkt, std::string_view lower,
+                                           std::string_view registered) {
+  if (score::plausibleTld(lower)) return registered;
+  return server_domain_.set(message_.qr ? pkt.src : pkt.dst);
+}
+
 bool Engine::suppressed(const PacketContext& pkt, std::string_view registered_domain,
                         uint32_t signature_id) {
   if (config_->alert_suppress_seconds == 0) return false;
-  // Keyed per (client, registered domain, signature): a rule firing on a
-  // domain must not hide another rule's (or the lexical detector's) alert.
-  uint64_t h = pkt.src.hash() ^ (uint64_t{signature_id} * 0x9e3779b97f4a7c15ULL);
+  // Keyed per (client, aggregation domain, signature), the scorer's pair: a
+  // rule firing on a domain must not hide another rule's (or the scorer's)
+  // alert. The client is the querier, whichever way the message goes.
+  const IpAddress& client = message_.qr ? pkt.dst : pkt.src;
+  uint64_t h = client.hash() ^ (uint64_t{signature_id} * 0x9e3779b97f4a7c15ULL);
   h = hashing::fmix64(hashing::fnv1a(registered_domain.data(), registered_domain.size(), h)) |
       1;  // 0 marks an empty slot
   SuppressSlot& slot = suppress_[h % suppress_.size()];
@@ -300,7 +310,10 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
 
 bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain) {
   const bool rules_on = plane_->rules != nullptr;
-  bool lexical_done = message_.qr;  // the lexical detector judges queries, once per message
+  // Every valid question a query asks is judged under its own domain (a
+  // resolver forwards them all: a second question behind an allowed first
+  // is a way out), up to kMaxScoredNames per message.
+  std::size_t scored = 0;
   bool first = true;
   bool first_allowed = false;
   for (const auto& q : message_.questions) {
@@ -308,8 +321,10 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
       first = false;
       continue;
     }
+    const std::string_view lower = message_.lower(q.name);
     const std::string_view reg =
-        first ? registered_domain : registered_.lookup(message_.lower(q.name), q.name.labels);
+        first ? registered_domain
+              : aggregationDomain(pkt, lower, registered_.lookup(lower, q.name.labels));
     const bool is_first = first;
     first = false;
     const bool allowed = rules_on && !applyRules(pkt, q, is_first, reg);
@@ -320,16 +335,32 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
       continue;
     }
     // ---- scoring (src/score): one verdict path, suppression per pair ----
-    if (lexical_done || !scoring_) continue;
-    lexical_done = true;  // the scorer judges a query once, by its first name
-    score::RuleHits hits;
-    if (rules_on) hits.score_weight = matcher_.score().total;
-    if (const score::DnsVerdict* v =
-            dns_scorer_.observeQuery(pkt, message_, reg, hits, &query_plan_)) {
-      emitDnsVerdict(pkt, *v, v->domain);
-    }
-    // ---- end scoring ----
+    if (message_.qr || !scoring_ || scored == kMaxScoredNames) continue;
+    ++scored;
+    scoreName(pkt, q, reg, is_first ? &query_plan_ : nullptr);
   }
+  // UPDATE carries names in its update records (authority section), IQUERY
+  // in its answers: resolvers forward both, so their owner names are judged
+  // like questions (rules, then the scorer).
+  const auto* records = message_.qr                        ? nullptr
+                        : message_.opcode == kOpcodeUpdate ? &message_.authorities
+                        : message_.opcode == kOpcodeIquery ? &message_.answers
+                                                           : nullptr;
+  if (records) {
+    for (const auto& rr : *records) {
+      if (scored == kMaxScoredNames) break;
+      if (!rr.name.valid || rr.name.length == 0) continue;
+      const dns::Question q{rr.name, rr.type, rr.rclass};
+      const std::string_view lower = message_.lower(q.name);
+      const std::string_view reg =
+          aggregationDomain(pkt, lower, registered_.lookup(lower, q.name.labels));
+      if (rules_on && !applyRules(pkt, q, false, reg)) continue;  // allowed
+      if (!scoring_) continue;
+      ++scored;
+      scoreName(pkt, q, reg, nullptr);
+    }
+  }
+  // ---- end scoring ----
   return first_allowed;
 }
 
@@ -434,6 +465,15 @@ void Engine::deliverScoreAlert(const PacketContext& pkt, const dns::DnsMessage* 
   if (!claimShared(client, domain, pkt.ts.sec, update)) return;
   alert.signature = update ? kUpdate : kInitial;
   writeAlert(pkt, alert, msg, domain);
+}
+
+void Engine::scoreName(const PacketContext& pkt, const dns::Question& q, std::string_view reg,
+                       const score::DnsScorer::QueryPlan* plan) {
+  score::RuleHits hits;
+  if (plane_->rules) hits.score_weight = matcher_.score().total;
+  if (const score::DnsVerdict* v = dns_scorer_.observeQuery(pkt, message_, reg, hits, plan, &q)) {
+    emitDnsVerdict(pkt, *v, v->domain);
+  }
 }
 
 void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,

@@ -162,10 +162,22 @@ class Engine final : public dns::TcpMessageSink {
            observer_ != nullptr ||
            (plane_->rules && plane_->rules->hasField(rules::Field::DnsRegisteredDomain));
   }
+  // What a name is aggregated under, everywhere (scorer pairs, rule
+  // suppression, EVE's registered_domain, evidence): its registered domain,
+  // or "@server" when it has no plausible top-level domain (score::plausibleTld).
+  std::string_view aggregationDomain(const PacketContext& pkt, std::string_view lower,
+                                     std::string_view registered);
   // The rules' context for question `q` of the current message.
   rules::MatchContext matchContext(const PacketContext& pkt, const dns::Question& q) const;
   bool suppressed(const PacketContext& pkt, std::string_view registered_domain,
                   uint32_t signature_id);
+  // One name of a query to the scorer, with the matcher's score-rule
+  // weight for it (applyRules just ran on it).
+  void scoreName(const PacketContext& pkt, const dns::Question& q, std::string_view reg,
+                 const score::DnsScorer::QueryPlan* plan);
+  static constexpr std::size_t kMaxScoredNames = 4;
+  static constexpr uint8_t kOpcodeIquery = 1;
+  static constexpr uint8_t kOpcodeUpdate = 5;
   // Scorer verdicts -> EVE alerts (one path, suppression per pair inside).
   void emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
                       std::string_view registered_domain);
@@ -206,6 +218,7 @@ class Engine final : public dns::TcpMessageSink {
   };
   std::vector<SuppressSlot> suppress_;
   rules::Matcher matcher_;
+  score::ServerDomain server_domain_;  // aggregationDomain's "@server" text
   // True when handleDns already began the first question's verdict and
   // scanned its dns.qname (to skip the registered domain and the plan of
   // allowed names).

@@ -14,6 +14,7 @@
 namespace exfilwatch::score {
 
 namespace {
+constexpr uint32_t kDaySeconds = 86400;
 constexpr uint64_t kKeySeed = 0x6a09e667f3bcc909ULL;  // fixed: replays are reproducible
 
 uint8_t entropyBin(double e) {
@@ -77,7 +78,6 @@ uint64_t DnsScorer::pairKey(const IpAddress& client, std::string_view domain) co
   return h ? h : 1;
 }
 
-namespace {
 // A label that can be a top-level domain: letters only (2-24), or punycode.
 bool plausibleTld(std::string_view name) {
   const auto dot = name.rfind('.');
@@ -90,11 +90,15 @@ bool plausibleTld(std::string_view name) {
   return true;
 }
 
+namespace {
 // The domain a query is aggregated under, and the prefix left of it.
 void splitName(std::string_view raw, std::string_view lower, std::string_view registered,
                std::string_view& domain, std::string_view& prefix) {
-  if (!registered.empty() && registered.size() < lower.size() &&
-      lower[lower.size() - registered.size() - 1] == '.') {
+  if (isServerDomain(registered)) {
+    domain = registered;  // the engine's "@server": the whole name is payload
+    prefix = raw;
+  } else if (!registered.empty() && registered.size() < lower.size() &&
+             lower[lower.size() - registered.size() - 1] == '.') {
     domain = registered;
     prefix = raw.substr(0, raw.size() - registered.size() - 1);
   } else {
@@ -107,10 +111,11 @@ void splitName(std::string_view raw, std::string_view lower, std::string_view re
 }  // namespace
 
 DnsScorer::QueryPlan DnsScorer::planQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
-                                          std::string_view registered) {
+                                          std::string_view registered,
+                                          const dns::Question* question) {
   QueryPlan plan;
-  if (!cfg_.enabled || msg.questions.empty()) return plan;
-  const dns::Question& q = msg.questions.front();
+  if (!cfg_.enabled || (question == nullptr && msg.questions.empty())) return plan;
+  const dns::Question& q = question ? *question : msg.questions.front();
   const std::string_view raw = msg.raw(q.name);
   const std::string_view lower = msg.lower(q.name);
   splitName(raw, lower, registered, plan.domain, plan.prefix);
@@ -134,9 +139,9 @@ DnsScorer::QueryPlan DnsScorer::planQuery(const PacketContext& pkt, const dns::D
 
 const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
                                           std::string_view registered, const RuleHits& hits,
-                                          const QueryPlan* given) {
-  if (!cfg_.enabled || msg.questions.empty()) return nullptr;
-  const dns::Question& q = msg.questions.front();
+                                          const QueryPlan* given, const dns::Question* question) {
+  if (!cfg_.enabled || (question == nullptr && msg.questions.empty())) return nullptr;
+  const dns::Question& q = question ? *question : msg.questions.front();
   if (!q.name.valid && q.name.length == 0) return nullptr;
   ++stats_.queries;
   if (hits.allowed) {
@@ -146,7 +151,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   const std::string_view raw = msg.raw(q.name);
   const std::string_view lower = msg.lower(q.name);
   const QueryPlan plan =
-      given && given->name == lower.data() ? *given : planQuery(pkt, msg, registered);
+      given && given->name == lower.data() ? *given : planQuery(pkt, msg, registered, &q);
   const std::string_view domain = plan.domain, prefix = plan.prefix;
   const uint32_t now = static_cast<uint32_t>(pkt.ts.sec);
 
@@ -193,6 +198,13 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
     r.hll.add(hashing::hashBytes(lprefix.data(), lprefix.size(), 0x9e3779b97f4a7c15ULL));
     info_bits = static_cast<uint32_t>(std::lround(bits.info_bits));
     satAdd(r.info_total_bits, info_bits);
+    const auto day = static_cast<uint16_t>(now / kDaySeconds);
+    if (day > r.day) {  // time going back counts in the current day
+      r.prev_day_info = day == r.day + 1 ? r.day_info : 0;
+      r.day_info = 0;
+      r.day = day;
+    }
+    satAdd(r.day_info, (info_bits + 4) / 8);
     // Tunnel-shaped: the entropy/binary rule of lexical.h, or a long label
     // (longer than any benign family we measured) the benign model finds
     // improbable. Hex payload (entropy <= 4) needs the second.
@@ -246,6 +258,10 @@ const DnsVerdict* DnsScorer::judge(DnsPairRecord& r, const Clock& clk, std::stri
   DnsFeatures& f = scratch_;
   compute(r, clk, f, false);
   if (f.score < cfg_.alert_score) return nullptr;
+  if (!repeatedUse(f)) {
+    ++stats_.single_use;
+    return nullptr;
+  }
   const bool first = r.last_alert == 0;
   if (!first && now - r.last_alert < suppress_seconds_) {
     ++stats_.suppressed;
@@ -280,14 +296,51 @@ DnsPairRecord* DnsScorer::takeDirty(uint64_t key) {
   return r;
 }
 
-std::string_view DnsScorer::serverDomain(const IpAddress& server) {
-  server_domain_[0] = '@';
-  server_domain_[1] = '\0';
-  if (server.family) {
-    inet_ntop(server.family == 6 ? AF_INET6 : AF_INET, server.bytes, server_domain_ + 1,
-              sizeof server_domain_ - 1);
+namespace {
+uint32_t downstreamBits(SeenSet& seen, const NgramModel* model, const dns::DnsMessage& msg,
+                        std::string_view domain) {
+  // What the answers carry that was never seen under the domain: TXT data,
+  // and the part left of the domain of CNAME/MX/NS/PTR/SRV targets under
+  // it (dnscat2 answers with hex names under its own domain). A few
+  // answers per message at most: a tunnel's answers are few and large.
+  constexpr int kMaxPieces = 4;
+  const uint64_t seed = hashing::hashBytes(domain.data(), domain.size(), kKeySeed) ^ 0xd0;
+  double bits = 0;
+  int pieces = 0;
+  auto count = [&](std::string_view piece) {
+    if (piece.empty() || pieces == kMaxPieces) return;
+    ++pieces;
+    if (seen.testAndSet(hashing::hashBytes(piece.data(), piece.size(), seed))) return;
+    bits += prefixBits(model, piece).info_bits;
+  };
+  const auto& segments = msg.txtSegments();
+  for (const auto& rr : msg.answers) {
+    if (pieces == kMaxPieces) break;
+    if (rr.kind == dns::RdataKind::Txt) {
+      for (uint32_t i = 0; i < rr.txt_count && rr.txt_first + i < segments.size(); ++i) {
+        count(msg.txt(segments[rr.txt_first + i]));
+      }
+    } else if (rr.target.valid && !isServerDomain(domain)) {
+      const std::string_view t = msg.lower(rr.target);
+      if (t.size() > domain.size() && t[t.size() - domain.size() - 1] == '.' &&
+          t.substr(t.size() - domain.size()) == domain) {
+        count(msg.raw(rr.target).substr(0, t.size() - domain.size() - 1));
+      }
+    } else if (rr.target.valid) {
+      count(msg.raw(rr.target));  // "@server": the whole target is payload
+    }
   }
-  return {server_domain_, std::strlen(server_domain_)};
+  return static_cast<uint32_t>(std::lround(bits));
+}
+}  // namespace
+
+std::string_view ServerDomain::set(const IpAddress& server) {
+  text[0] = '@';
+  text[1] = '\0';
+  if (server.family) {
+    inet_ntop(server.family == 6 ? AF_INET6 : AF_INET, server.bytes, text + 1, sizeof text - 1);
+  }
+  return {text, std::strlen(text)};
 }
 
 void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage& msg,
@@ -302,11 +355,23 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
   ++stats_.responses;
   uint64_t answer = 0;
   for (const auto& rr : msg.answers) answer += rr.rdlength;
+  const uint32_t down_bits = downstreamBits(seen_, model_.get(), msg, domain);
+  if (down_bits) {
+    satAdd(r->info_total_bits, down_bits);
+    const auto day = static_cast<uint16_t>(pkt.ts.sec / kDaySeconds);
+    if (day > r->day) {
+      r->prev_day_info = day == r->day + 1 ? r->day_info : 0;
+      r->day_info = 0;
+      r->day = day;
+    }
+    satAdd(r->day_info, (down_bits + 4) / 8);
+  }
   const Clock& clk = clockAt(static_cast<uint32_t>(pkt.ts.sec));
   for (int i = 0; i < kWindows; ++i) {
     auto& w = r->win[i];
     w.advanceTo(clk.bucket[i]);
     satAdd(w.cur.answer_bytes, answer);
+    satAdd(w.cur.info_bits, down_bits);
     if ((msg.rcode & 0xf) == dns::rcode::NXDOMAIN) satAdd(w.cur.nxdomain, 1);
   }
   if (shared_ != nullptr && !(r->flags & kDirty)) {
@@ -338,6 +403,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
       o.info_bytes = c.info_bits / 8.0 * pw;
       if (!all) {
         o = {o.info_bytes};
+        o.unique = c.new_names * pw;
         continue;
       }
       o.answer_bytes = c.answer_bytes * pw;
@@ -355,6 +421,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
     o.info_bytes = (c.info_bits * cw + p.info_bits * pw) / 8.0;
     if (!all) {
       o = {o.info_bytes};
+      o.unique = c.new_names * cw + p.new_names * pw;
       continue;
     }
     o.answer_bytes = c.answer_bytes * cw + p.answer_bytes * pw;
@@ -379,6 +446,19 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   f.max_label = r.max_label;
   f.queries_total = r.queries_total;
   f.info_total_bytes = r.info_total_bits / 8.0;
+  {
+    // The daily budget, sliding like the windows: the previous day weighs
+    // what is left of it in the 24 hours ending now.
+    const uint32_t day = clk.now / kDaySeconds;
+    const double left = 1.0 - static_cast<double>(clk.now % kDaySeconds) / kDaySeconds;
+    if (day <= r.day) {
+      f.info_day_bytes = r.day_info + (day == r.day ? r.prev_day_info * left : r.prev_day_info);
+    } else if (day == r.day + 1u) {
+      f.info_day_bytes = r.day_info * left;
+    } else {
+      f.info_day_bytes = 0;
+    }
+  }
   f.entropy_max = r.entropy_max_q / 30.0;
   f.entropy_p90 = 0.0;
   uint32_t total = 0;
@@ -401,6 +481,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   double info = 0.0;
   for (int i = 0; i < kWindows; ++i)
     info = std::max(info, ratio(f.w[i].info_bytes, cfg_.info_bytes[i]));
+  info = std::max(info, ratio(f.info_day_bytes, cfg_.daily_info_bytes));
   const auto& m = f.w[kScoreWindow];
   f.c_info = cfg_.weight_info * info;
   f.c_unique = cfg_.weight_unique * ratio(m.unique, cfg_.unique_subdomains);
@@ -458,6 +539,13 @@ double DnsScorer::scoreOf(uint64_t key, uint32_t now) const {
   return f.score;
 }
 
+bool DnsScorer::repeatedUse(const DnsFeatures& f) const {
+  double most = 0;
+  for (const auto& w : f.w) most = std::max(most, w.unique);
+  // Sliding windows weigh the previous bucket: round so that 2.6 counts 3.
+  return std::lround(most) >= static_cast<long>(cfg_.min_new_names);
+}
+
 bool DnsScorer::features(uint64_t key, uint32_t now, DnsFeatures& out) const {
   const DnsPairRecord* r = table_.peek(key);
   if (r == nullptr) return false;
@@ -475,6 +563,7 @@ void DnsScorer::formatReasons(const DnsPairRecord& r, const DnsFeatures& f,
   appendKv(o, "score", "", f.score, 2);
   for (int i = 0; i < kWindows; ++i)
     appendKv(o, "info_bytes_", win_names_[i], f.w[i].info_bytes, 0);
+  appendKv(o, "info_bytes_24h", "", f.info_day_bytes, 0);
   appendKv(o, "unique_subdomains_", win_names_[1], f.w[1].unique, 0);
   appendKv(o, "distinct_subdomains", "", f.distinct, 0);
   appendKv(o, "queries_", win_names_[0], f.w[0].queries, 0);

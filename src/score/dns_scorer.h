@@ -8,7 +8,8 @@
 // allocates per packet. One alert per pair per suppression interval, then
 // "update" alerts while the pair stays over the score.
 //
-// Features per window (1 m, 10 m, 1 h by default; sliding, see window.h):
+// Features per window (1 m, 10 m, 1 h by default; sliding, see window.h,
+// plus the information sent over 24 hours, the daily budget):
 // information sent (bytes of names never seen before under the domain, after
 // compression: prefixInfoBits), unique subdomains, queries, NXDOMAIN
 // answers, answer bytes (downstream channel), risky record types (NULL, TXT,
@@ -61,7 +62,11 @@ struct DnsPairRecord {
   Hll64 hll;                // distinct subdomains, lifetime
   uint8_t entropy_hist[8];  // prefix entropy: <1.5, <2, <2.5, <3, <3.5, <4, <4.5, >=4.5
   uint8_t label_hist[4];    // longest prefix label: <16, <32, <48, >=48
-  char first_name[24];      // first query name, truncated
+  // The daily budget: information sent on the current UTC day and the day
+  // before (bytes, saturating), read as a sliding 24-hour window.
+  uint16_t day;  // unix seconds / 86400 of day_info
+  uint16_t day_info, prev_day_info;
+  char first_name[16];  // first query name, truncated
 };
 static_assert(sizeof(DnsPairRecord) == 248, "keep the per-pair record within the 256-byte budget");
 
@@ -76,6 +81,7 @@ struct DnsFeatures {
   uint32_t max_label = 0;
   uint32_t queries_total = 0;
   double info_total_bytes = 0;
+  double info_day_bytes = 0;  // the daily budget's sliding 24 hours
   // Score components (already weighted) and the total.
   double c_info = 0, c_unique = 0, c_answer = 0, c_lexical = 0, c_types = 0, c_rules = 0;
   double score = 0;
@@ -91,9 +97,25 @@ struct DnsVerdict {
 
 struct DnsScorerStats {
   uint64_t queries = 0, responses = 0, allowed = 0, new_names = 0, verdicts = 0, suppressed = 0;
+  uint64_t single_use = 0;  // over the score, but too few new names (min_new_names)
 };
 
 bool isRiskyType(uint16_t qtype);
+
+// The aggregation key of names without a plausible top-level domain
+// (dnscat2 straight to its server): no resolver can route them, so the
+// channel is the server, "@<server address>". Engine and scorer both use
+// it, so that suppression, EVE's registered_domain, the top-domains metric
+// and the scorer's pairs agree. `lower_name` is lower-cased, no trailing dot.
+bool plausibleTld(std::string_view lower_name);
+struct ServerDomain {
+  char text[64] = {};  // "@" + INET6_ADDRSTRLEN
+  std::string_view set(const IpAddress& server);
+};
+// "@..." (never a real registered domain, which cannot start with '@').
+inline bool isServerDomain(std::string_view domain) {
+  return !domain.empty() && domain.front() == '@';
+}
 
 class DnsScorer {
  public:
@@ -115,13 +137,16 @@ class DnsScorer {
     std::string_view domain, prefix;
     uint64_t key = 0, fingerprint = 0;
   };
+  // `question`: the name to judge (a later question, an UPDATE record's
+  // owner, an IQUERY answer's name); null: the first question.
   QueryPlan planQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
-                      std::string_view registered_domain);
+                      std::string_view registered_domain, const dns::Question* question = nullptr);
   // A query from pkt.src. Returns a verdict (valid until the next call) or
   // null. `plan`: from planQuery() on this message, or null.
   const DnsVerdict* observeQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
                                  std::string_view registered_domain, const RuleHits& hits,
-                                 const QueryPlan* plan = nullptr);
+                                 const QueryPlan* plan = nullptr,
+                                 const dns::Question* question = nullptr);
   // A response to pkt.dst: NXDOMAIN and answer bytes, for pairs already
   // tracked (responses never create state).
   void observeResponse(const PacketContext& pkt, const dns::DnsMessage& msg,
@@ -164,12 +189,16 @@ class DnsScorer {
   // Features of `r` at clk.now. Not `full`: only what the score needs (the
   // per-query check); the profiles for reasons and explain are left zero.
   void compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f, bool full) const;
-  std::string_view serverDomain(const IpAddress& server);
   const DnsVerdict* judge(DnsPairRecord& r, const Clock& clk, std::string_view last_name,
                           std::string_view domain);
   void addShared(const SharedPairView& v, const Clock& clk, DnsFeatures& f) const;
   static constexpr uint8_t kDirty = 2;  // DnsPairRecord::flags: changed since the last flush
   SharedStateHook* shared_ = nullptr;
+  // Repeated use: min_new_names new names in some window. Score rules do
+  // not stand in for it (random hex fits the dnscat2 shape one time in 50);
+  // alert rules alert on their own.
+  bool repeatedUse(const DnsFeatures& f) const;
+  std::string_view serverDomain(const IpAddress& server) { return server_domain_.set(server); }
   void formatReasons(const DnsPairRecord& r, const DnsFeatures& f, std::string_view last_name,
                      uint32_t now);
 
@@ -185,7 +214,7 @@ class DnsScorer {
   Clock clock_;          // see clockAt(); reset by reconfigure (the widths may change)
   std::string reasons_;  // reserved once; reused
   std::string win_names_[kWindows];
-  char server_domain_[64] = {};  // "@" + INET6_ADDRSTRLEN
+  ServerDomain server_domain_;
 };
 
 }  // namespace exfilwatch::score

@@ -83,7 +83,9 @@ LexicalFeatures lexicalFeatures(std::string_view raw, std::string_view registere
   f.name_length = static_cast<uint32_t>(raw.size());
   // The prefix: everything left of "." + registered domain.
   std::string_view prefix = raw;
-  if (!registered_domain.empty() && registered_domain.size() <= raw.size()) {
+  // "@server" (a name without a plausible TLD): the whole name is payload.
+  if (!registered_domain.empty() && registered_domain.front() != '@' &&
+      registered_domain.size() <= raw.size()) {
     prefix = registered_domain.size() == raw.size()
                  ? std::string_view{}
                  : raw.substr(0, raw.size() - registered_domain.size() - 1);
@@ -93,7 +95,8 @@ LexicalFeatures lexicalFeatures(std::string_view raw, std::string_view registere
   for (;;) {
     const std::size_t dot = raw.find('.', label_start);
     const std::size_t end = dot == std::string_view::npos ? raw.size() : dot;
-    f.max_label_length = std::max<uint32_t>(f.max_label_length, static_cast<uint32_t>(end - label_start));
+    f.max_label_length =
+        std::max<uint32_t>(f.max_label_length, static_cast<uint32_t>(end - label_start));
     if (!raw.empty()) ++f.label_count;
     if (end < prefix.size() || (end == prefix.size() && !prefix.empty())) ++f.prefix_labels;
     if (dot == std::string_view::npos) break;

@@ -30,6 +30,9 @@ struct DnsScoreConfig {
   std::array<uint32_t, kWindows> windows{60, 600, 3600};  // seconds, ascending
   // Information sent (bytes after compression) per window; 0 disables one.
   std::array<uint32_t, kWindows> info_bytes{1200, 2000, 2500};
+  // Information sent over a sliding 24 hours (the daily budget that catches
+  // slow leaks: 0.5 B/s in under an hour, 0.1 B/s in under 5); 0 disables it.
+  uint32_t daily_info_bytes = 1600;
   // The rest are measured over the middle window (10 minutes by default).
   uint32_t unique_subdomains = 400;       // names never seen before under the domain
   uint32_t answer_bytes = 60000;          // downstream channel (answer RDATA bytes)
@@ -38,6 +41,11 @@ struct DnsScoreConfig {
   uint32_t model_min_label = 40;          // ... with a label at least this long is tunnel-shaped
   uint32_t risky_types_min_queries = 20;  // type-mix component needs this many queries
   double alert_score = 1.0;
+  // A tunnel is a channel: a verdict needs at least this many names never
+  // seen before under the pair's domain in one window (alert rules are the
+  // single-query verdicts), so one random-ID cloud name (function URL, object host,
+  // tracker id) cannot alert on its own however odd it looks.
+  uint32_t min_new_names = 3;
   double weight_info = 1.0;
   double weight_unique = 0.5;
   double weight_answer = 0.5;

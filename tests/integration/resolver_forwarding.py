@@ -78,8 +78,13 @@ def main():
             continue
         m = re.search(r"^dns_scorer: queries=(\d+)", res.stderr, re.M)
         scored = int(m.group(1)) if m else -1
-        if scored != len(theirs):
-            rep.fail("%s: %d queries scored, tshark decodes %d with a question" % (r, scored, len(theirs)))
+        # Every query whose first name tshark decodes is scored; later
+        # questions and UPDATE/IQUERY record names are scored too (up to 4
+        # names a message), so the scorer may count more names than that.
+        queries = sum(1 for x in res.dns if x.get("dns", {}).get("type") == "query")
+        if not len(theirs) <= scored <= 4 * max(queries, len(theirs)):
+            rep.fail("%s: %d names scored, tshark decodes %d queries with a question (%d queries)"
+                     % (r, scored, len(theirs), queries))
         scored_total += max(scored, 0)
         ours = sorted(common.norm_name_ours(common.our_msg(x)["qname_raw"]) for x in res.dns
                       if x.get("dns", {}).get("type") == "request" and common.our_msg(x)["qname_raw"] is not None)

@@ -362,3 +362,121 @@ TEST_CASE("DNS scorer: hex leak alerts once per interval; repeats carry no infor
   CHECK(allowed.observeQuery(pkt, msg, "av-example.net", allow) == nullptr);
   CHECK(allowed.pairs() == 0);
 }
+
+TEST_CASE("DNS scorer: one random-ID name never alerts alone; a channel of new names does") {
+  DnsScoreConfig cfg;
+  cfg.memory_bytes = 1 << 20;
+  cfg.seen_names_bytes = 1 << 16;
+  DnsScorer s(cfg, NgramModel::builtin(), 300, LexicalThresholds{});
+  dns::Parser parser;
+  dns::DnsMessage msg;
+  WeirdCounters weird;
+  PacketContext pkt;
+  pkt.ts.sec = 5000;
+  std::mt19937_64 rng(11);
+  auto randomLabel = [&](int n) {
+    static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    std::string out;
+    for (int i = 0; i < n; ++i) out += kAlphabet[rng() % 32];
+    return out;
+  };
+  // Each client asks one base32 ID under a cloud-style domain: tunnel-shaped
+  // (the lexical rule alone would reach the score) but used once.
+  for (uint8_t c = 1; c <= 50; ++c) {
+    const uint8_t client[4] = {10, 1, 0, c};
+    pkt.src = IpAddress::v4(client);
+    const auto m = query(randomLabel(52) + ".fn.cloud-example.com");
+    REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+    CHECK(s.observeQuery(pkt, msg, "cloud-example.com", RuleHits{}) == nullptr);
+    DnsFeatures f;
+    REQUIRE(s.features(s.pairKey(pkt.src, "cloud-example.com"), 5000, f));
+    CHECK(f.score >= cfg.alert_score);  // over the score: only the gate held it
+  }
+  CHECK(s.stats().single_use == 50);
+  // One client, new names in a row: the min_new_names-th one alerts.
+  const uint8_t tunnel[4] = {10, 1, 1, 1};
+  pkt.src = IpAddress::v4(tunnel);
+  int first = 0;
+  for (int i = 1; i <= 10 && !first; ++i) {
+    const auto m = query(randomLabel(52) + ".t.tunnel-example.com");
+    REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+    pkt.ts.sec = 5000 + i;
+    if (const DnsVerdict* v = s.observeQuery(pkt, msg, "tunnel-example.com", RuleHits{})) {
+      first = i;
+      CHECK(v->reasons.find("unique_subdomains_10m=3") != std::string_view::npos);
+    }
+  }
+  CHECK(first == static_cast<int>(cfg.min_new_names));
+  // A score rule on one name does not stand in for repeated use (random
+  // hex fits the dnscat2-shaped rule one time in 50).
+  const uint8_t ruled[4] = {10, 1, 1, 2};
+  pkt.src = IpAddress::v4(ruled);
+  RuleHits hits;
+  hits.score_weight = 1.0;
+  const auto m = query(randomLabel(52) + ".fn.rule-example.com");
+  REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+  CHECK(s.observeQuery(pkt, msg, "rule-example.com", hits) == nullptr);
+}
+
+TEST_CASE("DNS scorer: answers carry downstream information, once") {
+  DnsScoreConfig cfg;
+  cfg.memory_bytes = 1 << 20;
+  cfg.seen_names_bytes = 1 << 16;
+  DnsScorer s(cfg, NgramModel::builtin(), 300, LexicalThresholds{});
+  dns::Parser parser;
+  dns::DnsMessage msg;
+  WeirdCounters weird;
+  PacketContext q, r;
+  const uint8_t client[4] = {10, 2, 0, 1}, server[4] = {10, 53, 0, 1};
+  q.src = r.dst = IpAddress::v4(client);
+  q.dst = r.src = IpAddress::v4(server);
+  q.ts.sec = r.ts.sec = 7000;
+  const std::string name = "0a1b02c3d4.dl.down-example.com";
+  auto m = query(name, 16);
+  REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+  s.observeQuery(q, msg, "down-example.com", RuleHits{});
+  DnsFeatures before;
+  REQUIRE(s.features(s.pairKey(q.src, "down-example.com"), 7000, before));
+  // The response: the question, then one TXT answer (compressed owner) of
+  // 200 hex characters, and one CNAME whose target is a hex name under the
+  // same domain, as dnscat2 answers.
+  std::mt19937_64 rng(3);
+  std::string txt;
+  for (int i = 0; i < 200; ++i) txt += "0123456789abcdef"[rng() % 16];
+  m[2] = 0x81;
+  m[3] = 0x80;
+  m[7] = 2;  // ancount
+  const uint8_t owner[] = {0xc0, 0x0c};
+  m.insert(m.end(), owner, owner + 2);
+  const uint8_t txt_head[] = {0, 16, 0, 1, 0, 0, 0, 60, 0, 201, 200};
+  m.insert(m.end(), txt_head, txt_head + sizeof txt_head);
+  m.insert(m.end(), txt.begin(), txt.end());
+  m.insert(m.end(), owner, owner + 2);
+  const std::string target_label = txt.substr(0, 40);
+  const uint16_t rdlen = static_cast<uint16_t>(1 + target_label.size() + 2 + 3);  // label, pointer
+  const uint8_t cname_head[] = {
+      0, 5, 0, 1, 0, 0, 0, 60, static_cast<uint8_t>(rdlen >> 8), static_cast<uint8_t>(rdlen)};
+  m.insert(m.end(), cname_head, cname_head + sizeof cname_head);
+  m.push_back(static_cast<uint8_t>(target_label.size()));
+  m.insert(m.end(), target_label.begin(), target_label.end());
+  m.push_back(2);  // "dl", then a pointer to "down-example.com" in the question
+  m.push_back('d');
+  m.push_back('l');
+  m.push_back(0xc0);
+  m.push_back(static_cast<uint8_t>(12 + 1 + 10 + 1 + 2));
+  REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+  REQUIRE(msg.answers.size() == 2);
+  s.observeResponse(r, msg, "down-example.com");
+  DnsFeatures after;
+  REQUIRE(s.features(s.pairKey(q.src, "down-example.com"), 7000, after));
+  // 200 hex characters and the target's "<40 hex>.dl": about 120 raw bytes, less
+  // after compression (the cheaper of the model and the hex code per label).
+  CHECK(after.w[1].info_bytes - before.w[1].info_bytes >= 60);
+  CHECK(after.info_day_bytes - before.info_day_bytes >= 60);
+  // The same answer again (a retransmission, another client's cache fill):
+  // nothing new.
+  s.observeResponse(r, msg, "down-example.com");
+  DnsFeatures again;
+  REQUIRE(s.features(s.pairKey(q.src, "down-example.com"), 7000, again));
+  CHECK(again.w[1].info_bytes == doctest::Approx(after.w[1].info_bytes));
+}
