@@ -83,7 +83,7 @@ for folder, files in benign.items():
             a += len(bad)
             for x in bad:
                 print(f"#   false alert {os.path.basename(p)}: {x['alert']['signature']} "
-                      f"{x.get('dns', {}).get('rrname', x.get('dest_ip'))}", file=sys.stderr)
+                      f"{((x.get('dns') or {}).get('queries') or [{}])[0].get('rrname', x.get('dest_ip'))}", file=sys.stderr)
             recs, _ = replay(p, False, False)
             s += sum(1 for x in recs if x["event_type"] == "alert")
         pm = a / q * 1e6 if q else 0.0

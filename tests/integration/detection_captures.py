@@ -66,7 +66,7 @@ for pcap, want in POSITIVE:
         hit = [a for a in score_alerts(recs) if named(a) == want]
         queries = [r for r in recs if r["event_type"] == "dns" and r["dns"]["type"] == "request"
                    and (r.get("exfilwatch") or {}).get("registered_domain") == want]
-        names = collections.Counter(r["src_ip"] for r in {(q["src_ip"], q["dns"]["rrname"]): q
+        names = collections.Counter(r["src_ip"] for r in {(q["src_ip"], q["dns"]["queries"][0]["rrname"]): q
                                                          for q in queries}.values())
         channel = not queries or max(names.values()) >= MIN_NEW_NAMES
         if mode == "rules":
