@@ -85,7 +85,7 @@ with tempfile.TemporaryDirectory() as d:
                 print(f"{tag} [{mode}]: first alert after {t} s ({t / 3600:.2f} h), "
                       f"{r['queries_total']} queries; {sa[0]['exfilwatch']['reasons'][:160]}")
                 check(t <= hours * 3600, f"{tag} [{mode}]: within {hours} h ({t} s)")
-                check(r.get("lexical_hits_10m") == "0", f"{tag} [{mode}]: no lexical evidence")
+                check(r.get("lexical_hits_10m") == 0, f"{tag} [{mode}]: no lexical evidence")
                 # Below every window's own threshold (1 m 1200, 10 m 2000, 1 h 2500 B):
                 # the day's information, shown in the reasons, is what carried it.
                 check(float(r["info_bytes_1h"]) < 2500 and float(r["info_bytes_10m"]) < 2000

@@ -62,7 +62,7 @@ def read_records(files):
 
 
 def seconds(ts):
-    return int(datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return int(datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%f%z")
                .replace(tzinfo=datetime.timezone.utc).timestamp())
 
 
