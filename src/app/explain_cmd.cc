@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "capture/pcap_source.h"
 #include "config/config.h"
@@ -51,37 +52,28 @@ std::string field(const std::string& json, const char* key) {
 }  // namespace
 
 int explainCommand(int argc, char** argv) {
-  std::string config_path, client_text, domain, dest_text;
+  std::string client_text, domain, dest_text;
   bool all = false;
   std::vector<std::string> pcaps;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "exfilwatch explain: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--config")
-      config_path = value();
-    else if (a == "--client")
-      client_text = value();
-    else if (a == "--domain")
-      domain = value();
-    else if (a == "--dest")
-      dest_text = value();
-    else if (a == "--all")
-      all = true;
-    else if (a == "--help" || a == "-h") {
-      usage();
-      return 0;
-    } else if (!a.empty() && a[0] == '-') {
-      usage();
-      return 2;
-    } else
-      pcaps.push_back(a);
+  Command app("explain",
+              "Feature timeline and verdicts for one (client, domain) or "
+              "(client, destination) pair.");
+  engine::ConfigSource source;
+  addConfigOptions(app, source);
+  app.add_option("--client", client_text, "the client's IP address")->type_name("IP")->required();
+  auto* by_domain =
+      app.add_option("--domain", domain, "the registered domain (DNS)")->type_name("NAME");
+  auto* by_dest = app.add_option("--dest", dest_text, "the destination (TLS)")
+                      ->type_name("IP:PORT")
+                      ->excludes(by_domain);
+  app.add_flag("--all", all, "TLS: a line for every packet, not only those that move a window");
+  app.add_option("PCAP", pcaps, "capture files")->required();
+  if (const int status = parse(app, argc, argv); status >= 0) return status;
+  if (by_domain->count() + by_dest->count() != 1) {
+    std::fprintf(stderr, "exfilwatch explain: give --domain NAME or --dest IP:PORT\n");
+    return 2;
   }
+  const std::string& config_path = source.path;
   IpAddress client, dest;
   uint16_t dest_port = 0;
   if (pcaps.empty() || !IpAddress::parse(client_text, client) ||
@@ -95,14 +87,20 @@ int explainCommand(int argc, char** argv) {
       usage();
       return 2;
     }
-    dest_port = static_cast<uint16_t>(std::atoi(dest_text.c_str() + colon + 1));
+    try {
+      dest_port =
+          static_cast<uint16_t>(parseUnsigned("--dest", dest_text.substr(colon + 1), 1, 65535));
+    } catch (const CLI::ValidationError& e) {
+      std::fprintf(stderr, "exfilwatch explain: %s\n", e.what());
+      return 2;
+    }
   }
   for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   while (!domain.empty() && domain.back() == '.') domain.pop_back();
 
   Config config;
   try {
-    config = loadConfig(config_path);
+    config = loadConfig(config_path, source.sets);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "exfilwatch: %s\n", e.what());
     return 2;

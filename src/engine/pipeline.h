@@ -1,14 +1,24 @@
-// control_plane_builder.h: builds a complete control plane (configuration,
-// and the compiled rules once they exist) off the packet path. Used at start
-// and on every reload: it throws ConfigError (or a rules error) with
-// file:line, and a plane that did not build is never published.
+// pipeline.h: the one way every command (run, replay, explain, rules, check)
+// and bench builds what it runs: configuration file + `--set KEY=VALUE` +
+// the command's own overrides -> control plane (configuration, compiled
+// rules and allow list, n-gram model, public suffix list) -> Engine. Used
+// at start and on every reload (SIGHUP): it throws ConfigError (or a rules
+// error) with file:line, and a plane that did not build is never published.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "config/control_plane.h"
+
+namespace exfilwatch {
+class Engine;
+class EveSink;
+}  // namespace exfilwatch
 
 namespace exfilwatch::rules {
 struct BuildInfo;
@@ -16,9 +26,39 @@ struct BuildInfo;
 
 namespace exfilwatch::engine {
 
-ControlPlanePtr buildControlPlane(const std::string& config_path, uint64_t generation);
-// The same from an already loaded configuration (replay applies command-line
-// overrides first). `info`, when given, receives the rule build's figures.
+// Where a command's configuration comes from, applied in this order.
+struct ConfigSource {
+  std::string path;               // --config FILE; "": the defaults
+  std::vector<std::string> sets;  // --set KEY=VALUE, checked like the file
+  // The command's own flags (--dns-log, a rules DIR, ...), applied last.
+  std::function<void(Config&)> overrides;
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(ConfigSource source) : source_(std::move(source)) {}
+
+  // The configuration, read from the file again on every call (a reload
+  // sees the file's new content). Throws ConfigError.
+  Config config() const;
+  // The whole control plane. `info`, when given, receives the rule build's
+  // figures. Throws on any error.
+  ControlPlanePtr build(uint64_t generation, rules::BuildInfo* info = nullptr) const;
+  // A worker's (or a replay's) Engine on `plane`, writing to `sink`.
+  static std::unique_ptr<Engine> engine(ControlPlanePtr plane, EveSink& sink);
+
+  // Builds generation current + 1 and publishes it. On any error nothing is
+  // published, the old plane keeps running, reloadCounters().failed is
+  // incremented and `error` holds the message. Control thread only.
+  bool reload(ControlPlaneHolder& holder, std::string& error) const;
+
+  const ConfigSource& source() const { return source_; }
+
+ private:
+  ConfigSource source_;
+};
+
+// The control plane from an already loaded configuration.
 ControlPlanePtr buildControlPlane(Config config, uint64_t generation,
                                   rules::BuildInfo* info = nullptr);
 
@@ -35,12 +75,5 @@ struct ReloadCounters {
   std::atomic<uint64_t> failed{0};  // the old plane kept running
 };
 ReloadCounters& reloadCounters();
-
-// Builds a plane from `config_path` (generation = current + 1) and publishes
-// it. On any error (configuration or rules) nothing is published, the old
-// plane keeps running, reloadCounters().failed is incremented and `error`
-// holds the message. Control thread only.
-bool reloadControlPlane(ControlPlaneHolder& holder, const std::string& config_path,
-                        std::string& error);
 
 }  // namespace exfilwatch::engine
