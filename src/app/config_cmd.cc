@@ -7,8 +7,45 @@
 #include "app/cli.h"
 #include "app/commands.h"
 #include "config/keys.h"
+#include "fleet/redis_url.h"
 
 namespace exfilwatch::app {
+
+namespace {
+// A fleet default as YAML: plain when it can be, else double-quoted.
+std::string yamlValue(std::string_view v) {
+  if (!v.empty() && v.find_first_of(":#{}[],&*?|<>=!%@`'\" ") == std::string_view::npos) {
+    return std::string(v);
+  }
+  return "\"" + std::string(v) + "\"";
+}
+
+// The `fleet:` keys live in the Redis client's own table (src/fleet,
+// docs/fleet-client.md); the sensor's configuration does not read them in
+// this version, so --defaults shows them commented out.
+std::string fleetDefaults() {
+  std::string out =
+      "\n# fleet: the Redis client of the fleet's shared state (docs/fleet-client.md).\n"
+      "# The sensor does not read this section in this version.\n# fleet:\n";
+  for (const auto& k : fleet::settingKeys()) {
+    out += "#   # " + std::string(k.help) + "\n#   " + std::string(k.name) + ": " +
+           yamlValue(k.default_value) + "\n";
+  }
+  return out;
+}
+
+std::string fleetReference() {
+  std::string out =
+      "\n`fleet:` (the Redis client, [fleet-client.md](fleet-client.md); not read by the "
+      "sensor in this version):\n\n| Key | Default | Description "
+      "|\n|-----|---------|-------------|\n";
+  for (const auto& k : fleet::settingKeys()) {
+    out += "| `fleet." + std::string(k.name) + "` | `" + yamlValue(k.default_value) + "` | " +
+           std::string(k.help) + " |\n";
+  }
+  return out;
+}
+}  // namespace
 
 int configCommand(int argc, char** argv) {
   Command app("config", "Print the configuration: every key, its value and what it does.");
@@ -23,11 +60,11 @@ int configCommand(int argc, char** argv) {
   app.get_option("--set")->excludes(d)->excludes(r);
   if (const int status = parse(app, argc, argv); status >= 0) return status;
   if (reference) {
-    std::fputs(config::referenceMarkdown().c_str(), stdout);
+    std::fputs((config::referenceMarkdown() + fleetReference()).c_str(), stdout);
     return 0;
   }
   if (defaults) {
-    std::fputs(config::defaultsYaml().c_str(), stdout);
+    std::fputs((config::defaultsYaml() + fleetDefaults()).c_str(), stdout);
     return 0;
   }
   try {
