@@ -10,6 +10,8 @@
 
 #include "config/config.h"
 #include "config/keys.h"
+#include "engine/engine.h"
+#include "engine/pipeline.h"
 #include "score/ngram_model.h"
 
 using namespace exfilwatch;
@@ -120,4 +122,45 @@ TEST_CASE("config keys: --config must name a readable, non-empty file") {
   CHECK(loadConfig(empty).listen.workers == Config{}.listen.workers);
   std::remove(empty.c_str());
   CHECK(loadConfig("", {"listen.workers=7"}).listen.workers == 7);
+}
+
+namespace {
+class DiscardSink final : public EveSink {
+ public:
+  void write(std::string_view) override {}
+  void flush() override {}
+};
+}  // namespace
+
+TEST_CASE(
+    "pipeline: the file, then --set, then the command's overrides; a bad plane is not published") {
+  const std::string path = "/tmp/exfilwatch-unit-pipeline-" + std::to_string(::getpid()) + ".yaml";
+  std::ofstream(path) << "listen:\n  workers: 3\nsensor_name: file\ndns:\n  log: false\n";
+  const engine::Pipeline pipeline({path, {"listen.workers=5", "sensor_name=set"}, [](Config& c) {
+                                     c.dns_log = true;
+                                     c.sensor_name += "+flag";
+                                   }});
+  const Config c = pipeline.config();
+  CHECK(c.listen.workers == 5);
+  CHECK(c.sensor_name == "set+flag");
+  CHECK(c.dns_log);
+  CHECK(c.source == path);
+  std::remove(path.c_str());
+
+  const engine::Pipeline no_rules({"", {"rules.enabled=false"}, {}});
+  const ControlPlanePtr plane = no_rules.build(7);
+  CHECK(plane->generation == 7);
+  CHECK_FALSE(plane->rules);
+  DiscardSink sink;
+  CHECK(engine::Pipeline::engine(plane, sink) != nullptr);
+
+  ControlPlaneHolder holder(plane);
+  const uint64_t failed = engine::reloadCounters().failed.load();
+  std::string error;
+  CHECK_FALSE(engine::Pipeline({"", {"listen.workers=999"}, {}}).reload(holder, error));
+  CHECK(error.find("--set listen.workers: 999 is out of range") != std::string::npos);
+  CHECK(engine::reloadCounters().failed.load() == failed + 1);
+  CHECK(holder.load() == plane);
+  CHECK(no_rules.reload(holder, error));
+  CHECK(holder.load()->generation == 8);
 }
