@@ -109,7 +109,8 @@ bool expandInputs(const std::vector<std::string>& args, std::vector<std::string>
     for (const auto& entry : fs::directory_iterator(arg, ec)) {
       const std::string name = entry.path().filename().string();
       const std::string ext = entry.path().extension().string();
-      if (name.empty() || name[0] == '.' || !entry.is_regular_file(ec)) continue;
+      std::error_code entry_ec;
+      if (name.empty() || name[0] == '.' || !entry.is_regular_file(entry_ec)) continue;
       if (ext == ".pcap" || ext == ".pcapng" || ext == ".cap")
         inside.push_back(entry.path().string());
     }
@@ -132,7 +133,7 @@ bool expandInputs(const std::vector<std::string>& args, std::vector<std::string>
 // last from the bytes of the captures read so far.
 class Progress {
  public:
-  Progress(const std::vector<std::string>& files) : files_(files.size()) {
+  explicit Progress(const std::vector<std::string>& files) : files_(files.size()) {
     for (const auto& f : files) {
       std::error_code ec;
       const auto size = std::filesystem::file_size(f, ec);
