@@ -105,7 +105,7 @@ const Key kKeys[] = {
     {"listen.kernel_steering", F(listen.kernel_steering), 0, 0, Check::None, true, "reuseport BPF program: each VXLAN datagram to its owner's socket"},
     {"listen.handoff_ring_bytes", F(listen.handoff_ring_bytes), 1 << 18, static_cast<double>(uint64_t{1} << 31), Check::None, true, "per (receiver, owner) worker pair"},
     {"listen.eve_queue_bytes", F(listen.eve_queue_bytes), 1 << 18, static_cast<double>(uint64_t{1} << 31), Check::None, true, "per worker, towards the EVE writer"},
-    {"listen.sources", F(listen.sources), 0, 256, Check::CidrList, true, "outer senders accepted (CIDR prefixes, tested per datagram); others are socket.foreign_source; []: any"},
+    {"listen.sources", F(listen.sources), 0, 256, Check::CidrList, true, "outer senders accepted, at most 256 CIDR prefixes tested per datagram; others are socket.foreign_source; []: any"},
 
     {"health.require_rules", F(health.require_rules), 0, 0, Check::None, false, "unhealthy while no rule set is loaded"},
     {"health.stall_seconds", F(health.stall_seconds), 1, 3600, Check::None, false, "unhealthy when a worker makes no progress this long"},

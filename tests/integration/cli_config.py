@@ -91,7 +91,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # --- --set on the commands that read a configuration --------------------
     r = run("replay", "--set", "sensor_name=set-sensor", "--set", "dns.log=true", demo)
     first = json.loads(r.stdout.splitlines()[0])
-    check(r.returncode == 0 and first.get("sensor") == "set-sensor", "replay --set applies")
+    check(r.returncode == 0 and first.get("host") == "set-sensor", "replay --set applies (EVE host)")
     r = run("replay", "--set=listen.workers=0401", demo)
     check(r.returncode == 2 and "out of range" in r.stderr, "--set=K=V form; 0401 is base 10 (out of range)")
     r = run("replay", "--set", "score.dns.nope=1", demo)

@@ -59,7 +59,7 @@ def man_options(text):
 # SYNOPSIS entries: ".B exfilwatch CMD [SUB]" up to the next ".br".
 entries = {}
 for block in synopsis.split(".br\n"):
-    m = re.search(r"^\.B exfilwatch ([a-z]+(?: (?:check|test|list|train|score))?)", block, re.M)
+    m = re.search(r"^\.B exfilwatch ([a-z]+(?: (?:check|test|list|diff|train|score))?)", block, re.M)
     if m:
         entries[m.group(1)] = man_options(block)
 described = {"--" + o.replace("\\-", "-") for o in
@@ -67,7 +67,7 @@ described = {"--" + o.replace("\\-", "-") for o in
                         options_section, re.M)}
 
 commands = ["run", "replay", "check", "config", "mirror", "rules check", "rules test",
-            "rules list", "model train", "model score", "explain", "version"]
+            "rules list", "rules diff", "model train", "model score", "explain", "version"]
 check(set(entries) == set(commands), "the SYNOPSIS has every command: %s" % sorted(entries))
 for cmd in commands:
     r = run(*cmd.split(), "--help")
