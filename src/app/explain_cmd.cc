@@ -34,6 +34,15 @@ int explainCommand(int argc, char** argv) {
     std::fprintf(stderr, "exfilwatch explain: give --domain NAME or --dest IP:PORT\n");
     return 2;
   }
+  // The port's range in the parser's words; the address is runExplain's.
+  if (const auto colon = o.dest.rfind(':'); !o.dest.empty() && colon != std::string::npos) {
+    try {
+      parseUnsigned("--dest", o.dest.substr(colon + 1), 1, 65535);
+    } catch (const CLI::ValidationError& e) {
+      std::fprintf(stderr, "exfilwatch explain: %s\n", e.what());
+      return 2;
+    }
+  }
   o.config_path = source.path;
   o.sets = source.sets;
   return runExplain(std::move(o));
