@@ -52,8 +52,7 @@ void AlertCollector::onName(const Name& n) {
 }
 
 ControlPlanePtr analystPlane(const std::string& config_path, const std::vector<std::string>& sets,
-                             const std::string& rules_dir, bool no_cache,
-                             rules::BuildInfo* info) {
+                             const std::string& rules_dir, bool no_cache, rules::BuildInfo* info) {
   engine::ConfigSource source{config_path, sets, [rules_dir, no_cache](Config& config) {
                                 if (!rules_dir.empty()) {
                                   config.rules.enabled = true;

@@ -15,8 +15,7 @@ namespace {
 
 // A `fleet:` key the table does not hold: the Redis client's (src/fleet
 // checks it when the sensor starts, engine/fleet_config.h), kept as text.
-void fleetEntry(const yaml::Reader& r, const std::string& key, const YAML::Node& value,
-                Config& c) {
+void fleetEntry(const yaml::Reader& r, const std::string& key, const YAML::Node& value, Config& c) {
   auto add = [&](const YAML::Node& x) {
     if (!x.IsScalar()) r.fail(x, "fleet." + key + ": expected a value");
     c.fleet.entries.push_back({key, x.Scalar(), r.where(x)});

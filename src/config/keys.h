@@ -20,11 +20,12 @@ class Node;
 namespace exfilwatch::config {
 
 // Where a key's value lives in Config. Captureless lambdas, one per row.
-using Field = std::variant<
-    bool& (*)(Config&), uint16_t& (*)(Config&), uint32_t& (*)(Config&), uint64_t& (*)(Config&),
-    double& (*)(Config&), std::string& (*)(Config&), std::vector<uint16_t>& (*)(Config&),
-    std::array<uint32_t, score::kWindows>& (*)(Config&), std::vector<std::string>& (*)(Config&),
-    std::vector<IpPrefix>& (*)(Config&)>;
+using Field =
+    std::variant<bool& (*)(Config&), uint16_t& (*)(Config&), uint32_t& (*)(Config&),
+                 uint64_t& (*)(Config&), double& (*)(Config&), std::string& (*)(Config&),
+                 std::vector<uint16_t>& (*)(Config&),
+                 std::array<uint32_t, score::kWindows>& (*)(Config&),
+                 std::vector<std::string>& (*)(Config&), std::vector<IpPrefix>& (*)(Config&)>;
 
 // What a value must be beyond its type and range.
 enum class Check : uint8_t {

@@ -164,3 +164,24 @@ TEST_CASE(
   CHECK(no_rules.reload(holder, error));
   CHECK(holder.load()->generation == 8);
 }
+
+TEST_CASE("config keys: listen.sources and fleet: from the table, fleet client keys as text") {
+  Config c = loadConfig("", {"listen.sources=[10.0.0.0/8, '2001:db8::/32']"});
+  REQUIRE(c.listen.sources.size() == 2);
+  CHECK(c.listen.sources[1].toString() == "2001:db8::/32");
+  const config::Key* k = config::findKey("listen.sources");
+  REQUIRE(k != nullptr);
+  CHECK(config::valueText(*k, c) == "[\"10.0.0.0/8\", \"2001:db8::/32\"]");
+  CHECK_THROWS_AS(config::applySet(c, "listen.sources=[10.0.0.0/33]"), ConfigError);
+
+  const Config f = parseConfig(
+      "fleet:\n  url: redis://127.0.0.1:6379\n  seeds: [a:1, b:2]\n"
+      "  health_requires_fleet: true\n",
+      "f.yaml");
+  CHECK(f.fleet.health_requires_fleet);
+  REQUIRE(f.fleet.entries.size() == 3);
+  CHECK(f.fleet.entries[0].key == "url");
+  CHECK(f.fleet.entries[0].where == "f.yaml:2: ");
+  CHECK(f.fleet.entries[2].value == "b:2");
+  CHECK(loadConfig("", {"fleet.health_requires_fleet=true"}).fleet.health_requires_fleet);
+}
