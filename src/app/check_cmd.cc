@@ -10,6 +10,7 @@
 #include "app/cli.h"
 #include "app/commands.h"
 #include "engine/engine.h"
+#include "engine/fleet_config.h"
 #include "rules/matcher.h"
 
 namespace exfilwatch::app {
@@ -50,19 +51,25 @@ int checkCommand(int argc, char** argv) {
     // One Engine: the public suffix list parses, the model and the tables load.
     const auto engine = engine::Pipeline::engine(plane, sink);
     const Config& c = plane->config;
+    // `fleet:` as `run` reads it (src/fleet's table, the password file);
+    // Redis itself is not contacted.
+    const auto fleet = engine::fleetSettings(c.fleet);
     const std::string model = c.score.dns.model_path.empty() ? "built-in" : c.score.dns.model_path;
     const std::string health =
         c.listen.health_port
             ? c.listen.health_address + ":" + std::to_string(c.listen.health_port) + "/tcp"
             : "off";
-    std::printf("exfilwatch check: %s: OK: %s; model %s; listen %s:%u/udp, health %s, metrics %s\n",
-                name.c_str(),
-                plane->rules ? (std::to_string(info.enabled) + " of " + std::to_string(info.rules) +
-                                " rules enabled, " + std::to_string(tests) + " rule tests passed")
-                                   .c_str()
-                             : "rules disabled",
-                model.c_str(), c.listen.address.c_str(), c.listen.vxlan_port, health.c_str(),
-                c.metrics.address.empty() ? "off" : c.metrics.address.c_str());
+    std::printf(
+        "exfilwatch check: %s: OK: %s; model %s; listen %s:%u/udp, health %s, metrics %s, fleet "
+        "%s\n",
+        name.c_str(),
+        plane->rules ? (std::to_string(info.enabled) + " of " + std::to_string(info.rules) +
+                        " rules enabled, " + std::to_string(tests) + " rule tests passed")
+                           .c_str()
+                     : "rules disabled",
+        model.c_str(), c.listen.address.c_str(), c.listen.vxlan_port, health.c_str(),
+        c.metrics.address.empty() ? "off" : c.metrics.address.c_str(),
+        fleet ? fleet->url.c_str() : "off");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "exfilwatch check: %s: %s\n", name.c_str(), e.what());
     return 2;

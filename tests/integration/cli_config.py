@@ -68,6 +68,18 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 2 and "metrics.address" in r.stderr, "check: a metrics address that does not parse is exit 2")
     r = run("check", "--set", "listen.address=0.0.0.0.0")
     check(r.returncode == 2 and "listen.address" in r.stderr, "check: a listen address that does not parse is exit 2")
+    # fleet: read as run reads it (src/fleet's keys), without contacting Redis.
+    fleet_yaml = os.path.join(tmp, "fleet.yaml")
+    with open(fleet_yaml, "w") as f:
+        f.write("fleet:\n  url: redis://127.0.0.1:6379\n  flush_ms: 5\n")
+    r = run("check", "--config", fleet_yaml)
+    check(r.returncode == 2 and "fleet.yaml:3" in r.stderr and "flush_ms" in r.stderr,
+          "check: a fleet key out of range is exit 2 with file:line: " + r.stderr.strip()[-160:])
+    with open(fleet_yaml, "w") as f:
+        f.write("fleet:\n  url: redis://127.0.0.1:6379\n  health_requires_fleet: true\n")
+    r = run("check", "--config", fleet_yaml)
+    check(r.returncode == 0 and "fleet redis://127.0.0.1:6379" in r.stdout,
+          "check: a fleet section loads: " + (r.stdout + r.stderr).strip()[-160:])
 
     # --- --config: a directory, an unreadable file, an empty file ----------
     empty = os.path.join(tmp, "empty.yaml")
