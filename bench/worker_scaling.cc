@@ -70,7 +70,7 @@
 #include "common/spsc_ring.h"
 #include "config/config.h"
 #include "decode/inner_peek.h"
-#include "engine/control_plane_builder.h"
+#include "engine/pipeline.h"
 #include "sensor/memory_feed.h"
 #include "sensor/workers.h"
 
@@ -350,7 +350,7 @@ int main(int argc, char** argv) {
   const uint64_t passes = std::max<uint64_t>(1, (target + input.size() - 1) / input.size());
   ControlPlanePtr plane;
   try {
-    plane = engine::buildControlPlane(config_path.empty() ? Config{} : loadConfig(config_path), 1);
+    plane = engine::Pipeline({config_path, {}, {}}).build(1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "worker_scaling: %s\n", e.what());
     return 2;

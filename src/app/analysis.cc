@@ -8,7 +8,7 @@
 #include "capture/pcap_source.h"
 #include "common/escape.h"
 #include "config/config.h"
-#include "engine/control_plane_builder.h"
+#include "engine/pipeline.h"
 #include "rules/matcher.h"
 
 namespace exfilwatch::app {
@@ -51,15 +51,16 @@ void AlertCollector::onName(const Name& n) {
   }
 }
 
-ControlPlanePtr analystPlane(const std::string& config_path, const std::string& rules_dir,
-                             bool no_cache, rules::BuildInfo* info) {
-  Config config = loadConfig(config_path);
-  if (!rules_dir.empty()) {
-    config.rules.enabled = true;
-    config.rules.directory = rules_dir;
-  }
-  if (no_cache) config.rules.cache_directory = "off";
-  return engine::buildControlPlane(std::move(config), 1, info);
+ControlPlanePtr analystPlane(const std::string& config_path, const std::vector<std::string>& sets,
+                             const std::string& rules_dir, bool no_cache, rules::BuildInfo* info) {
+  engine::ConfigSource source{config_path, sets, [rules_dir, no_cache](Config& config) {
+                                if (!rules_dir.empty()) {
+                                  config.rules.enabled = true;
+                                  config.rules.directory = rules_dir;
+                                }
+                                if (no_cache) config.rules.cache_directory = "off";
+                              }};
+  return engine::Pipeline(std::move(source)).build(1, info);
 }
 
 bool runCaptures(Engine& engine, const std::vector<std::string>& pcaps, AlertCollector* collector,

@@ -58,11 +58,12 @@ class AlertCollector : public EngineObserver {
   std::string file_;
 };
 
-// The control plane replay builds (configuration file, rules compiled), with
-// `rules_dir` (when not empty) as rules.directory and the rules forced on
-// when it is given. Throws with file:line on any error.
-ControlPlanePtr analystPlane(const std::string& config_path, const std::string& rules_dir,
-                             bool no_cache, rules::BuildInfo* info = nullptr);
+// The control plane replay builds (the pipeline: configuration file, --set,
+// rules compiled), with `rules_dir` (when not empty) as rules.directory and
+// the rules forced on when it is given. Throws with file:line on any error.
+ControlPlanePtr analystPlane(const std::string& config_path, const std::vector<std::string>& sets,
+                             const std::string& rules_dir, bool no_cache,
+                             rules::BuildInfo* info = nullptr);
 
 // Runs the captures through `engine` in order, frame numbers per file, as
 // replay does; tells `collector` (may be null) which file it is in. False

@@ -198,7 +198,7 @@ int runExplain(ExplainOptions o) {
   } sink;
   std::string domain = o.domain;
   try {
-    plane = analystPlane(o.config_path, "", false);
+    plane = analystPlane(o.config_path, o.sets, "", false);
     engine = std::make_unique<Engine>(plane, sink);
     if (!tls) {
       for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -7,7 +7,8 @@
 namespace exfilwatch::app {
 
 struct ExplainOptions {
-  std::string config_path;  // "" = defaults
+  std::string config_path;        // "" = defaults
+  std::vector<std::string> sets;  // --set KEY=VALUE
   std::vector<std::string> pcaps;
   std::string client;  // the pair's client address
   std::string domain;  // DNS pair: its domain, or any name under it, or "@SERVER"

@@ -6,65 +6,45 @@
 #include <utility>
 #include <vector>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "app/explain.h"
 
 namespace exfilwatch::app {
 
-namespace {
-void usage() {
-  std::fprintf(stderr,
-               "usage: exfilwatch explain [--config FILE] [--all] [--json] PCAP... --client IP\n"
-               "                          (--domain NAME | --dest IP:PORT)\n"
-               "  runs the captures through the sensor's pipeline (rules and allow list\n"
-               "  loaded) and explains one pair: one row per query of the pair (its name,\n"
-               "  features, score and verdict; names an allow rule took say which rule),\n"
-               "  TLS: per upload segment that moves a window by 1%% or more\n"
-               "  --domain NAME    the pair's domain, or any name under it\n"
-               "  --dest IP:PORT   a TLS pair's server\n"
-               "  --all            every packet of the pair (DNS: responses too)\n"
-               "  --json           one JSON object: the pair, its verdicts, its allowed names\n"
-               "  exit status: 0 pair found, 1 pair not in the captures, 2 usage error\n");
-}
-}  // namespace
-
 int explainCommand(int argc, char** argv) {
   ExplainOptions o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "exfilwatch explain: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--config")
-      o.config_path = value();
-    else if (a == "--client")
-      o.client = value();
-    else if (a == "--domain")
-      o.domain = value();
-    else if (a == "--dest")
-      o.dest = value();
-    else if (a == "--all")
-      o.all = true;
-    else if (a == "--json")
-      o.json = true;
-    else if (a == "--help" || a == "-h") {
-      usage();
-      return 0;
-    } else if (!a.empty() && a[0] == '-') {
-      std::fprintf(stderr, "exfilwatch explain: unknown option %s\n", a.c_str());
-      usage();
-      return 2;
-    } else
-      o.pcaps.push_back(a);
-  }
-  if (o.pcaps.empty() || o.client.empty() || o.domain.empty() == o.dest.empty()) {
-    usage();
+  Command app("explain",
+              "Feature timeline and verdicts for one (client, domain) or "
+              "(client, destination) pair.");
+  engine::ConfigSource source;
+  addConfigOptions(app, source);
+  app.add_option("--client", o.client, "the client's IP address")->type_name("IP")->required();
+  auto* by_domain = app.add_option("--domain", o.domain,
+                                   "the pair's domain, or any name under it, or @SERVER (DNS)")
+                        ->type_name("NAME");
+  auto* by_dest = app.add_option("--dest", o.dest, "the destination (TLS)")
+                      ->type_name("IP:PORT")
+                      ->excludes(by_domain);
+  app.add_flag("--all", o.all, "every packet of the pair (TLS: every segment; DNS: responses too)");
+  app.add_flag("--json", o.json, "one JSON object: the pair, its verdicts, its allowed names");
+  app.add_option("PCAP", o.pcaps, "capture files")->required();
+  if (const int status = parse(app, argc, argv); status >= 0) return status;
+  if (by_domain->count() + by_dest->count() != 1) {
+    std::fprintf(stderr, "exfilwatch explain: give --domain NAME or --dest IP:PORT\n");
     return 2;
   }
+  // The port's range in the parser's words; the address is runExplain's.
+  if (const auto colon = o.dest.rfind(':'); !o.dest.empty() && colon != std::string::npos) {
+    try {
+      parseUnsigned("--dest", o.dest.substr(colon + 1), 1, 65535);
+    } catch (const CLI::ValidationError& e) {
+      std::fprintf(stderr, "exfilwatch explain: %s\n", e.what());
+      return 2;
+    }
+  }
+  o.config_path = source.path;
+  o.sets = source.sets;
   return runExplain(std::move(o));
 }
 

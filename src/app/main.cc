@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "build_config.h"
 
@@ -12,10 +13,14 @@ void usage() {
                "exfilwatch %s: DNS tunneling and exfiltration detection for mirrored traffic\n"
                "\n"
                "usage: exfilwatch COMMAND [ARGS]\n"
-               "  replay [--config FILE] [--eve FILE] [--dns-log] PCAP...\n"
+               "  replay [--config FILE] [--set KEY=VALUE] [--eve FILE] [--dns-log] PCAP|DIR...\n"
                "                 run captures through the detection path, EVE JSON out\n"
-               "  run [--config FILE] [--eve FILE] [--stats-interval N]\n"
+               "  run [--config FILE] [--set KEY=VALUE] [--eve FILE] [--stats-interval N]\n"
                "                 the live sensor: VXLAN/GENEVE over UDP, NLB health checks\n"
+               "  check [--config FILE] [--set KEY=VALUE]\n"
+               "                 load and validate everything a start would; exit 0 or 2\n"
+               "  config --defaults | --reference | [--config FILE] [--set KEY=VALUE]\n"
+               "                 print the default, the effective configuration, or its reference\n"
                "  mirror PCAP... --to HOST:PORT [--vni N] [--pps N] [--loop N]\n"
                "                 send captures as a traffic-mirror session would\n"
                "  rules check|test|list [DIR] [PCAP...]\n"
@@ -45,7 +50,13 @@ int main(int argc, char** argv) {
   if (command == "rules") return exfilwatch::app::rulesCommand(argc - 1, argv + 1);
   if (command == "model") return exfilwatch::app::modelCommand(argc - 1, argv + 1);
   if (command == "explain") return exfilwatch::app::explainCommand(argc - 1, argv + 1);
+  if (command == "check") return exfilwatch::app::checkCommand(argc - 1, argv + 1);
+  if (command == "config") return exfilwatch::app::configCommand(argc - 1, argv + 1);
   if (command == "version" || command == "--version") {
+    exfilwatch::app::Command app("version", "Print the version.");
+    if (const int status = exfilwatch::app::parse(app, argc - 1, argv + 1); status >= 0) {
+      return status;
+    }
     std::printf("exfilwatch %s\n", EXFILWATCH_VERSION);
     return 0;
   }

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "capture/pcap_source.h"
 #include "decode/inner_peek.h"
@@ -36,17 +37,6 @@
 namespace exfilwatch::app {
 
 namespace {
-void usage() {
-  std::fprintf(stderr,
-               "usage: exfilwatch mirror PCAP... --to HOST:PORT [--vni N] [--pps N] [--loop N]\n"
-               "  --to HOST:PORT      the sensor (numeric IPv4/IPv6; [v6]:port)\n"
-               "  --vni N             VXLAN network identifier (default 1)\n"
-               "  --pps N             packets per second (default: as fast as possible)\n"
-               "  --loop N            send the captures N times (default 1)\n"
-               "  --realtime          keep the captures' own timing (inter-packet gaps), as a\n"
-               "                      live mirror session would; --speed X scales it\n"
-               "  --source-ports N    outer source ports in use (default 64, max 4096)\n");
-}
 
 struct Datagram {
   uint32_t offset;  // into the arena
@@ -145,64 +135,32 @@ bool encapsulate(const Frame& frame, uint32_t vni, std::vector<uint8_t>& arena, 
 }  // namespace
 
 int mirrorCommand(int argc, char** argv) {
+  Command app("mirror",
+              "Send captures as a traffic-mirror session would: each frame "
+              "VXLAN-encapsulated in its own UDP datagram.");
   std::vector<std::string> pcaps;
   std::string to;
   unsigned long vni = 1, pps = 0, loops = 1, source_ports = 64;
   bool realtime = false;
   double speed = 1.0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto number = [&](const char* name, unsigned long max) -> unsigned long {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "exfilwatch mirror: %s needs a value\n", name);
-        std::exit(2);
-      }
-      const std::string v = argv[++i];
-      char* end = nullptr;
-      const unsigned long n = std::strtoul(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n > max) {
-        std::fprintf(stderr, "exfilwatch mirror: %s: bad number '%s'\n", name, v.c_str());
-        std::exit(2);
-      }
-      return n;
-    };
-    if (arg == "--to") {
-      if (i + 1 >= argc) {
-        usage();
-        return 2;
-      }
-      to = argv[++i];
-    } else if (arg == "--vni") {
-      vni = number("--vni", 0xFFFFFF);
-    } else if (arg == "--pps") {
-      pps = number("--pps", 100000000);
-    } else if (arg == "--loop") {
-      loops = number("--loop", 1000000000);
-    } else if (arg == "--realtime") {
-      realtime = true;
-    } else if (arg == "--speed") {
-      speed = static_cast<double>(number("--speed", 1000000));
-      if (speed <= 0) speed = 1.0;
-      realtime = true;
-    } else if (arg == "--source-ports") {
-      source_ports = std::max(1ul, number("--source-ports", 4096));
-    } else if (arg == "--help" || arg == "-h") {
-      usage();
-      return 0;
-    } else if (!arg.empty() && arg[0] == '-') {
-      std::fprintf(stderr, "exfilwatch mirror: unknown option %s\n", arg.c_str());
-      usage();
-      return 2;
-    } else {
-      pcaps.push_back(arg);
-    }
-  }
+  app.add_option("PCAP", pcaps, "capture files")->required();
+  app.add_option("--to", to, "the sensor: HOST:PORT (numeric IPv4, [IPv6]:PORT)")
+      ->type_name("HOST:PORT")
+      ->required();
+  addNumber<unsigned long>(app, "--vni", vni, 0, 0xFFFFFF, "VXLAN network identifier (default 1)");
+  addNumber<unsigned long>(app, "--pps", pps, 1, 100000000,
+                           "packets per second (default: as fast as possible)");
+  addNumber<unsigned long>(app, "--loop", loops, 1, 1000000000, "send the captures N times");
+  app.add_flag("--realtime", realtime,
+               "keep the captures' own timing (inter-packet gaps), as a live mirror would");
+  auto* speed_opt = addPositive(app, "--speed", speed, 1e6,
+                                "with --realtime: play X times faster (implies --realtime)");
+  addNumber<unsigned long>(app, "--source-ports", source_ports, 1, 4096,
+                           "outer source ports in use (default 64)");
+  if (const int status = parse(app, argc, argv); status >= 0) return status;
+  if (speed_opt->count() > 0) realtime = true;
   sockaddr_storage dst{};
   socklen_t dst_len = 0;
-  if (pcaps.empty() || to.empty()) {
-    usage();
-    return 2;
-  }
   if (!parseHostPort(to, dst, dst_len)) {
     std::fprintf(stderr, "exfilwatch mirror: --to %s: expected HOST:PORT\n", to.c_str());
     return 2;

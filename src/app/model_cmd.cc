@@ -10,6 +10,7 @@
 // inputs give the same file byte for byte.
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "capture/pcap_source.h"
 #include "decode/decoder.h"
@@ -40,7 +42,11 @@ std::string normalise(std::string name) {
   return name;
 }
 
-// Names from one input; false (and a message) when it cannot be read.
+bool checkClasses(const std::string& path, const std::set<std::string>& classes);
+
+// Names from one input; false (and a message) when it cannot be read, or
+// when a labelled file cannot be what the model needs: no benign (label 0)
+// row, or a label column with a single class (the wrong column or file).
 bool readNames(const std::string& path, std::set<std::string>& out, std::size_t& added) {
   const std::size_t before = out.size();
   if (endsWith(path, ".pcap") || endsWith(path, ".pcapng")) {
@@ -74,6 +80,7 @@ bool readNames(const std::string& path, std::set<std::string>& out, std::size_t&
     const bool csv = endsWith(path, ".csv");
     int name_col = -1, label_col = -1;
     bool header = csv;
+    std::set<std::string> classes;
     while (std::getline(in, line)) {
       if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
       if (line.empty() || line[0] == '#') continue;
@@ -95,6 +102,9 @@ bool readNames(const std::string& path, std::set<std::string>& out, std::size_t&
           continue;
         }
         if (static_cast<int>(cols.size()) <= name_col) continue;
+        if (label_col >= 0 && static_cast<int>(cols.size()) > label_col) {
+          classes.insert(cols[label_col]);
+        }
         if (label_col >= 0 && (static_cast<int>(cols.size()) <= label_col || cols[label_col] != "0")) continue;
         const std::string n = normalise(cols[name_col]);
         if (!n.empty()) out.insert(n);
@@ -106,58 +116,75 @@ bool readNames(const std::string& path, std::set<std::string>& out, std::size_t&
         if (!first.empty()) out.insert(first);
       }
     }
+    if (!checkClasses(path, classes)) return false;
   }
   added = out.size() - before;
   return true;
 }
 
-void usage() {
-  std::fprintf(stderr,
-               "usage: exfilwatch model train --out FILE INPUT...\n"
-               "       exfilwatch model score [--model FILE] INPUT...\n"
-               "  INPUT: .csv with a qname column (label 0 rows only), .pcap/.pcapng (query\n"
-               "         names), or text with one name per line\n");
+// Refuses a labelled file the model cannot be trained on.
+bool checkClasses(const std::string& path, const std::set<std::string>& classes) {
+  if (classes.empty()) return true;
+  if (!classes.count("0")) {
+    std::fprintf(stderr, "exfilwatch model: %s: no benign names (no row with label 0)\n",
+                 path.c_str());
+    return false;
+  }
+  if (classes.size() == 1) {
+    std::fprintf(stderr,
+                 "exfilwatch model: %s: the label column holds one class only (0): a labelled "
+                 "file must hold benign (0) and other rows; give benign-only names as a plain "
+                 "list\n",
+                 path.c_str());
+    return false;
+  }
+  return true;
 }
+
 }  // namespace
 
+// A path as the model header records it: never absolute (the file is
+// shipped and diffed; a build machine's directories mean nothing there).
+std::string recorded(const std::string& path) {
+  const std::filesystem::path p(path);
+  return p.is_absolute() ? p.filename().string() : path;
+}
+
 int modelCommand(int argc, char** argv) {
-  if (argc < 2) {
-    usage();
-    return 2;
-  }
-  const std::string sub = argv[1];
+  Command app("model", "Train and try the benign-name n-gram model (models/README.md).");
+  app.require_subcommand(1);
   std::string out_path, model_path;
   std::vector<std::string> inputs;
-  for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    if ((a == "--out" || a == "--model") && i + 1 < argc) {
-      (a == "--out" ? out_path : model_path) = argv[++i];
-    } else if (a == "--help" || a == "-h") {
-      usage();
-      return 0;
-    } else if (!a.empty() && a[0] == '-') {
-      std::fprintf(stderr, "exfilwatch model: unknown option %s\n", a.c_str());
-      return 2;
-    } else {
-      inputs.push_back(a);
-    }
-  }
-  if (inputs.empty() || (sub == "train" && out_path.empty()) || (sub != "train" && sub != "score")) {
-    usage();
-    return 2;
-  }
+  const std::string input_doc =
+      ".csv with a qname column (label 0 rows only), .pcap/.pcapng (query names), or text with "
+      "one name per line";
+  CLI::App* train = app.add_subcommand("train", "train a model from benign names");
+  train->add_option("--out", out_path, "the model file to write")->type_name("FILE")->required();
+  train->add_option("INPUT", inputs, input_doc)->required();
+  CLI::App* score_cmd = app.add_subcommand("score",
+                                           "per distinct name: bits per character, "
+                                           "information bits, prefix length, name");
+  score_cmd->add_option("--model", model_path, "the model (default: the built-in one)")
+      ->type_name("FILE");
+  score_cmd->add_option("INPUT", inputs, input_doc)->required();
+  if (const int status = parse(app, argc, argv); status >= 0) return status;
+  const std::string sub = train->parsed() ? "train" : "score";
   std::set<std::string> names;
   std::vector<std::string> sources;
   for (const auto& in : inputs) {
     std::size_t added = 0;
     if (!readNames(in, names, added)) return 1;
-    sources.push_back(in + " (" + std::to_string(added) + " new distinct names)");
+    sources.push_back(recorded(in) + " (" + std::to_string(added) + " new distinct names)");
   }
   if (sub == "train") {
+    if (names.empty()) {
+      std::fprintf(stderr, "exfilwatch model: no benign names in the input: nothing to train on\n");
+      return 1;
+    }
     score::NgramModel::Counts counts;
     for (const auto& n : names) counts.addName(n);
-    std::string command = "exfilwatch model train --out " + out_path;
-    for (const auto& in : inputs) command += " " + in;
+    std::string command = "exfilwatch model train --out " + recorded(out_path);
+    for (const auto& in : inputs) command += " " + recorded(in);
     const std::string text = score::NgramModel::serialize(counts, sources, command);
     std::string error;
     if (!score::NgramModel::parse(text, error)) {

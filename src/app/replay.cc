@@ -1,25 +1,32 @@
 // replay.cc: `exfilwatch replay`: pcap files through the same engine the live
 // sensor runs, EVE lines to stdout or a file, a summary on stderr. For the
 // responder who replays a capture after an incident, and for tests.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "alert/eve.h"
 #include "alert/rotating_file.h"
+#include "app/cli.h"
 #include "app/commands.h"
 #include "capture/pcap_source.h"
 #include "config/config.h"
-#include "engine/control_plane_builder.h"
 #include "engine/engine.h"
 #include "engine/fleet_config.h"
+#include "engine/pipeline.h"
 #include "fleet/redis_url.h"
 #include "share/pair_sync.h"
 #include "share/sync_link.h"
@@ -27,20 +34,6 @@
 namespace exfilwatch::app {
 
 namespace {
-void usage() {
-  std::fprintf(stderr,
-               "usage: exfilwatch replay [--config FILE] [--eve FILE] [--dns-log] PCAP...\n"
-               "  --config FILE  configuration (YAML); defaults otherwise\n"
-               "  --eve FILE     write EVE JSON lines to FILE instead of stdout;\n"
-               "                 output.rotate_* apply, by age in packet time\n"
-               "  --dns-log      one event_type \"dns\" record per DNS message\n"
-               "  --quiet        no summary on stderr\n"
-               "  --no-score     skip the scoring engine (bench: its cost next to decode)\n"
-               "  --fleet URL    share detection state in Redis (redis://, rediss://), so\n"
-               "                 shards of one capture replayed at once detect as one;\n"
-               "                 replaces fleet.url of the configuration\n");
-}
-
 void printSummary(const Engine& engine, std::size_t files, double seconds) {
   const DecodeStats& d = engine.decodeStats();
   const EngineStats& s = engine.stats();
@@ -108,61 +101,128 @@ void printSummary(const Engine& engine, std::size_t files, double seconds) {
   const double pps = seconds > 0 ? static_cast<double>(d.frames) / seconds : 0.0;
   std::fprintf(stderr, "elapsed: %.3f s, %.0f packets/s\n", seconds, pps);
 }
+
+// The capture files of the command line, a directory's in name order.
+bool expandInputs(const std::vector<std::string>& args, std::vector<std::string>& files) {
+  namespace fs = std::filesystem;
+  for (const auto& arg : args) {
+    std::error_code ec;
+    if (!fs::is_directory(arg, ec)) {
+      files.push_back(arg);
+      continue;
+    }
+    std::vector<std::string> inside;
+    for (const auto& entry : fs::directory_iterator(arg, ec)) {
+      const std::string name = entry.path().filename().string();
+      const std::string ext = entry.path().extension().string();
+      std::error_code entry_ec;
+      if (name.empty() || name[0] == '.' || !entry.is_regular_file(entry_ec)) continue;
+      if (ext == ".pcap" || ext == ".pcapng" || ext == ".cap")
+        inside.push_back(entry.path().string());
+    }
+    if (ec) {
+      std::fprintf(stderr, "exfilwatch replay: %s: %s\n", arg.c_str(), ec.message().c_str());
+      return false;
+    }
+    if (inside.empty()) {
+      std::fprintf(stderr, "exfilwatch replay: %s: no capture files (.pcap, .pcapng, .cap)\n",
+                   arg.c_str());
+      return false;
+    }
+    std::sort(inside.begin(), inside.end());
+    files.insert(files.end(), inside.begin(), inside.end());
+  }
+  return true;
+}
+
+// A progress line on a terminal: files, packets, rate and time left, the
+// last from the bytes of the captures read so far.
+class Progress {
+ public:
+  explicit Progress(const std::vector<std::string>& files) : files_(files.size()) {
+    for (const auto& f : files) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(f, ec);
+      if (!ec) total_bytes_ += size;
+    }
+  }
+  void startFile(std::size_t index) { file_ = index + 1; }
+  // Called every few thousand packets.
+  void update(uint64_t packets, uint64_t bytes_read) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(packets) / elapsed : 0;
+    std::string eta = "?";
+    if (bytes_read > 0 && total_bytes_ > bytes_read && elapsed > 0) {
+      const double left = elapsed * static_cast<double>(total_bytes_ - bytes_read) /
+                          static_cast<double>(bytes_read);
+      eta = std::to_string(static_cast<long long>(left + 0.5)) + " s";
+    } else if (total_bytes_ <= bytes_read) {
+      eta = "0 s";
+    }
+    std::fprintf(stderr, "\r\033[Kfile %zu/%zu, %llu packets, %.0f packets/s, ETA %s", file_,
+                 files_, static_cast<unsigned long long>(packets), rate, eta.c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  void clear() {
+    if (shown_) std::fputs("\r\033[K", stderr);
+    shown_ = false;
+  }
+
+ private:
+  std::size_t files_, file_ = 0;
+  uint64_t total_bytes_ = 0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
+  bool shown_ = false;
+};
 }  // namespace
 
 int replayCommand(int argc, char** argv) {
-  std::string config_path;
+  Command app("replay",
+              "Run captures through the sensor's detection path; EVE JSON out, a "
+              "summary on stderr.");
+  engine::ConfigSource source;
   std::string eve_path;
-  bool dns_log = false;
-  bool quiet = false;
-  bool no_score = false;
+  bool dns_log = false, quiet = false, no_score = false, append = false;
   std::string fleet_url;
-  std::vector<std::string> pcaps;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](const char* name) -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "exfilwatch replay: %s needs a value\n", name);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--config") {
-      config_path = value("--config");
-    } else if (arg == "--eve") {
-      eve_path = value("--eve");
-    } else if (arg == "--dns-log") {
-      dns_log = true;
-    } else if (arg == "--quiet" || arg == "-q") {
-      quiet = true;
-    } else if (arg == "--no-score") {
-      no_score = true;
-    } else if (arg == "--fleet") {
-      fleet_url = value("--fleet");
-    } else if (arg == "--help" || arg == "-h") {
-      usage();
-      return 0;
-    } else if (!arg.empty() && arg[0] == '-' && arg != "-") {
-      std::fprintf(stderr, "exfilwatch replay: unknown option %s\n", arg.c_str());
-      usage();
-      return 2;
-    } else {
-      pcaps.push_back(arg);
-    }
-  }
-  if (pcaps.empty()) {
-    usage();
+  std::vector<std::string> args;
+  addConfigOptions(app, source);
+  app.add_option("--eve", eve_path,
+                 "EVE JSON lines to FILE instead of stdout (truncated first; output.rotate_* "
+                 "apply, by age in packet time)")
+      ->type_name("FILE");
+  app.add_flag("--append", append, "append to the --eve file instead of truncating it");
+  app.add_flag("--dns-log", dns_log, "one event_type \"dns\" record per DNS message");
+  app.add_flag("-q,--quiet", quiet, "no summary on stderr");
+  app.add_flag("--no-score", no_score, "skip the scoring engine (bench: its cost next to decode)");
+  app.add_option("--fleet", fleet_url,
+                 "share detection state in Redis (redis://, rediss://), so shards of one "
+                 "capture replayed at once detect as one; replaces fleet.url")
+      ->type_name("URL");
+  app.add_option("PCAP", args, "capture files; a directory: the capture files inside, by name")
+      ->required();
+  if (const int status = parse(app, argc, argv); status >= 0) return status;
+  if (append && eve_path.empty()) {
+    std::fprintf(stderr, "exfilwatch replay: --append needs --eve FILE\n");
     return 2;
   }
+  std::vector<std::string> pcaps;
+  if (!expandInputs(args, pcaps)) return 2;
 
+  source.overrides = [&](Config& c) {
+    if (dns_log) c.dns_log = true;
+  };
+  const engine::Pipeline pipeline(source);
   Config config;
   try {
-    config = loadConfig(config_path);
+    config = pipeline.config();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "exfilwatch: %s\n", e.what());
     return 2;
   }
-  if (dns_log) config.dns_log = true;
 
   // EVE to a file (--eve) is the live sensor's rotating
   // file: rotate_bytes, rotate_seconds and rotate_keep apply, rotation falls
@@ -176,6 +236,12 @@ int replayCommand(int argc, char** argv) {
   FileEveSink* plain = nullptr;
   if (!eve_path.empty() && eve_path != "-") {
     try {
+      // A second replay into the same file must not mix two runs' records.
+      if (!append) {
+        std::FILE* f = std::fopen(eve_path.c_str(), "w");
+        if (f == nullptr) throw std::runtime_error(eve_path + ": " + std::strerror(errno));
+        std::fclose(f);
+      }
       auto file =
           std::make_unique<RotatingFile>(eve_path, config.output.rotate_bytes,
                                          config.output.rotate_seconds, config.output.rotate_keep);
@@ -199,7 +265,7 @@ int replayCommand(int argc, char** argv) {
   std::unique_ptr<Engine> engine;
   try {
     // The same plane the sensor builds: configuration plus compiled rules.
-    engine = std::make_unique<Engine>(engine::buildControlPlane(config, 1), *sink);
+    engine = engine::Pipeline::engine(engine::buildControlPlane(config, 1), *sink);
     engine->setScoringEnabled(!no_score);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "exfilwatch: %s\n", e.what());
@@ -247,9 +313,14 @@ int replayCommand(int argc, char** argv) {
     link->flush(*sync, engine->mutableDnsScorer(), now, reevaluate);
   };
 
+  // Progress only for a person watching: never into a log or a pipe.
+  std::unique_ptr<Progress> progress;
+  if (!quiet && ::isatty(STDERR_FILENO)) progress = std::make_unique<Progress>(pcaps);
   int status = 0;
+  uint64_t total = 0, bytes_read = 0;
   const auto start = std::chrono::steady_clock::now();
-  for (const auto& path : pcaps) {
+  for (std::size_t f = 0; f < pcaps.size(); ++f) {
+    const std::string& path = pcaps[f];
     std::string error;
     auto source = PcapSource::open(path, error);
     if (!source) {
@@ -258,6 +329,10 @@ int replayCommand(int argc, char** argv) {
       continue;
     }
     engine->setSourceName(path);
+    if (progress) progress->startFile(f);
+    const auto file_start = std::chrono::steady_clock::now();
+    const uint64_t messages_before = engine->stats().dns_messages;
+    const uint64_t alerts_before = engine->stats().alerts;
     Frame frame;
     uint64_t n = 0;
     if (sync) {
@@ -270,6 +345,15 @@ int replayCommand(int argc, char** argv) {
           if (next_flush_ms != 0) flushFleet(last_sec);
           next_flush_ms = ms + flush_ms;
         }
+        bytes_read += frame.caplen + 16;
+        if (progress && (n & 4095) == 0) progress->update(total + n, bytes_read);
+      }
+    } else if (progress) {
+      while (source->next(frame)) {
+        if (rotating != nullptr) rotating->file().setTime(static_cast<std::time_t>(frame.ts.sec));
+        engine->process(frame, ++n);
+        bytes_read += frame.caplen + 16;  // record header + data: close enough for an ETA
+        if ((n & 4095) == 0) progress->update(total + n, bytes_read);
       }
     } else if (rotating != nullptr) {
       while (source->next(frame)) {
@@ -279,9 +363,21 @@ int replayCommand(int argc, char** argv) {
     } else {
       while (source->next(frame)) engine->process(frame, ++n);
     }
+    total += n;
+    if (progress) progress->clear();
     if (!source->error().empty()) {
       std::fprintf(stderr, "exfilwatch replay: %s: stopped after %llu packets: %s\n", path.c_str(),
                    static_cast<unsigned long long>(n), source->error().c_str());
+    }
+    if (!quiet) {
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - file_start).count();
+      std::fprintf(stderr,
+                   "exfilwatch replay: %s: packets=%llu dns_messages=%llu alerts=%llu "
+                   "seconds=%.3f\n",
+                   path.c_str(), static_cast<unsigned long long>(n),
+                   static_cast<unsigned long long>(engine->stats().dns_messages - messages_before),
+                   static_cast<unsigned long long>(engine->stats().alerts - alerts_before), s);
     }
   }
   if (sync) {

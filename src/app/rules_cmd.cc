@@ -17,13 +17,14 @@
 
 #include "alert/json.h"
 #include "app/analysis.h"
+#include "app/cli.h"
 #include "app/commands.h"
 #include "app/rules_diff.h"
 #include "capture/pcap_source.h"
 #include "common/escape.h"
 #include "config/config.h"
-#include "engine/control_plane_builder.h"
 #include "engine/engine.h"
+#include "engine/pipeline.h"
 #include "rules/matcher.h"
 
 namespace exfilwatch::app {
@@ -34,7 +35,8 @@ void usage() {
   std::fprintf(stderr,
                "usage: exfilwatch rules check [--config FILE] [--no-cache] [DIR]\n"
                "       exfilwatch rules test  [--config FILE] [--json] [DIR] PCAP...\n"
-               "       exfilwatch rules diff  [--config FILE] [--json] OLD_DIR NEW_DIR PCAP...\n"
+               "       exfilwatch rules diff  [--config FILE] [--json] [--no-cache]\n"
+               "                              OLD_DIR NEW_DIR PCAP...\n"
                "       exfilwatch rules list  [--config FILE] [DIR]\n"
                "  check  validate and compile the rules, run each rule's tests; exit 1 on error\n"
                "  test   run captures through the sensor's path: every alert by signature id\n"
@@ -49,6 +51,7 @@ void usage() {
 
 struct Args {
   std::string config_path;
+  std::vector<std::string> sets;  // --set KEY=VALUE
   std::string dir;
   std::vector<std::string> pcaps;
   bool json = false;
@@ -56,33 +59,21 @@ struct Args {
 };
 
 bool parseArgs(int argc, char** argv, bool takes_pcaps, Args& a, int& status) {
+  Command app("rules " + std::string(argv[1]),
+              "The analyst rules; DIR: the rules directory (default: rules.directory "
+              "of the configuration, else the installed default rules).");
+  engine::ConfigSource source;
   std::vector<std::string> positional;
-  for (int i = 2; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--config") {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "exfilwatch rules: --config needs a value\n");
-        status = 2;
-        return false;
-      }
-      a.config_path = argv[++i];
-    } else if (arg == "--json") {
-      a.json = true;
-    } else if (arg == "--no-cache") {
-      a.no_cache = true;
-    } else if (arg == "--help" || arg == "-h") {
-      usage();
-      status = 0;
-      return false;
-    } else if (!arg.empty() && arg[0] == '-') {
-      std::fprintf(stderr, "exfilwatch rules: unknown option %s\n", arg.c_str());
-      usage();
-      status = 2;
-      return false;
-    } else {
-      positional.push_back(arg);
-    }
-  }
+  addConfigOptions(app, source);
+  app.add_flag("--no-cache", a.no_cache, "compile the rules, ignoring the compiled-rule cache");
+  if (takes_pcaps) app.add_flag("--json", a.json, "the report as one JSON object");
+  app.add_option(takes_pcaps ? "PCAP" : "DIR", positional,
+                 takes_pcaps ? "[DIR] PCAP...: the rules directory (optional), then captures"
+                             : "the rules directory");
+  status = parse(app, argc - 1, argv + 1);
+  if (status >= 0) return false;
+  a.config_path = source.path;
+  a.sets = source.sets;
   // DIR is optional and comes first: recognise it by being a directory.
   std::error_code ec;
   if (!positional.empty() && std::filesystem::is_directory(positional.front(), ec)) {
@@ -108,7 +99,7 @@ bool parseArgs(int argc, char** argv, bool takes_pcaps, Args& a, int& status) {
 // The configuration with the command line's DIR applied; rules forced on.
 bool loadConfigFor(const Args& a, Config& config) {
   try {
-    config = loadConfig(a.config_path);
+    config = loadConfig(a.config_path, a.sets);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "exfilwatch: %s\n", e.what());
     return false;
@@ -445,29 +436,18 @@ int testCommand(const Args& a) {
 int diffCommand(int argc, char** argv) {
   RulesDiffOptions o;
   std::vector<std::string> positional;
-  for (int i = 2; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--config") {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "exfilwatch rules: --config needs a value\n");
-        return 2;
-      }
-      o.config_path = argv[++i];
-    } else if (arg == "--json") {
-      o.json = true;
-    } else if (arg == "--no-cache") {
-      o.no_cache = true;
-    } else if (arg == "--help" || arg == "-h") {
-      usage();
-      return 0;
-    } else if (!arg.empty() && arg[0] == '-') {
-      std::fprintf(stderr, "exfilwatch rules: unknown option %s\n", arg.c_str());
-      usage();
-      return 2;
-    } else {
-      positional.push_back(arg);
-    }
-  }
+  Command app("rules diff",
+              "The same captures with OLD_DIR's rules, then NEW_DIR's: alerts added and "
+              "removed, pairs whose verdict changed; exit 0 same, 1 differ.");
+  engine::ConfigSource source;
+  addConfigOptions(app, source);
+  app.add_flag("--no-cache", o.no_cache, "compile the rules, ignoring the compiled-rule cache");
+  app.add_flag("--json", o.json, "the report as one JSON object");
+  app.add_option("ARGS", positional,
+                 "OLD_DIR NEW_DIR PCAP...: the rules in force, the changed rules, captures");
+  if (const int status = parse(app, argc - 1, argv + 1); status >= 0) return status;
+  o.config_path = source.path;
+  o.sets = source.sets;
   if (positional.size() < 3) {
     usage();
     return 2;

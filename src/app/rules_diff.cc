@@ -114,8 +114,10 @@ std::vector<AlertRecord> alertsWithoutAllowRules(const ControlPlanePtr& plane,
 int runRulesDiff(const RulesDiffOptions& o) {
   Run old_run, new_run;
   try {
-    old_run = runWith(analystPlane(o.config_path, o.old_dir, o.no_cache), o.pcaps, "rules diff");
-    new_run = runWith(analystPlane(o.config_path, o.new_dir, o.no_cache), o.pcaps, "rules diff");
+    old_run =
+        runWith(analystPlane(o.config_path, o.sets, o.old_dir, o.no_cache), o.pcaps, "rules diff");
+    new_run =
+        runWith(analystPlane(o.config_path, o.sets, o.new_dir, o.no_cache), o.pcaps, "rules diff");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "exfilwatch rules diff: %s\n", e.what());
     return 2;

@@ -10,7 +10,8 @@
 namespace exfilwatch::app {
 
 struct RulesDiffOptions {
-  std::string config_path;  // "" = defaults
+  std::string config_path;        // "" = defaults
+  std::vector<std::string> sets;  // --set KEY=VALUE
   std::string old_dir, new_dir;
   std::vector<std::string> pcaps;
   bool json = false;

@@ -26,9 +26,10 @@
 
 #include "alert/async_sink.h"
 #include "alert/delivery.h"
+#include "app/cli.h"
 #include "app/commands.h"
-#include "engine/control_plane_builder.h"
 #include "engine/fleet_config.h"
+#include "engine/pipeline.h"
 #include "fleet/redis_client.h"
 #include "metrics/metrics.h"
 #include "sensor/health.h"
@@ -38,19 +39,6 @@
 namespace exfilwatch::app {
 
 namespace {
-void usage() {
-  std::fprintf(
-      stderr,
-      "usage: exfilwatch run [--config FILE] [--eve FILE] [--dns-log] [--stats-interval N]\n"
-      "  --config FILE        configuration (YAML); the listen: section sets the sockets\n"
-      "  --eve FILE           EVE JSON lines to FILE (default: stdout)\n"
-      "  --dns-log            one event_type \"dns\" record per DNS message\n"
-      "  --workers N          worker threads (overrides listen.workers)\n"
-      "  --stats-interval N   print statistics to stderr every N seconds\n"
-      "signals: SIGHUP reloads the configuration (refused if invalid);\n"
-      "         SIGTERM/SIGINT finish the queued packets, flush alerts, exit 0\n");
-}
-
 void log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void log(const char* fmt, ...) {
   char line[1024];
@@ -66,20 +54,13 @@ using ull = unsigned long long;
 
 class Sensor {
  public:
-  Sensor(std::string config_path, bool dns_log, std::string eve_path)
-      : config_path_(std::move(config_path)), dns_log_(dns_log), eve_path_(std::move(eve_path)) {}
-
-  // The control plane, with command-line overrides applied.
-  ControlPlanePtr build(uint64_t generation) {
-    Config config = loadConfig(config_path_);
-    if (dns_log_) config.dns_log = true;
-    return engine::buildControlPlane(std::move(config), generation);
-  }
+  Sensor(engine::ConfigSource source, std::string eve_path)
+      : pipeline_(std::move(source)), eve_path_(std::move(eve_path)) {}
 
   int run(uint32_t workers_override, std::FILE* eve, bool eve_owned, unsigned stats_interval) {
     ControlPlanePtr plane;
     try {
-      plane = build(1);
+      plane = pipeline_.build(1);
     } catch (const std::exception& e) {
       // A sensor that cannot load its configuration must not pretend to run.
       log("cannot start: %s", e.what());
@@ -232,25 +213,22 @@ class Sensor {
  private:
   void reload() {
     last_reload_.store(static_cast<int64_t>(std::time(nullptr)), std::memory_order_relaxed);
-    const uint64_t current = generation_.load();
-    ControlPlanePtr next;
-    try {
-      next = build(current + 1);
-    } catch (const std::exception& e) {
-      engine::reloadCounters().failed.fetch_add(1, std::memory_order_relaxed);
-      log("reload refused: %s; keeping generation %llu", e.what(), static_cast<ull>(current));
+    const ControlPlanePtr previous = holder_->load();
+    std::string error;
+    if (!pipeline_.reload(*holder_, error)) {
+      log("reload refused: %s; keeping generation %llu", error.c_str(),
+          static_cast<ull>(previous->generation));
       return;
     }
-    if (!(next->config.listen == holder_->load()->config.listen)) {
+    const ControlPlanePtr next = holder_->load();
+    if (!(next->config.listen == previous->config.listen)) {
       log("reload: listen.* changes take effect at the next restart; sockets and workers "
           "unchanged");
     }
-    holder_->publish(next);
-    generation_.store(current + 1, std::memory_order_release);
-    engine::reloadCounters().succeeded.fetch_add(1, std::memory_order_relaxed);
+    generation_.store(next->generation, std::memory_order_release);
     last_reload_ok_.store(static_cast<int64_t>(std::time(nullptr)), std::memory_order_relaxed);
-    log("reload: generation %llu from %s", static_cast<ull>(current + 1),
-        config_path_.empty() ? "defaults" : config_path_.c_str());
+    log("reload: generation %llu from %s", static_cast<ull>(next->generation),
+        pipeline_.source().path.empty() ? "defaults" : pipeline_.source().path.c_str());
     evaluateHealth();
   }
 
@@ -289,45 +267,42 @@ class Sensor {
     health_logged_ = true;
   }
 
+  // The stats line and its per-worker lines, from the same collection as a
+  // scrape (collect()), so both always agree.
   void printStats(bool final) {
+    metrics::Sample s;
+    collect(s, final);
     uint64_t datagrams = 0, bytes = 0, processed = 0, handoff = 0, handoff_drops = 0;
     uint64_t kernel_drops = 0, socket_errors = 0;
-    DecodeStats decode;
-    EngineStats engine;
-    WeirdCounters weird;
     std::string per_worker;
-    for (std::size_t i = 0; i < pool_->size(); ++i) {
+    for (std::size_t i = 0; i < s.sources.size(); ++i) {
+      const auto& w = s.sources[i];
       const WorkerCounters& c = pool_->counters(i);
-      const uint64_t kd = final ? pool_->kernelDropsNow(i) : c.kernel_drops.get();
-      datagrams += c.datagrams.get();
-      bytes += c.bytes.get();
-      processed += c.processed.get();
-      handoff += c.handoff_out.get();
-      handoff_drops += c.handoff_drops.get();
-      kernel_drops += kd;
+      datagrams += w.datagrams;
+      bytes += w.bytes;
+      processed += w.processed;
+      handoff += w.handoff;
+      handoff_drops += w.handoff_drops;
+      kernel_drops += w.kernel_drops;
       socket_errors += c.socket_errors.get();
-      const WorkerSnapshot s = pool_->snapshot(i);
-      decode.mergeFrom(s.decode);
-      engine.mergeFrom(s.engine);
-      weird.mergeFrom(s.weird);
       char line[256];
       std::snprintf(
           line, sizeof line,
           "stats worker=%zu datagrams=%llu processed=%llu handoff=%llu handoff_drops=%llu "
           "kernel_drops=%llu generation=%llu\n",
-          i, static_cast<ull>(c.datagrams.get()), static_cast<ull>(c.processed.get()),
-          static_cast<ull>(c.handoff_out.get()), static_cast<ull>(c.handoff_drops.get()),
-          static_cast<ull>(kd), static_cast<ull>(c.generation.get()));
+          i, static_cast<ull>(w.datagrams), static_cast<ull>(w.processed),
+          static_cast<ull>(w.handoff), static_cast<ull>(w.handoff_drops),
+          static_cast<ull>(w.kernel_drops), static_cast<ull>(c.generation.get()));
       per_worker += line;
     }
     std::string anomalies;
     for (std::size_t i = 0; i < kWeirdCount; ++i) {
       const auto id = static_cast<Weird>(i);
-      if (weird.get(id) == 0) continue;
+      if (s.weird.get(id) == 0) continue;
       anomalies += ' ';
       anomalies += weirdName(id);
       anomalies += '=';
-      anomalies += std::to_string(weird.get(id));
+      anomalies += std::to_string(s.weird.get(id));
     }
     std::fprintf(stderr, "%s", per_worker.c_str());
     std::fprintf(
@@ -340,15 +315,14 @@ class Sensor {
         final ? " final" : "", static_cast<ull>(datagrams), static_cast<ull>(bytes),
         static_cast<ull>(processed), static_cast<ull>(handoff), static_cast<ull>(handoff_drops),
         static_cast<ull>(kernel_drops), static_cast<ull>(socket_errors),
-        static_cast<ull>(decode.frames), static_cast<ull>(decode.malformed),
-        static_cast<ull>(decode.non_ip), static_cast<ull>(engine.dns_messages),
-        static_cast<ull>(engine.alerts), static_cast<ull>(engine.alerts_suppressed),
-        static_cast<ull>(sink_->lines()), static_cast<ull>(sink_->dropped()),
-        static_cast<ull>(sink_->failures()),
-        static_cast<ull>(engine::reloadCounters().succeeded.load()),
-        static_cast<ull>(engine::reloadCounters().failed.load()),
-        static_cast<ull>(generation_.load()), last_healthy_ ? 1 : 0,
-        static_cast<ull>(health_ ? health_->accepted() : 0), rssKb(), anomalies.c_str());
+        static_cast<ull>(s.decode.frames), static_cast<ull>(s.decode.malformed),
+        static_cast<ull>(s.decode.non_ip), static_cast<ull>(s.engine.dns_messages),
+        static_cast<ull>(s.engine.alerts), static_cast<ull>(s.engine.alerts_suppressed),
+        static_cast<ull>(s.eve_lines), static_cast<ull>(s.eve_drops),
+        static_cast<ull>(s.eve_failures), static_cast<ull>(s.reloads_ok),
+        static_cast<ull>(s.reloads_failed), static_cast<ull>(generation_.load()),
+        last_healthy_ ? 1 : 0, static_cast<ull>(health_ ? health_->accepted() : 0), rssKb(),
+        anomalies.c_str());
     std::fflush(stderr);
   }
 
@@ -367,12 +341,16 @@ class Sensor {
 
   // Scrape time (the exposer's thread): per-worker counters and snapshots
   // summed here, so the packet path never touches a shared counter.
-  void sample(metrics::Sample& s) {
+  void sample(metrics::Sample& s) { collect(s, false); }
+
+  // The one place worker counters and snapshots are summed. `final`: the
+  // kernel's drop counters read now (at exit) rather than as last polled.
+  void collect(metrics::Sample& s, bool final) {
     for (std::size_t i = 0; i < pool_->size(); ++i) {
       const WorkerCounters& c = pool_->counters(i);
       s.sources.push_back({std::to_string(i), c.datagrams.get(), c.bytes.get(),
-                           c.kernel_drops.get(), c.handoff_drops.get(), c.processed.get(),
-                           c.handoff_out.get()});
+                           final ? pool_->kernelDropsNow(i) : c.kernel_drops.get(),
+                           c.handoff_drops.get(), c.processed.get(), c.handoff_out.get()});
       const WorkerSnapshot w = pool_->snapshot(i);
       s.decode.mergeFrom(w.decode);
       s.engine.mergeFrom(w.engine);
@@ -440,8 +418,7 @@ class Sensor {
     return resident * (::sysconf(_SC_PAGESIZE) / 1024);
   }
 
-  std::string config_path_;
-  bool dns_log_;
+  engine::Pipeline pipeline_;
   std::string eve_path_;
   std::unique_ptr<AlertDelivery> delivery_;
   std::unique_ptr<metrics::Server> metrics_;
@@ -459,49 +436,27 @@ class Sensor {
 }  // namespace
 
 int runCommand(int argc, char** argv) {
-  std::string config_path;
+  Command app("run",
+              "The live sensor: VXLAN/GENEVE over UDP, NLB health checks, EVE out.\n"
+              "SIGHUP reloads the configuration and rules (refused if invalid); "
+              "SIGTERM/SIGINT drain and exit 0.");
+  engine::ConfigSource source;
   std::string eve_path;
   bool dns_log = false;
   unsigned stats_interval = 0;
   uint32_t workers = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](const char* name) -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "exfilwatch run: %s needs a value\n", name);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    auto number = [&](const char* name, unsigned long max) -> unsigned long {
-      const std::string v = value(name);
-      char* end = nullptr;
-      const unsigned long n = std::strtoul(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n > max) {
-        std::fprintf(stderr, "exfilwatch run: %s: bad number '%s'\n", name, v.c_str());
-        std::exit(2);
-      }
-      return n;
-    };
-    if (arg == "--config") {
-      config_path = value("--config");
-    } else if (arg == "--eve") {
-      eve_path = value("--eve");
-    } else if (arg == "--dns-log") {
-      dns_log = true;
-    } else if (arg == "--stats-interval") {
-      stats_interval = static_cast<unsigned>(number("--stats-interval", 86400));
-    } else if (arg == "--workers") {
-      workers = static_cast<uint32_t>(number("--workers", 256));
-    } else if (arg == "--help" || arg == "-h") {
-      usage();
-      return 0;
-    } else {
-      std::fprintf(stderr, "exfilwatch run: unknown argument %s\n", arg.c_str());
-      usage();
-      return 2;
-    }
-  }
+  addConfigOptions(app, source);
+  app.add_option("--eve", eve_path, "EVE JSON lines to FILE (default: output.eve, else stdout)")
+      ->type_name("FILE");
+  app.add_flag("--dns-log", dns_log, "one event_type \"dns\" record per DNS message");
+  addNumber<uint32_t>(app, "--workers", workers, 1, 256,
+                      "worker threads (overrides listen.workers)");
+  addNumber<unsigned>(app, "--stats-interval", stats_interval, 1, 86400,
+                      "print statistics to stderr every N seconds");
+  if (const int status = parse(app, argc, argv); status >= 0) return status;
+  source.overrides = [dns_log](Config& c) {
+    if (dns_log) c.dns_log = true;
+  };
   std::FILE* out = stdout;
   bool owned = false;
   if (!eve_path.empty() && eve_path != "-") {
@@ -526,7 +481,7 @@ int runCommand(int argc, char** argv) {
   sigaddset(&control_signals, SIGTERM);
   sigaddset(&control_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &control_signals, nullptr);
-  Sensor sensor(config_path, dns_log, eve_path);
+  Sensor sensor(std::move(source), eve_path);
   return sensor.run(workers, out, owned, stats_interval);
 }
 

@@ -123,8 +123,11 @@ struct Config {
   MetricsConfig metrics;
 };
 
-// Defaults when path is empty. Throws ConfigError.
+// Defaults when path is empty. A directory, an unreadable or an empty file
+// is an error. Throws ConfigError.
 Config loadConfig(const std::string& path);
+// The same, then each `--set KEY=VALUE` in order (config/keys.h).
+Config loadConfig(const std::string& path, const std::vector<std::string>& sets);
 Config parseConfig(const std::string& yaml_text, const std::string& source_name);
 
 }  // namespace exfilwatch

@@ -148,7 +148,7 @@ with tempfile.TemporaryDirectory() as tmp:
 r = run("replay", "/nonexistent.pcap")
 check(r.returncode == 1, "missing file: exit 1")
 r = run("replay")
-check(r.returncode == 2 and "usage" in r.stderr, "no file: usage, exit 2")
+check(r.returncode == 2 and "usage" in r.stderr.lower(), "no file: usage, exit 2")
 r = run("replay", "--bogus", demo)
 check(r.returncode == 2, "unknown option: exit 2")
 

@@ -8,7 +8,7 @@
 
 #include "build_config.h"
 #include "capture/pcap_source.h"
-#include "engine/control_plane_builder.h"
+#include "engine/pipeline.h"
 #include "engine/engine.h"
 
 namespace exfilwatch {

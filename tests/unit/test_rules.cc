@@ -17,7 +17,7 @@
 
 #include "build_config.h"
 #include "corpus_names.h"
-#include "engine/control_plane_builder.h"
+#include "engine/pipeline.h"
 #include "rules/cache.h"
 #include "rules/loader.h"
 #include "rules/matcher.h"
@@ -638,7 +638,8 @@ TEST_CASE("a broken reload keeps the old rules running and is counted") {
   const std::string config = dir.write(
       "exfilwatch.yaml", "rules:\n  directory: " + rules_path + "\n  cache_directory: 'off'\n");
 
-  ControlPlaneHolder holder(engine::buildControlPlane(config, 1));
+  const engine::Pipeline pipeline({config, {}, {}});
+  ControlPlaneHolder holder(pipeline.build(1));
   const ControlPlanePtr before = holder.load();
   REQUIRE(before->rules);
   CHECK(before->rules->size() == 1);
@@ -647,14 +648,14 @@ TEST_CASE("a broken reload keeps the old rules running and is counted") {
       << "rules:\n  - id: 42\n    name: x\n    field: dns.qname\n    pattern: '(('\n";
   const uint64_t failed_before = engine::reloadCounters().failed.load();
   std::string error;
-  CHECK_FALSE(engine::reloadControlPlane(holder, config, error));
+  CHECK_FALSE(pipeline.reload(holder, error));
   CHECK(error.find("r.yaml:5: rule 42:") != std::string::npos);  // the pattern line
   CHECK(engine::reloadCounters().failed.load() == failed_before + 1);
   CHECK(holder.load() == before);  // the old plane, old rules, still published
 
   std::ofstream(rules_path + "/r.yaml")
       << kGoodRule << "  - {id: 43, name: b, field: dns.qname, literal: b}\n";
-  CHECK(engine::reloadControlPlane(holder, config, error));
+  CHECK(pipeline.reload(holder, error));
   CHECK(holder.load()->rules->size() == 2);
   CHECK(holder.load()->generation == 2);
 }

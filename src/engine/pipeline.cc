@@ -1,11 +1,12 @@
-// control_plane_builder.cc: configuration (+ rules) -> immutable ControlPlane.
-#include "engine/control_plane_builder.h"
+// pipeline.cc: configuration -> immutable ControlPlane -> Engine.
+#include "engine/pipeline.h"
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "build_config.h"
+#include "engine/engine.h"
 #include "rules/matcher.h"
 
 namespace exfilwatch::engine {
@@ -53,8 +54,18 @@ ControlPlanePtr buildControlPlane(Config config, uint64_t generation, rules::Bui
   return plane;
 }
 
-ControlPlanePtr buildControlPlane(const std::string& config_path, uint64_t generation) {
-  return buildControlPlane(loadConfig(config_path), generation);
+Config Pipeline::config() const {
+  Config config = loadConfig(source_.path, source_.sets);
+  if (source_.overrides) source_.overrides(config);
+  return config;
+}
+
+ControlPlanePtr Pipeline::build(uint64_t generation, rules::BuildInfo* info) const {
+  return buildControlPlane(config(), generation, info);
+}
+
+std::unique_ptr<Engine> Pipeline::engine(ControlPlanePtr plane, EveSink& sink) {
+  return std::make_unique<Engine>(std::move(plane), sink);
 }
 
 ReloadCounters& reloadCounters() {
@@ -62,11 +73,10 @@ ReloadCounters& reloadCounters() {
   return counters;
 }
 
-bool reloadControlPlane(ControlPlaneHolder& holder, const std::string& config_path,
-                        std::string& error) {
+bool Pipeline::reload(ControlPlaneHolder& holder, std::string& error) const {
   const ControlPlanePtr current = holder.load();
   try {
-    holder.publish(buildControlPlane(config_path, current ? current->generation + 1 : 1));
+    holder.publish(build(current ? current->generation + 1 : 1));
   } catch (const std::exception& e) {
     error = e.what();
     reloadCounters().failed.fetch_add(1, std::memory_order_relaxed);

@@ -1,0 +1,187 @@
+// The configuration key table (src/config/keys.h): it drives the parser,
+// --set, `config --defaults` and the reference, so these hold them together.
+#include <doctest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include "config/config.h"
+#include "config/keys.h"
+#include "engine/engine.h"
+#include "engine/pipeline.h"
+#include "score/ngram_model.h"
+
+using namespace exfilwatch;
+
+TEST_CASE("config keys: every key is unique and described, numbers have a range") {
+  std::set<std::string> names;
+  for (const auto& k : config::keys()) {
+    CAPTURE(k.name);
+    CHECK(names.insert(k.name).second);
+    CHECK(std::string(k.doc).size() > 5);
+    CHECK(std::string(k.doc).find('|') == std::string::npos);  // a Markdown table cell
+    const std::string type = config::typeName(k);
+    if (type == "integer" || type == "number") CHECK(k.max > k.min);
+    // A key is never also a section: `a.b` and `a.b.c` cannot both exist.
+    for (const auto& other : config::keys()) {
+      CHECK(std::string(other.name).rfind(std::string(k.name) + ".", 0) != 0);
+    }
+  }
+  CHECK(names.size() > 80);
+}
+
+TEST_CASE("config keys: the defaults print as YAML that loads back to the defaults") {
+  const std::string yaml = config::defaultsYaml();
+  const Config loaded = parseConfig(yaml, "defaults.yaml");
+  const Config defaults;
+  for (const auto& k : config::keys()) {
+    CAPTURE(k.name);
+    CHECK(config::valueText(k, loaded) == config::valueText(k, defaults));
+    CHECK(yaml.find(std::string(k.doc)) != std::string::npos);
+  }
+  CHECK(config::toYaml(loaded) == config::toYaml(defaults));
+}
+
+TEST_CASE("config keys: a changed configuration round-trips through toYaml") {
+  const Config c = parseConfig(
+      "sensor_name: \"a \\\"quoted\\\" name\"\nlisten:\n  workers: 0101\n"
+      "score:\n  dns:\n    alert_score: 0.3\n    windows: [30, 300, 1800]\n"
+      "  tls:\n    ports: [8443, 443]\n",
+      "c.yaml");
+  CHECK(c.listen.workers == 101);  // base 10, never octal
+  const Config again = parseConfig(config::toYaml(c), "again.yaml");
+  for (const auto& k : config::keys()) {
+    CAPTURE(k.name);
+    CHECK(config::valueText(k, again) == config::valueText(k, c));
+  }
+  CHECK(again.sensor_name == "a \"quoted\" name");
+}
+
+TEST_CASE("config keys: --set is checked like the file") {
+  Config c;
+  config::applySet(c, "listen.workers=4");
+  CHECK(c.listen.workers == 4);
+  config::applySet(c, "dns.ports=[53, 5353]");
+  CHECK(c.dns_ports == std::vector<uint16_t>{53, 5353});
+  config::applySet(c, "metrics.address=");
+  CHECK(c.metrics.address.empty());
+  config::applySet(c, "score.dns.alert_score=2.5");
+  CHECK(c.score.dns.alert_score == 2.5);
+  config::applySet(c, "listen.workers=0010");
+  CHECK(c.listen.workers == 10);
+  CHECK_THROWS_WITH_AS(config::applySet(c, "listen.workers=300"),
+                       "--set listen.workers: 300 is out of range [0, 256]", ConfigError);
+  CHECK_THROWS_WITH_AS(config::applySet(c, "listen.workers=0x10"),
+                       "--set listen.workers: expected an integer, got '0x10'", ConfigError);
+  CHECK_THROWS_WITH_AS(config::applySet(c, "listen.vxlan_port=0"),
+                       "--set listen.vxlan_port: 0 is out of range [1, 65535]", ConfigError);
+  CHECK_THROWS_WITH_AS(config::applySet(c, "listen.address=sensor.local"),
+                       doctest::Contains("is not an IP address"), ConfigError);
+  CHECK_THROWS_WITH_AS(config::applySet(c, "metrics.address=0.0.0.0:70000"),
+                       doctest::Contains("metrics.address: expected HOST:PORT"), ConfigError);
+  CHECK_THROWS_WITH_AS(config::applySet(c, "listen.nope=1"),
+                       doctest::Contains("--set listen.nope: unknown key"), ConfigError);
+  CHECK_THROWS_WITH_AS(config::applySet(c, "listen"), doctest::Contains("expected KEY=VALUE"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(config::applySet(c, "score.dns.windows=[60, 60, 600]"),
+                       doctest::Contains("strictly ascending"), ConfigError);
+  config::applySet(c, "listen.geneve_enabled=true");
+  CHECK_THROWS_WITH_AS(config::applySet(c, "listen.geneve_port=4789"),
+                       doctest::Contains("must differ"), ConfigError);
+}
+
+TEST_CASE("config keys: the file's errors name file:line and the section's keys") {
+  CHECK_THROWS_WITH_AS(parseConfig("score:\n  dns:\n    weight_nope: 1\n", "c.yaml"),
+                       doctest::Contains("c.yaml:3: unknown key 'score.dns.weight_nope' (known: "),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(parseConfig("score: 5\n", "c.yaml"),
+                       doctest::Contains("c.yaml:1: score: expected a mapping"), ConfigError);
+  CHECK_THROWS_WITH_AS(parseConfig("metrics:\n  address: '[::1]9108'\n", "c.yaml"),
+                       doctest::Contains("c.yaml:2: metrics.address"), ConfigError);
+  CHECK(parseConfig("metrics:\n  address: '[::1]:9108'\n", "c.yaml").metrics.address ==
+        "[::1]:9108");
+  CHECK(parseConfig("metrics:\n  address: ':9108'\n", "c.yaml").metrics.address == ":9108");
+  CHECK_THROWS_WITH_AS(parseConfig("score:\n  dns:\n    model: /nonexistent/model.txt\n", "c.yaml"),
+                       doctest::Contains("c.yaml:3: score.dns.model: /nonexistent/model.txt"),
+                       ConfigError);
+  CHECK_FALSE(parseConfig("score:\n  dns:\n    model: ''\n", "c.yaml").score_model);
+}
+
+TEST_CASE("config keys: --config must name a readable, non-empty file") {
+  CHECK_THROWS_WITH_AS(loadConfig("/"), doctest::Contains("is a directory"), ConfigError);
+  CHECK_THROWS_WITH_AS(loadConfig("/nonexistent/exfilwatch.yaml"), doctest::Contains("cannot open"),
+                       ConfigError);
+  const std::string empty = "/tmp/exfilwatch-unit-empty-" + std::to_string(::getpid()) + ".yaml";
+  std::ofstream(empty) << "\n  \n";
+  CHECK_THROWS_WITH_AS(loadConfig(empty), doctest::Contains("empty configuration file"),
+                       ConfigError);
+  std::ofstream(empty) << "# comments only: the defaults, on purpose\n";
+  CHECK(loadConfig(empty).listen.workers == Config{}.listen.workers);
+  std::remove(empty.c_str());
+  CHECK(loadConfig("", {"listen.workers=7"}).listen.workers == 7);
+}
+
+namespace {
+class DiscardSink final : public EveSink {
+ public:
+  void write(std::string_view) override {}
+  void flush() override {}
+};
+}  // namespace
+
+TEST_CASE(
+    "pipeline: the file, then --set, then the command's overrides; a bad plane is not published") {
+  const std::string path = "/tmp/exfilwatch-unit-pipeline-" + std::to_string(::getpid()) + ".yaml";
+  std::ofstream(path) << "listen:\n  workers: 3\nsensor_name: file\ndns:\n  log: false\n";
+  const engine::Pipeline pipeline({path, {"listen.workers=5", "sensor_name=set"}, [](Config& c) {
+                                     c.dns_log = true;
+                                     c.sensor_name += "+flag";
+                                   }});
+  const Config c = pipeline.config();
+  CHECK(c.listen.workers == 5);
+  CHECK(c.sensor_name == "set+flag");
+  CHECK(c.dns_log);
+  CHECK(c.source == path);
+  std::remove(path.c_str());
+
+  const engine::Pipeline no_rules({"", {"rules.enabled=false"}, {}});
+  const ControlPlanePtr plane = no_rules.build(7);
+  CHECK(plane->generation == 7);
+  CHECK_FALSE(plane->rules);
+  DiscardSink sink;
+  CHECK(engine::Pipeline::engine(plane, sink) != nullptr);
+
+  ControlPlaneHolder holder(plane);
+  const uint64_t failed = engine::reloadCounters().failed.load();
+  std::string error;
+  CHECK_FALSE(engine::Pipeline({"", {"listen.workers=999"}, {}}).reload(holder, error));
+  CHECK(error.find("--set listen.workers: 999 is out of range") != std::string::npos);
+  CHECK(engine::reloadCounters().failed.load() == failed + 1);
+  CHECK(holder.load() == plane);
+  CHECK(no_rules.reload(holder, error));
+  CHECK(holder.load()->generation == 8);
+}
+
+TEST_CASE("config keys: listen.sources and fleet: from the table, fleet client keys as text") {
+  Config c = loadConfig("", {"listen.sources=[10.0.0.0/8, '2001:db8::/32']"});
+  REQUIRE(c.listen.sources.size() == 2);
+  CHECK(c.listen.sources[1].toString() == "2001:db8::/32");
+  const config::Key* k = config::findKey("listen.sources");
+  REQUIRE(k != nullptr);
+  CHECK(config::valueText(*k, c) == "[\"10.0.0.0/8\", \"2001:db8::/32\"]");
+  CHECK_THROWS_AS(config::applySet(c, "listen.sources=[10.0.0.0/33]"), ConfigError);
+
+  const Config f = parseConfig(
+      "fleet:\n  url: redis://127.0.0.1:6379\n  seeds: [a:1, b:2]\n"
+      "  health_requires_fleet: true\n",
+      "f.yaml");
+  CHECK(f.fleet.health_requires_fleet);
+  REQUIRE(f.fleet.entries.size() == 3);
+  CHECK(f.fleet.entries[0].key == "url");
+  CHECK(f.fleet.entries[0].where == "f.yaml:2: ");
+  CHECK(f.fleet.entries[2].value == "b:2");
+  CHECK(loadConfig("", {"fleet.health_requires_fleet=true"}).fleet.health_requires_fleet);
+}
