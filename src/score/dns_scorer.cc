@@ -80,14 +80,20 @@ uint64_t DnsScorer::pairKey(const IpAddress& client, std::string_view domain) co
 
 // A label that can be a top-level domain: letters only (2-24), or punycode.
 bool plausibleTld(std::string_view name) {
-  const auto dot = name.rfind('.');
-  const std::string_view tld = dot == std::string_view::npos ? name : name.substr(dot + 1);
-  if (tld.size() > 4 && tld.substr(0, 4) == "xn--") return true;
-  if (tld.size() < 2 || tld.size() > 24) return false;
-  for (char c : tld) {
-    if (c < 'a' || c > 'z') return false;
+  // Runs on every message (the aggregation key): one backward pass over the
+  // last label, no library calls.
+  const std::size_t n = name.size();
+  std::size_t i = n;
+  bool letters = true;
+  while (i > 0 && name[i - 1] != '.') {
+    --i;
+    letters &= static_cast<unsigned char>(name[i] - 'a') < 26;
   }
-  return true;
+  const std::size_t len = n - i;
+  if (len > 4 && name[i] == 'x' && name[i + 1] == 'n' && name[i + 2] == '-' && name[i + 3] == '-') {
+    return true;
+  }
+  return letters && len >= 2 && len <= 24;
 }
 
 namespace {

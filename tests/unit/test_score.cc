@@ -480,3 +480,18 @@ TEST_CASE("DNS scorer: answers carry downstream information, once") {
   REQUIRE(s.features(s.pairKey(q.src, "down-example.com"), 7000, again));
   CHECK(again.w[1].info_bytes == doctest::Approx(after.w[1].info_bytes));
 }
+
+TEST_CASE("plausibleTld: a last label a resolver could route") {
+  using exfilwatch::score::plausibleTld;
+  CHECK(plausibleTld("www.example.com"));
+  CHECK(plausibleTld("example.co.uk"));
+  CHECK(plausibleTld("xn--80ak6aa92e.xn--p1ai"));  // IDN top-level domain
+  CHECK(plausibleTld("localhost"));
+  CHECK_FALSE(plausibleTld("dnscat.1a2b3c.4d5e6f"));  // hex: no such TLD
+  CHECK_FALSE(plausibleTld("host.a"));                // one letter
+  CHECK_FALSE(plausibleTld("a.b.abcdefghijklmnopqrstuvwxy"));  // 25 letters
+  CHECK_FALSE(plausibleTld("x.c0m"));
+  CHECK_FALSE(plausibleTld("x.COM"));  // callers pass the lower-cased name
+  CHECK_FALSE(plausibleTld(""));
+  CHECK_FALSE(plausibleTld("example."));
+}
