@@ -105,7 +105,9 @@ bool readNames(const std::string& path, std::set<std::string>& out, std::size_t&
         if (label_col >= 0 && static_cast<int>(cols.size()) > label_col) {
           classes.insert(cols[label_col]);
         }
-        if (label_col >= 0 && (static_cast<int>(cols.size()) <= label_col || cols[label_col] != "0")) continue;
+        if (label_col >= 0 &&
+            (static_cast<int>(cols.size()) <= label_col || cols[label_col] != "0"))
+          continue;
         const std::string n = normalise(cols[name_col]);
         if (!n.empty()) out.insert(n);
       } else {
@@ -203,17 +205,19 @@ int modelCommand(int argc, char** argv) {
   }
   std::shared_ptr<const score::NgramModel> model;
   std::string error;
-  model = model_path.empty() ? score::NgramModel::builtin() : score::NgramModel::load(model_path, error);
+  model = model_path.empty() ? score::NgramModel::builtin()
+                             : score::NgramModel::load(model_path, error);
   if (!model) {
-    std::fprintf(stderr, "exfilwatch model: cannot load model %s %s\n", model_path.c_str(), error.c_str());
+    std::fprintf(stderr, "exfilwatch model: cannot load model %s %s\n", model_path.c_str(),
+                 error.c_str());
     return 1;
   }
   dns::RegisteredDomain psl;
   for (const auto& n : names) {
     const std::string_view reg = psl.lookup(n);
-    const std::string_view prefix =
-        reg.size() < n.size() && !reg.empty() ? std::string_view(n).substr(0, n.size() - reg.size() - 1)
-                                              : std::string_view{};
+    const std::string_view prefix = reg.size() < n.size() && !reg.empty()
+                                        ? std::string_view(n).substr(0, n.size() - reg.size() - 1)
+                                        : std::string_view{};
     std::printf("%.3f\t%.1f\t%zu\t%s\n", score::prefixModelBitsPerChar(model.get(), prefix),
                 score::prefixInfoBits(model.get(), prefix), prefix.size(), n.c_str());
   }

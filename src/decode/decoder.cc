@@ -28,7 +28,8 @@ template <std::size_t N>
 std::array<FragmentReassembler, N> makeReassemblers(const FragmentLimits& limits) {
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
     return std::array<FragmentReassembler, N>{((void)I, FragmentReassembler(limits))...};
-  }(std::make_index_sequence<N>{});
+  }
+  (std::make_index_sequence<N>{});
 }
 }  // namespace
 
@@ -153,7 +154,7 @@ Decoder::Outcome Decoder::decodeTransport(uint8_t proto, const uint8_t* l4, uint
   }
   if (proto == ipproto::kTcp) {
     return decode::decodeTcp(l4, l4_caplen, l4_wirelen, ctx, weird) ? Outcome::Transport
-                                                                     : Outcome::Malformed;
+                                                                    : Outcome::Malformed;
   }
   if (may_tunnel) {
     switch (proto) {
@@ -217,8 +218,9 @@ Decoder::Outcome Decoder::decodeTunnelPayload(PacketContext& ctx, WeirdCounters&
   uint32_t inner = 0;
   uint16_t inner_ethertype = decode::ethertype::kTransparentEthernet;
   const bool is_vxlan = type == TunnelType::Vxlan;
-  const bool ok = is_vxlan ? decode::decodeVxlan(payload, len, layer, inner, weird)
-                           : decode::decodeGeneve(payload, len, layer, inner, inner_ethertype, weird);
+  const bool ok = is_vxlan
+                      ? decode::decodeVxlan(payload, len, layer, inner, weird)
+                      : decode::decodeGeneve(payload, len, layer, inner, inner_ethertype, weird);
   if (!ok) return Outcome::Malformed;
   ctx.tunnels[ctx.tunnel_depth++] = layer;
   return decodeInner(payload + inner, len - inner, inner_ethertype, ctx, weird);

@@ -11,100 +11,100 @@
 namespace exfilwatch {
 
 // X(identifier, "stable.name")
-#define EXFILWATCH_WEIRDS(X)                                          \
-  /* link layer and capture */                                        \
-  X(LinkUnknownType, "link.unknown_linktype")                         \
-  X(LinkTruncated, "link.truncated")                                  \
-  X(EtherTruncated, "ether.truncated")                                \
-  X(VlanTruncated, "vlan.truncated")                                  \
-  X(VlanTooManyTags, "vlan.too_many_tags")                            \
-  X(SllTruncated, "sll.truncated")                                    \
-  X(NullTruncated, "null.truncated")                                  \
-  X(NullUnknownFamily, "null.unknown_family")                         \
-  X(PppTruncated, "ppp.truncated")                                    \
-  X(PppoeTruncated, "pppoe.truncated")                                \
-  X(PppoeBadHeader, "pppoe.bad_header")                               \
-  /* tunnels */                                                       \
-  X(VxlanTruncated, "vxlan.truncated")                                \
-  X(VxlanBadFlags, "vxlan.bad_flags")                                 \
-  X(GeneveTruncated, "geneve.truncated")                              \
-  X(GeneveBadVersion, "geneve.bad_version")                           \
-  X(GeneveOptionsTruncated, "geneve.options_truncated")               \
-  X(GeneveUnknownProtocol, "geneve.unknown_protocol")                 \
-  X(TunnelTooDeep, "tunnel.too_deep")                                 \
-  X(GreTruncated, "gre.truncated")                                    \
-  X(GreBadVersion, "gre.bad_version")                                 \
-  X(GreBadFlags, "gre.bad_flags")                                     \
-  /* IPv4 */                                                          \
-  X(Ipv4Truncated, "ipv4.truncated")                                  \
-  X(Ipv4BadVersion, "ipv4.bad_version")                               \
-  X(Ipv4BadHeaderLength, "ipv4.bad_header_length")                    \
-  X(Ipv4BadTotalLength, "ipv4.bad_total_length")                      \
-  X(Ipv4BadOption, "ipv4.bad_option")                                 \
-  X(IpSnapTruncated, "ip.snaplen_truncated")                          \
-  X(IpTrailingBytes, "ip.trailing_bytes")                             \
-  /* IPv6 */                                                          \
-  X(Ipv6Truncated, "ipv6.truncated")                                  \
-  X(Ipv6BadVersion, "ipv6.bad_version")                               \
-  X(Ipv6BadPayloadLength, "ipv6.bad_payload_length")                  \
-  X(Ipv6ExtTruncated, "ipv6.ext_header_truncated")                    \
-  X(Ipv6TooManyExt, "ipv6.too_many_ext_headers")                      \
-  X(Ipv6JumboUnsupported, "ipv6.jumbogram")                           \
-  /* IP fragments */                                                  \
-  X(FragOverlap, "ip.fragment_overlap")                               \
-  X(FragTooLarge, "ip.fragment_too_large")                            \
-  X(FragTimeout, "ip.fragment_timeout")                               \
-  X(FragTableFull, "ip.fragment_table_full")                          \
-  X(FragBadLength, "ip.fragment_bad_length")                          \
-  X(FragTruncated, "ip.fragment_truncated")                           \
-  X(FragTooMany, "ip.fragment_too_many")                              \
-  X(FragDuplicate, "ip.fragment_duplicate")                           \
-  /* transport */                                                     \
-  X(UdpTruncated, "udp.truncated")                                    \
-  X(UdpBadLength, "udp.bad_length")                                   \
-  X(TcpTruncated, "tcp.truncated")                                    \
-  X(TcpBadDataOffset, "tcp.bad_data_offset")                          \
-  /* DNS message */                                                   \
-  X(DnsTruncatedHeader, "dns.truncated_header")                       \
-  X(DnsNameTruncated, "dns.name_truncated")                           \
-  X(DnsLabelTooLong, "dns.label_too_long")                            \
-  X(DnsNameTooLong, "dns.name_too_long")                              \
-  X(DnsPointerForward, "dns.pointer_forward")                         \
-  X(DnsPointerChainTooLong, "dns.pointer_chain_too_long")             \
-  X(DnsBadLabelType, "dns.bad_label_type")                            \
-  X(DnsQuestionTruncated, "dns.question_truncated")                   \
-  X(DnsRecordTruncated, "dns.record_truncated")                       \
-  X(DnsRdataBadLength, "dns.rdata_bad_length")                        \
-  X(DnsTooManyRecords, "dns.too_many_records")                        \
-  X(DnsTrailingBytes, "dns.trailing_bytes")                           \
-  X(DnsOptBad, "dns.opt_bad")                                         \
-  X(DnsOptMultiple, "dns.opt_multiple")                               \
-  X(DnsOptNotRoot, "dns.opt_not_root")                                \
-  X(DnsTxtBadLength, "dns.txt_bad_length")                            \
-  X(DnsSnapTruncated, "dns.snaplen_truncated")                        \
-  X(DnsOpcodeIquery, "dns.opcode_iquery")                             \
-  X(DnsOpcodeNotify, "dns.opcode_notify")                             \
-  X(DnsOpcodeUpdate, "dns.opcode_update")                             \
-  X(DnsOpcodeOther, "dns.opcode_other")                               \
-  X(DnsMultipleQuestions, "dns.multiple_questions")                   \
-  X(DnsClassNotIn, "dns.class_not_in")                                \
-  /* DNS over TCP */                                                  \
-  X(DnsTcpGap, "dns_tcp.gap")                                         \
-  X(DnsTcpShortMessage, "dns_tcp.short_message")                      \
-  X(DnsTcpFlowTableFull, "dns_tcp.flow_evicted")                      \
-  X(DnsTcpBufferBudget, "dns_tcp.buffer_budget_exceeded")             \
-  X(DnsTcpResync, "dns_tcp.resync")                                   \
-  X(DnsTcpResyncFailed, "dns_tcp.resync_failed")                      \
-  X(DnsTcpRetransmit, "dns_tcp.retransmission")                       \
-  /* TLS */                                                           \
-  X(TlsNotHandshake, "tls.not_handshake")                             \
-  X(TlsClientHelloTruncated, "tls.client_hello_truncated")            \
-  X(TlsClientHelloMalformed, "tls.client_hello_malformed")            \
-  X(TlsClientHelloTooLarge, "tls.client_hello_too_large")             \
-  /* live socket input */                                             \
-  X(SocketRunt, "socket.runt")                                        \
-  X(SocketNotTunnel, "socket.not_tunnel")                             \
-  X(SocketOversize, "socket.oversize")                                \
+#define EXFILWATCH_WEIRDS(X)                               \
+  /* link layer and capture */                             \
+  X(LinkUnknownType, "link.unknown_linktype")              \
+  X(LinkTruncated, "link.truncated")                       \
+  X(EtherTruncated, "ether.truncated")                     \
+  X(VlanTruncated, "vlan.truncated")                       \
+  X(VlanTooManyTags, "vlan.too_many_tags")                 \
+  X(SllTruncated, "sll.truncated")                         \
+  X(NullTruncated, "null.truncated")                       \
+  X(NullUnknownFamily, "null.unknown_family")              \
+  X(PppTruncated, "ppp.truncated")                         \
+  X(PppoeTruncated, "pppoe.truncated")                     \
+  X(PppoeBadHeader, "pppoe.bad_header")                    \
+  /* tunnels */                                            \
+  X(VxlanTruncated, "vxlan.truncated")                     \
+  X(VxlanBadFlags, "vxlan.bad_flags")                      \
+  X(GeneveTruncated, "geneve.truncated")                   \
+  X(GeneveBadVersion, "geneve.bad_version")                \
+  X(GeneveOptionsTruncated, "geneve.options_truncated")    \
+  X(GeneveUnknownProtocol, "geneve.unknown_protocol")      \
+  X(TunnelTooDeep, "tunnel.too_deep")                      \
+  X(GreTruncated, "gre.truncated")                         \
+  X(GreBadVersion, "gre.bad_version")                      \
+  X(GreBadFlags, "gre.bad_flags")                          \
+  /* IPv4 */                                               \
+  X(Ipv4Truncated, "ipv4.truncated")                       \
+  X(Ipv4BadVersion, "ipv4.bad_version")                    \
+  X(Ipv4BadHeaderLength, "ipv4.bad_header_length")         \
+  X(Ipv4BadTotalLength, "ipv4.bad_total_length")           \
+  X(Ipv4BadOption, "ipv4.bad_option")                      \
+  X(IpSnapTruncated, "ip.snaplen_truncated")               \
+  X(IpTrailingBytes, "ip.trailing_bytes")                  \
+  /* IPv6 */                                               \
+  X(Ipv6Truncated, "ipv6.truncated")                       \
+  X(Ipv6BadVersion, "ipv6.bad_version")                    \
+  X(Ipv6BadPayloadLength, "ipv6.bad_payload_length")       \
+  X(Ipv6ExtTruncated, "ipv6.ext_header_truncated")         \
+  X(Ipv6TooManyExt, "ipv6.too_many_ext_headers")           \
+  X(Ipv6JumboUnsupported, "ipv6.jumbogram")                \
+  /* IP fragments */                                       \
+  X(FragOverlap, "ip.fragment_overlap")                    \
+  X(FragTooLarge, "ip.fragment_too_large")                 \
+  X(FragTimeout, "ip.fragment_timeout")                    \
+  X(FragTableFull, "ip.fragment_table_full")               \
+  X(FragBadLength, "ip.fragment_bad_length")               \
+  X(FragTruncated, "ip.fragment_truncated")                \
+  X(FragTooMany, "ip.fragment_too_many")                   \
+  X(FragDuplicate, "ip.fragment_duplicate")                \
+  /* transport */                                          \
+  X(UdpTruncated, "udp.truncated")                         \
+  X(UdpBadLength, "udp.bad_length")                        \
+  X(TcpTruncated, "tcp.truncated")                         \
+  X(TcpBadDataOffset, "tcp.bad_data_offset")               \
+  /* DNS message */                                        \
+  X(DnsTruncatedHeader, "dns.truncated_header")            \
+  X(DnsNameTruncated, "dns.name_truncated")                \
+  X(DnsLabelTooLong, "dns.label_too_long")                 \
+  X(DnsNameTooLong, "dns.name_too_long")                   \
+  X(DnsPointerForward, "dns.pointer_forward")              \
+  X(DnsPointerChainTooLong, "dns.pointer_chain_too_long")  \
+  X(DnsBadLabelType, "dns.bad_label_type")                 \
+  X(DnsQuestionTruncated, "dns.question_truncated")        \
+  X(DnsRecordTruncated, "dns.record_truncated")            \
+  X(DnsRdataBadLength, "dns.rdata_bad_length")             \
+  X(DnsTooManyRecords, "dns.too_many_records")             \
+  X(DnsTrailingBytes, "dns.trailing_bytes")                \
+  X(DnsOptBad, "dns.opt_bad")                              \
+  X(DnsOptMultiple, "dns.opt_multiple")                    \
+  X(DnsOptNotRoot, "dns.opt_not_root")                     \
+  X(DnsTxtBadLength, "dns.txt_bad_length")                 \
+  X(DnsSnapTruncated, "dns.snaplen_truncated")             \
+  X(DnsOpcodeIquery, "dns.opcode_iquery")                  \
+  X(DnsOpcodeNotify, "dns.opcode_notify")                  \
+  X(DnsOpcodeUpdate, "dns.opcode_update")                  \
+  X(DnsOpcodeOther, "dns.opcode_other")                    \
+  X(DnsMultipleQuestions, "dns.multiple_questions")        \
+  X(DnsClassNotIn, "dns.class_not_in")                     \
+  /* DNS over TCP */                                       \
+  X(DnsTcpGap, "dns_tcp.gap")                              \
+  X(DnsTcpShortMessage, "dns_tcp.short_message")           \
+  X(DnsTcpFlowTableFull, "dns_tcp.flow_evicted")           \
+  X(DnsTcpBufferBudget, "dns_tcp.buffer_budget_exceeded")  \
+  X(DnsTcpResync, "dns_tcp.resync")                        \
+  X(DnsTcpResyncFailed, "dns_tcp.resync_failed")           \
+  X(DnsTcpRetransmit, "dns_tcp.retransmission")            \
+  /* TLS */                                                \
+  X(TlsNotHandshake, "tls.not_handshake")                  \
+  X(TlsClientHelloTruncated, "tls.client_hello_truncated") \
+  X(TlsClientHelloMalformed, "tls.client_hello_malformed") \
+  X(TlsClientHelloTooLarge, "tls.client_hello_too_large")  \
+  /* live socket input */                                  \
+  X(SocketRunt, "socket.runt")                             \
+  X(SocketNotTunnel, "socket.not_tunnel")                  \
+  X(SocketOversize, "socket.oversize")                     \
   X(SocketForeignSource, "socket.foreign_source")
 
 enum class Weird : uint16_t {

@@ -74,8 +74,8 @@ class SharedStateHook {
     uint32_t signature_id = 0;
     int64_t now = 0;
     uint32_t suppress_seconds = 0;
-    bool local_update = false;    // what local suppression alone would say
-    std::string initial, update;  // the EVE lines
+    bool local_update = false;               // what local suppression alone would say
+    std::string initial, update;             // the EVE lines
     std::any initial_fields, update_fields;  // what delivery needs of each (opaque here)
   };
   virtual bool defersClaims() const { return false; }

@@ -442,12 +442,13 @@ void PairSync::apply(const Flush& flush, const fleet::BatchResult& result,
         break;
       case score::ClaimOutcome::Unknown:  // fail open: local suppression alone
         emit(c.local_update ? c.update : c.initial,
-           c.local_update ? c.update_fields : c.initial_fields);
+             c.local_update ? c.update_fields : c.initial_fields);
         break;
     }
   }
   if (emit) {
-    for (const auto& c : unsent_claims_) emit(c.local_update ? c.update : c.initial,
+    for (const auto& c : unsent_claims_)
+      emit(c.local_update ? c.update : c.initial,
            c.local_update ? c.update_fields : c.initial_fields);
     unsent_claims_.clear();
   }

@@ -8,8 +8,8 @@
 
 #include "build_config.h"
 #include "capture/pcap_source.h"
-#include "engine/pipeline.h"
 #include "engine/engine.h"
+#include "engine/pipeline.h"
 
 namespace exfilwatch {
 namespace {

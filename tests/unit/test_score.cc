@@ -487,8 +487,8 @@ TEST_CASE("plausibleTld: a last label a resolver could route") {
   CHECK(plausibleTld("example.co.uk"));
   CHECK(plausibleTld("xn--80ak6aa92e.xn--p1ai"));  // IDN top-level domain
   CHECK(plausibleTld("localhost"));
-  CHECK_FALSE(plausibleTld("dnscat.1a2b3c.4d5e6f"));  // hex: no such TLD
-  CHECK_FALSE(plausibleTld("host.a"));                // one letter
+  CHECK_FALSE(plausibleTld("dnscat.1a2b3c.4d5e6f"));           // hex: no such TLD
+  CHECK_FALSE(plausibleTld("host.a"));                         // one letter
   CHECK_FALSE(plausibleTld("a.b.abcdefghijklmnopqrstuvwxy"));  // 25 letters
   CHECK_FALSE(plausibleTld("x.c0m"));
   CHECK_FALSE(plausibleTld("x.COM"));  // callers pass the lower-cased name
