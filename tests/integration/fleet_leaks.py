@@ -6,26 +6,13 @@ import base64
 import random
 import struct
 
-
-def csum(h):
-    s = sum(struct.unpack("!10H", h))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
-def ipv4(src, dst, payload_len):
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, 0, 0, 64, 17, 0, bytes(src), bytes(dst))
-    return h[:10] + struct.pack("!H", csum(h)) + h[12:]
+from dns_synth import dns_query, ipv4
 
 
 def frame(client, qid, name):
     """A DNS query inside VXLAN, as the mirror lab records it; each query
     from its own source port, as a resolver library sends them."""
-    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    for label in name.split("."):
-        q += bytes([len(label)]) + label.encode()
-    q += b"\x00" + struct.pack("!HH", 1, 1)
+    q = dns_query(qid, name)
     udp = struct.pack("!HHHH", 30000 + qid % 20000, 53, 8 + len(q), 0) + q
     inner = (b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00" +
              ipv4(client, [10, 53, 0, 1], len(udp)) + udp)
