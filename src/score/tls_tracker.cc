@@ -19,7 +19,6 @@ using tls::HelloStatus;
 
 TlsTracker::TlsTracker(const TlsScoreConfig& cfg, uint32_t suppress_seconds)
     : cfg_(cfg),
-      suppress_seconds_(suppress_seconds),
       ports_(65536, false),
       flows_(std::max<uint32_t>(cfg.max_flows, 2)),
       pairs_(StateTable<TlsPairRecord>::capacityFor(cfg.memory_bytes)),
@@ -43,7 +42,7 @@ void TlsTracker::reconfigure(const TlsScoreConfig& cfg, uint32_t suppress_second
   cfg_.hello_buffers = bufs;
   cfg_.hello_max_bytes = hmax;
   for (auto& w : cfg_.windows) w = std::max<uint32_t>(w, 1);
-  suppress_seconds_ = suppress_seconds;
+  own_gate_.setInterval(suppress_seconds);
   std::fill(ports_.begin(), ports_.end(), false);
   for (uint16_t p : cfg_.ports) ports_[p] = true;
   for (int i = 0; i < kWindows; ++i) win_names_[i] = windowName(cfg_.windows[i]);
@@ -127,16 +126,16 @@ const TlsVerdict* TlsTracker::onTcpSegment(const PacketContext& pkt) {
   TlsFeatures f;
   compute(pair, now, f);
   if (f.score < 1.0) return nullptr;
-  const bool first = pair.last_alert == 0;
-  if (!first && now - pair.last_alert < suppress_seconds_) {
+  // One alert per pair per interval, whichever detector raised it.
+  const Admission admission = gate_->admit(pkey, now);
+  if (admission == Admission::Suppressed) {
     ++stats_.suppressed;
     return nullptr;
   }
-  pair.last_alert = now ? now : 1;
   ++pair.alerts;
   ++stats_.verdicts;
   formatReasons(pair, flow, f, pkt, client_is_src);
-  verdict_.update = !first;
+  verdict_.update = admission == Admission::Update;
   verdict_.drip = f.drip >= 1.0 && f.bulk < 1.0;
   verdict_.score = f.score;
   verdict_.alerts = pair.alerts;

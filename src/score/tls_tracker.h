@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "decode/packet.h"
+#include "score/alert_gate.h"
 #include "score/score_config.h"
 #include "score/state_table.h"
 #include "score/window.h"
@@ -47,7 +48,7 @@ struct TlsFlowRecord {
 struct TlsPairRecord {
   uint64_t key;
   uint32_t lru_prev, lru_next, chain;
-  uint32_t first_seen, last_seen, last_alert;
+  uint32_t first_seen, last_seen;
   uint32_t flows_total;
   uint16_t alerts;
   uint16_t version;  // highest TLS version the ClientHello offered (0x0304: 1.3)
@@ -85,6 +86,9 @@ class TlsTracker {
  public:
   TlsTracker(const TlsScoreConfig& cfg, uint32_t suppress_seconds);
   void reconfigure(const TlsScoreConfig& cfg, uint32_t suppress_seconds);
+  // The sensor's suppression (engine's AlertEmitter), shared with the
+  // other detectors; until set, a gate of the tracker's own.
+  void setAlertGate(AlertGate* gate) { gate_ = gate ? gate : &own_gate_; }
 
   bool isTlsPort(uint16_t port) const { return ports_[port]; }
   // One TCP segment with a configured port on either side.
@@ -116,7 +120,8 @@ class TlsTracker {
                      const PacketContext& pkt, bool client_is_src);
 
   TlsScoreConfig cfg_;
-  uint32_t suppress_seconds_;
+  AlertGate own_gate_;  // until setAlertGate()
+  AlertGate* gate_ = &own_gate_;
   std::vector<bool> ports_;
   StateTable<TlsFlowRecord> flows_;
   StateTable<TlsPairRecord> pairs_;
