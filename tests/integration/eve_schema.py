@@ -144,12 +144,12 @@ def main():
     proc = subprocess.Popen([EXE, "replay", "--dns-log", *pcaps], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, errors="surrogateescape")
     records = 0
+    tls_servers = {}  # pcap -> {(ja3s hash, ja3s string, version)} of its TLS alerts
     errors = []
     flows = {}  # (pcap, pcap_cnt) -> flow ids of DNS records
     alert_refs = []  # DNS alerts: (pcap, pcap_cnt, flow_id)
     bad_flow = bad_pcap = bad_dns = 0
     tls_alerts = tls_with_hello = 0
-    tls_servers = {}  # pcap -> {(ja3s hash, ja3s string, version)} of its TLS alerts
     known = set(pcaps)
     with multiprocessing.Pool(os.cpu_count() or 1, initializer=init) as pool:
         for errs, facts in pool.imap(validate, chunks(proc.stdout)):
