@@ -134,6 +134,20 @@ const Key kKeys[] = {
 
     {"metrics.address", F(metrics.address), 0, 0, Check::HostPort, true, "HOST:PORT of /metrics (numeric host, [V6]:PORT, :PORT); \"\": off"},
     {"metrics.top_domains", F(metrics.top_domains), 0, 1000, Check::None, true, "domains in exfilwatch_alerted_domain_alerts (bounded series); 0: off"},
+    {"fleet.url", F(fleet.url), 0, 0, Check::Fleet, true, "redis://[user@]host[:port][/db], or rediss:// for TLS; port 6379 when left out; \"\": no fleet"},
+    {"fleet.cluster", F(fleet.cluster), 0, 0, Check::Fleet, true, "Redis Cluster: route by hash slot from CLUSTER SLOTS, follow MOVED and ASK"},
+    {"fleet.seeds", F(fleet.seeds), 0, 0, Check::Fleet, true, "more host:port cluster nodes to discover the cluster from; sets cluster"},
+    {"fleet.user", F(fleet.user), 0, 0, Check::Fleet, true, "ACL user (AUTH user password); the URL may name it too"},
+    {"fleet.password_file", F(fleet.password_file), 0, 0, Check::Fleet, true, "file holding the password (one line); \"\": no AUTH"},
+    {"fleet.key_prefix", F(fleet.key_prefix), 0, 0, Check::Fleet, true, "prefix of every key the fleet writes (no braces)"},
+    {"fleet.flush_ms", F(fleet.flush_ms), 10, 60000, Check::Fleet, true, "deltas are flushed at most once per this many ms"},
+    {"fleet.connect_timeout_ms", F(fleet.connect_timeout_ms), 10, 600000, Check::Fleet, true, "connect, TLS and AUTH of one connection"},
+    {"fleet.command_timeout_ms", F(fleet.command_timeout_ms), 10, 600000, Check::Fleet, true, "a reply later than this marks the connection slow: it is closed and reopened"},
+    {"fleet.tls_ca_file", F(fleet.tls_ca_file), 0, 0, Check::Fleet, true, "CA certificates (PEM) that verify the server; \"\": the system's"},
+    {"fleet.tls_cert_file", F(fleet.tls_cert_file), 0, 0, Check::Fleet, true, "client certificate chain (PEM), for mutual TLS"},
+    {"fleet.tls_key_file", F(fleet.tls_key_file), 0, 0, Check::Fleet, true, "client private key (PEM), with tls_cert_file"},
+    {"fleet.tls_server_name", F(fleet.tls_server_name), 0, 0, Check::Fleet, true, "name sent (SNI) and verified; \"\": the host of each node"},
+    {"fleet.tls_verify", F(fleet.tls_verify), 0, 0, Check::Fleet, true, "verify the server's certificate chain and name"},
     {"fleet.health_requires_fleet", F(fleet.health_requires_fleet), 0, 0, Check::None, true, "unhealthy for the NLB while the fleet's Redis is down"},
 };
 // clang-format on
@@ -301,6 +315,7 @@ void setFrom(Config& c, const Key& key, const YAML::Node& node, const yaml::Read
                  },
              },
              key.field);
+  if (key.check == Check::Fleet) c.fleet.where[name.substr(sizeof "fleet." - 1)] = r.where(node);
 }
 
 }  // namespace

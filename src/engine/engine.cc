@@ -528,7 +528,7 @@ void Engine::observeAlert(const PacketContext& pkt, const Alert& alert, std::str
 }
 
 void Engine::tlsFacts(const PacketContext& pkt, Alert& alert) const {
-  // The pair's ClientHello as the tracker kept it (EVE `tls`).
+  // The pair's ClientHello and ServerHello as the tracker kept them (EVE `tls`).
   alert.has_tls = false;
   alert.tls.clear();
   const bool to_server = tls_.isTlsPort(pkt.dst_port);
@@ -543,9 +543,16 @@ void Engine::tlsFacts(const PacketContext& pkt, Alert& alert) const {
   alert.tls.ja3_hash.assign(r->ja3[0] ? r->ja3 : "");
   alert.tls.ja4.assign(r->ja4[0] ? r->ja4 : "");
   alert.tls.ja3_string.assign(tls_.ja3Text(r->ja3));
-  // Suricata's names (SSLVersionToString); the client's highest offer, as
-  // the ServerHello is not followed.
-  switch (r->version) {
+  static constexpr uint8_t kNoJa3s[16] = {};
+  if (std::memcmp(r->ja3s, kNoJa3s, sizeof kNoJa3s) != 0) {
+    char hex[33];
+    tls::hex16(r->ja3s, hex);
+    alert.tls.ja3s_hash.assign(hex);
+    alert.tls.ja3s_string.assign(tls_.ja3sText(r->ja3s));
+  }
+  // Suricata's names (SSLVersionToString): what the ServerHello chose when
+  // it was seen, else the client's highest offer.
+  switch (r->server_version ? r->server_version : r->version) {
     case 0x0304:
       alert.tls.version = "TLS 1.3";
       break;

@@ -7,8 +7,10 @@
 // never alerts: both require up/down >= upload_ratio. Bytes come from the IP
 // length fields (PacketContext::payload_wire_len), so they are right behind
 // truncating mirror sessions. A ClientHello split across segments is
-// reassembled in one of a fixed pool of buffers; flows and pairs live in
-// fixed-budget StateTables with LRU eviction. No allocation per packet.
+// reassembled in one of a fixed pool of buffers; the ServerHello (JA3S, the
+// negotiated version) is read from the server's first payload segment only.
+// Flows and pairs live in fixed-budget StateTables with LRU eviction. No
+// allocation per packet. Anomalies are counted as weirds (weird()).
 #pragma once
 
 #include <cstdint>
@@ -17,11 +19,13 @@
 #include <vector>
 
 #include "decode/packet.h"
+#include "decode/weird.h"
 #include "score/alert_gate.h"
 #include "score/score_config.h"
 #include "score/state_table.h"
 #include "score/window.h"
 #include "tls/client_hello.h"
+#include "tls/server_hello.h"
 
 namespace exfilwatch::score {
 
@@ -42,7 +46,8 @@ struct TlsFlowRecord {
   uint32_t hello_next_seq;
   uint16_t hello_len;
   uint8_t hello_state;  // HelloState
-  uint8_t counted_upload;
+  uint8_t counted_upload : 1;
+  uint8_t server_hello_done : 1;  // the server's first payload was looked at
 };
 
 struct TlsPairRecord {
@@ -51,13 +56,15 @@ struct TlsPairRecord {
   uint32_t first_seen, last_seen;
   uint32_t flows_total;
   uint16_t alerts;
-  uint16_t version;  // highest TLS version the ClientHello offered (0x0304: 1.3)
+  uint16_t version;         // highest TLS version the ClientHello offered (0x0304: 1.3)
+  uint16_t server_version;  // the ServerHello's negotiated version, 0 until one is seen
   uint8_t sni_len, alpn_len;
   SlidingWindow<TlsCounters> win[kWindows];
   char sni[48];
   char alpn[8];
   char ja3[33];
   char ja4[37];
+  uint8_t ja3s[16];  // MD5; all zero until a ServerHello is seen (its text: ja3sText)
 };
 
 struct TlsFeatures {
@@ -77,9 +84,9 @@ struct TlsVerdict {
 };
 
 struct TlsStats {
-  uint64_t segments = 0, flows = 0, hellos = 0, hello_not_tls = 0, hello_truncated = 0,
-           hello_gap = 0, hello_no_buffer = 0, hello_too_big = 0, verdicts = 0, suppressed = 0,
-           expired = 0;
+  uint64_t segments = 0, flows = 0, hellos = 0, server_hellos = 0, hello_not_tls = 0,
+           hello_truncated = 0, hello_gap = 0, hello_no_buffer = 0, hello_too_big = 0, verdicts = 0,
+           suppressed = 0, expired = 0;
 };
 
 class TlsTracker {
@@ -101,6 +108,10 @@ class TlsTracker {
   const TlsScoreConfig& config() const { return cfg_; }
   // The JA3 string behind a pair's JA3 hash, when still kept ("" if not).
   std::string_view ja3Text(const char* ja3_hash) const;
+  // The JA3S string behind a pair's JA3S digest, when still kept ("" if not).
+  std::string_view ja3sText(const uint8_t (&ja3s)[16]) const;
+  // The ClientHello and ServerHello anomalies, by name (decode/weird.h).
+  const WeirdCounters& weird() const { return weird_; }
 
   const TlsStats& stats() const { return stats_; }
   uint64_t flowEvictions() const { return flows_.evictions(); }
@@ -114,6 +125,7 @@ class TlsTracker {
  private:
   enum HelloState : uint8_t { kWaiting = 0, kCollecting, kDone, kFailed };
   void hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketContext& pkt);
+  void serverHello(TlsPairRecord& pair, const PacketContext& pkt);
   void releaseBuffer(TlsFlowRecord& flow);
   void compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) const;
   void formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow, const TlsFeatures& f,
@@ -129,7 +141,9 @@ class TlsTracker {
   std::vector<uint32_t> free_bufs_;  // stack of free pool indexes (reserved once)
   uint32_t hello_max_;
   tls::ClientHello parsed_;
+  tls::ServerHello parsed_server_;
   TlsStats stats_;
+  WeirdCounters weird_;
   TlsVerdict verdict_;
   std::string reasons_;
   std::string win_names_[kWindows];
@@ -142,6 +156,13 @@ class TlsTracker {
   };
   static constexpr std::size_t kJa3Texts = 64;
   std::vector<Ja3Text> ja3_texts_;
+  // The same for JA3S (few distinct server stacks): pairs keep the digest.
+  struct Ja3sText {
+    uint8_t md5[16] = {};
+    uint16_t len = 0;
+    char text[512];
+  };
+  std::vector<Ja3sText> ja3s_texts_;
 };
 
 }  // namespace exfilwatch::score
