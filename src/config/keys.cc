@@ -45,8 +45,8 @@ const Key kKeys[] = {
     {"dns.tcp.max_buffered_bytes", F(dns_tcp.max_buffered_bytes), 65536, static_cast<double>(uint64_t{1} << 34), Check::None, true, "DNS over TCP: bytes buffered over all flows"},
     {"dns.tcp.idle_timeout_seconds", F(dns_tcp.idle_timeout_sec), 1, 86400, Check::None, true, "DNS over TCP: a flow idle this long is dropped"},
 
-    {"detect.suppress_seconds", F(alert_suppress_seconds), 0, kWeek, Check::None, false, "one alert per (client, registered domain, signature id) per interval; 0: none"},
-    {"detect.suppress_slots", F(alert_suppress_slots), 1, 1 << 24, Check::None, true, "bounded suppression table"},
+    {"detect.suppress_seconds", F(alert_suppress_seconds), 0, kWeek, Check::None, false, "one alert per pair (DNS: client and aggregation domain; TLS: client, server and port) per interval, whichever detector fires first; 0: none"},
+    {"detect.suppress_slots", F(alert_suppress_slots), 1, 1 << 24, Check::None, true, "entries of the bounded suppression table (one per recently alerted pair, all detectors)"},
     {"detect.lexical.min_prefix_length", F(lexical.min_prefix_length), 1, 255, Check::None, false, "tunnel-shaped query: prefix at least this long ..."},
     {"detect.lexical.min_entropy", F(lexical.min_entropy), 0.0, 8.0, Check::None, false, "... with at least this many bits per character"},
     {"detect.lexical.min_prefix_length_binary", F(lexical.min_prefix_length_binary), 1, 255, Check::None, false, "tunnel-shaped query: prefix length when it carries raw 8-bit bytes ..."},
