@@ -395,7 +395,9 @@ TEST_CASE("engine: a run of high-information names raises 9000001 once per clien
 }
 
 TEST_CASE("engine: names without a plausible TLD aggregate under the server, not per domain") {
-  Sensor s(planeOf(testConfig()));
+  Config c = testConfig();
+  c.dns_log = true;
+  Sensor s(planeOf(c, kRules));
   Base32Names gen(4);
   // Every name under a new made-up registered domain ("c0m" is no TLD), as
   // a tool talking straight to its server sends them.
@@ -405,11 +407,21 @@ TEST_CASE("engine: names without a plausible TLD aggregate under the server, not
   for (int i = 0; i < 30; ++i) {
     s.ask(kClientA, gen.label(40) + "." + gen.label(8) + ".c0m", 1000 + i, kResolver2);
   }
-  const auto alerts = s.alerts();
+  auto alerts = s.alerts();
   REQUIRE(alerts.size() == 2);  // one per server, not one per made-up domain
   CHECK(countSignature(alerts, kScoreSid) == 2);
   CHECK(alerts[0].at("exfilwatch.registered_domain") == "@192.0.2.53");
   CHECK(alerts[1].at("exfilwatch.registered_domain") == "@192.0.2.54");
+  // The DNS log and rule suppression use the same key: a rule's second hit
+  // under another made-up domain of that server is a repeat.
+  CHECK(s.records("dns").front().at("exfilwatch.registered_domain") == "@192.0.2.53");
+  s.ask(kClientA, "evil." + gen.label(8) + ".c0m", 1100);
+  s.ask(kClientA, "evil." + gen.label(8) + ".c0m", 1101);
+  alerts = s.alerts();
+  REQUIRE(alerts.size() == 3);
+  CHECK(alerts[2].at("alert.signature_id") == "42");
+  CHECK(alerts[2].at("exfilwatch.registered_domain") == "@192.0.2.53");
+  CHECK(s.engine.stats().alerts_suppressed == 1);
 }
 
 // ---- malformed input ----
