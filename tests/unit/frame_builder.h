@@ -84,6 +84,28 @@ inline Bytes dnsResponse(const Bytes& query, uint8_t rcode, std::array<uint8_t, 
   return b;
 }
 
+// The response to a one-question `query` with one TXT record holding
+// `text` (split into character-strings of at most 255 bytes).
+inline Bytes dnsTxtResponse(const Bytes& query, std::string_view text) {
+  Bytes b = query;
+  b[2] |= 0x80;
+  b[3] = 0x80;
+  b[7] = 1;
+  put16(b, 0xC00C);
+  put16(b, kTypeTxt);
+  put16(b, 1);
+  put32(b, 60);
+  Bytes rdata;
+  for (std::size_t at = 0; at < text.size(); at += 255) {
+    const std::string_view piece = text.substr(at, 255);
+    rdata.push_back(static_cast<uint8_t>(piece.size()));
+    rdata.insert(rdata.end(), piece.begin(), piece.end());
+  }
+  put16(b, static_cast<uint16_t>(rdata.size()));
+  append(b, rdata);
+  return b;
+}
+
 // ---- addresses and frames ----
 
 struct Host {

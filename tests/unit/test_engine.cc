@@ -362,6 +362,44 @@ TEST_CASE("engine: a second question behind an allow-listed first is still judge
   CHECK(s.engine.stats().rule_allowed == 11);
 }
 
+namespace {
+// A message whose one question names `zone` (SOA) and whose authority
+// section holds one A record owned by `owner`: an UPDATE (opcode 5) adding
+// it, or with opcode 0 a query carrying it along.
+Bytes withAuthority(uint8_t opcode, const std::string& zone, const std::string& owner) {
+  Bytes m;
+  put16(m, 0x4242);
+  put16(m, static_cast<uint16_t>(opcode) << 11);
+  put16(m, 1);  // zone
+  put16(m, 0);  // prerequisites
+  put16(m, 1);  // updates
+  put16(m, 0);
+  append(m, dnsName(zone));
+  put16(m, 6);  // SOA
+  put16(m, 1);
+  append(m, dnsName(owner));
+  put16(m, kTypeA);
+  put16(m, 1);
+  put32(m, 60);
+  put16(m, 4);
+  append(m, {10, 9, 9, 9});
+  return m;
+}
+}  // namespace
+
+TEST_CASE("engine: an UPDATE's record names are judged like questions") {
+  Sensor s(planeOf(testConfig(), kRules));
+  s.sendDns(withAuthority(0, "bad-example.org", "evil.bad-example.org"), 1000);
+  CHECK(s.alerts().empty());  // a query's authority records are not asked for
+  s.sendDns(withAuthority(5, "bad-example.org", "evil.bad-example.org"), 1001);
+  const auto alerts = s.alerts();
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0].at("alert.signature_id") == "42");
+  CHECK(alerts[0].at("exfilwatch.registered_domain") == "bad-example.org");
+  CHECK(s.engine.weird().get(Weird::DnsOpcodeUpdate) == 1);
+  CHECK(s.engine.stats().dns_queries == 2);
+}
+
 // ---- the DNS scorer's verdict ----
 
 TEST_CASE("engine: a run of high-information names raises 9000001 once per client") {
@@ -392,6 +430,29 @@ TEST_CASE("engine: a run of high-information names raises 9000001 once per clien
   CHECK(s.alerts().size() == 2);
   CHECK(s.engine.stats().alerts == 2);
   CHECK(s.engine.stats().dns_queries == 460);
+}
+
+TEST_CASE("engine: responses count: a download channel in TXT answers raises 9000001") {
+  Sensor s(planeOf(testConfig()));
+  Base32Names gen(8);
+  // Low-information names (a counter), each answered: with new random TXT
+  // data for client A, with an address for client B.
+  for (int i = 0; i < 60; ++i) {
+    const std::string label = "c" + std::to_string(i);
+    const Bytes qa = dnsQuery(static_cast<uint16_t>(i), {label + ".dl.down-example.com"}, kTypeTxt);
+    const Bytes qb =
+        dnsQuery(static_cast<uint16_t>(i), {label + ".dl.quiet-example.com"}, kTypeTxt);
+    s.send(udpFrame(kClientA, 40000, kResolver, 53, qa), 1000 + i);
+    s.send(udpFrame(kResolver, 53, kClientA, 40000, dnsTxtResponse(qa, gen.label(200))), 1000 + i);
+    s.send(udpFrame(kClientB, 40000, kResolver, 53, qb), 1000 + i);
+    s.send(udpFrame(kResolver, 53, kClientB, 40000, dnsResponse(qb, 0)), 1000 + i);
+  }
+  const auto alerts = s.alerts();
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0].at("alert.signature_id") == std::to_string(kScoreSid));
+  CHECK(alerts[0].at("src_ip") == "10.0.0.1");
+  CHECK(alerts[0].at("exfilwatch.registered_domain") == "down-example.com");
+  CHECK(s.engine.stats().dns_responses == 120);
 }
 
 TEST_CASE("engine: names without a plausible TLD aggregate under the server, not per domain") {
