@@ -69,13 +69,18 @@ ControlPlanePtr planeOf(Config c, const std::string& rules_yaml = {}) {
       fs::temp_directory_path() /
       ("exfilwatch-engine-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
   fs::create_directories(dir);
+  struct Remove {
+    const fs::path& dir;
+    ~Remove() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } remove{dir};  // the rules are compiled into the plane
   std::ofstream(dir / "rules.yaml") << rules_yaml;
   c.rules.enabled = true;
   c.rules.directory = dir.string();
   c.rules.cache_directory = "off";
-  ControlPlanePtr plane = engine::buildControlPlane(std::move(c), 1);
-  fs::remove_all(dir);
-  return plane;
+  return engine::buildControlPlane(std::move(c), 1);
 }
 
 // An alert rule on names starting "evil.", and an allow rule for one zone.
@@ -153,8 +158,8 @@ std::size_t countSignature(const std::vector<Json>& alerts, uint32_t id) {
   }));
 }
 
-// Random labels of the base32 alphabet (what iodine and dnscat-like tools
-// send): high information per character. Seeded: every run sends the same.
+// Random labels of the base32 alphabet (iodine's base32 encoding): high
+// information per character. Seeded: every run sends the same names.
 struct Base32Names {
   explicit Base32Names(uint64_t seed) : rng(seed) {}
   std::string label(int n) {
@@ -466,7 +471,7 @@ TEST_CASE("engine: names without a plausible TLD aggregate under the server, not
     s.ask(kClientA, gen.label(40) + "." + gen.label(8) + ".c0m", 1000 + i, kResolver);
   }
   for (int i = 0; i < 30; ++i) {
-    s.ask(kClientA, gen.label(40) + "." + gen.label(8) + ".c0m", 1000 + i, kResolver2);
+    s.ask(kClientA, gen.label(40) + "." + gen.label(8) + ".c0m", 1030 + i, kResolver2);
   }
   auto alerts = s.alerts();
   REQUIRE(alerts.size() == 2);  // one per server, not one per made-up domain
@@ -631,7 +636,7 @@ TEST_CASE("engine: a bulk TLS upload on 8443 raises 9000003 once; a download doe
   CHECK(alerts[0].at("src_ip") == "10.0.0.1");
   CHECK(alerts[0].at("dest_port") == "8443");
 
-  tlsTransfer(s, kClientB, segments * 3, 1000, true);
+  tlsTransfer(s, kClientB, segments * 3, 1100, true);
   CHECK(s.alerts().size() == 1);
   CHECK(s.engine.stats().dns_messages == 0);  // TLS ports never reach the DNS path
 }
