@@ -181,10 +181,18 @@ struct Watcher final : EngineObserver {
   void onAlert(const AlertEvent& e) override {
     ++(e.suppressed ? held : raised);
     if (e.suppressed) held_ids.push_back(e.alert.signature_id);
+    last_alert = {e.alert.signature_id, e.client.toString(), std::string(e.domain),
+                  std::string(e.name),  e.server.toString(), e.server_port};
   }
   std::vector<std::string> names, domains;
   std::vector<uint32_t> allowed_by, held_ids;
   int raised = 0, held = 0;
+  struct Seen {
+    uint32_t signature_id = 0;
+    std::string client, domain, name, server;
+    uint16_t server_port = 0;
+    bool operator==(const Seen&) const = default;
+  } last_alert;
 };
 
 constexpr uint32_t kScoreSid = 9000001;
@@ -409,10 +417,16 @@ TEST_CASE("engine: an UPDATE's record names are judged like questions") {
 
 TEST_CASE("engine: a run of high-information names raises 9000001 once per client") {
   Sensor s(planeOf(testConfig()));
+  Watcher w;
+  s.engine.setObserver(&w);
   Base32Names gen(3);
   for (int i = 0; i < 30; ++i) s.ask(kClientA, gen.label(52) + ".t.tunnel-example.com", 1000 + i);
   auto alerts = s.alerts();
   REQUIRE(alerts.size() == 1);
+  // The observer is shown the pair and the question that tipped it.
+  CHECK(w.raised == 1);
+  CHECK(w.last_alert == Watcher::Seen{kScoreSid, "10.0.0.1", "tunnel-example.com",
+                                      alerts[0].at("dns.queries.0.rrname"), "192.0.2.53", 53});
   CHECK(alerts[0].at("alert.signature_id") == std::to_string(kScoreSid));
   CHECK(alerts[0].at("alert.signature") == "EXFILWATCH DNS tunneling or exfiltration");
   CHECK(alerts[0].at("exfilwatch.detector") == "dns_score");
@@ -627,9 +641,12 @@ TEST_CASE("engine: a bulk TLS upload on 8443 raises 9000003 once; a download doe
   Config c = testConfig();
   const auto segments = static_cast<int>(c.score.tls.bulk_upload_bytes / 1448 + 10);
   Sensor s(planeOf(c));
+  Watcher w;
+  s.engine.setObserver(&w);
   tlsTransfer(s, kClientA, segments, 1000);
   auto alerts = s.alerts();
   REQUIRE(alerts.size() == 1);
+  CHECK(w.last_alert == Watcher::Seen{kTlsBulkSid, "10.0.0.1", "", "", "192.0.2.53", 8443});
   CHECK(alerts[0].at("alert.signature_id") == std::to_string(kTlsBulkSid));
   CHECK(alerts[0].at("exfilwatch.detector") == "tls_score");
   CHECK(alerts[0].at("proto") == "TCP");
