@@ -72,6 +72,7 @@ Engine::Engine(ControlPlanePtr plane, EveSink& sink)
       tls_(config_->score.tls, config_->alert_suppress_seconds) {
   dns_scorer_.setAlertGate(&emitter_.gate());
   tls_.setAlertGate(&emitter_.gate());
+  tls_.countWeirdsInto(&weird_);
   for (uint16_t p : config_->dns_ports) dns_ports_.set(p);
   if (!matcher_.adopt(plane_->rules)) throw std::runtime_error("rules: cannot allocate scratch");
 }

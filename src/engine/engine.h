@@ -122,13 +122,8 @@ class Engine final : public dns::TcpMessageSink {
   // Ages out fragment and stream state up to `now` (packet time).
   void expire(Timestamp now);
 
-  // Every stage's anomalies; the TLS tracker counts its own (a copy, read
-  // at report and scrape time only).
-  WeirdCounters weird() const {
-    WeirdCounters w = weird_;
-    w.mergeFrom(tls_.weird());
-    return w;
-  }
+  // Every stage's anomalies, the TLS tracker's included.
+  const WeirdCounters& weird() const { return weird_; }
   const DecodeStats& decodeStats() const { return decoder_.stats(); }
   const EngineStats& stats() const { return stats_; }
   const dns::TcpReassembler& tcpReassembler() const { return tcp_; }

@@ -160,7 +160,7 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
   if (flow.hello_state == kWaiting) {
     if (data[0] != 22) {  // not a TLS handshake record: not TLS, stop looking
       ++stats_.hello_not_tls;
-      weird_.add(Weird::TlsNotHandshake);
+      weird_->add(Weird::TlsNotHandshake);
       flow.hello_state = kFailed;
       return;
     }
@@ -168,13 +168,13 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
     if (st == HelloStatus::NeedMore) {
       if (truncated) {
         ++stats_.hello_truncated;
-        weird_.add(Weird::TlsClientHelloTruncated);
+        weird_->add(Weird::TlsClientHelloTruncated);
         flow.hello_state = kFailed;
         return;
       }
       if (needed > hello_max_ || len > hello_max_) {
         ++stats_.hello_too_big;
-        weird_.add(Weird::TlsClientHelloTooLarge);
+        weird_->add(Weird::TlsClientHelloTooLarge);
         flow.hello_state = kFailed;
         return;
       }
@@ -208,7 +208,7 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
     len -= skip;
     if (flow.hello_len + len > hello_max_) {
       ++stats_.hello_too_big;
-      weird_.add(Weird::TlsClientHelloTooLarge);
+      weird_->add(Weird::TlsClientHelloTooLarge);
       releaseBuffer(flow);
       flow.hello_state = kFailed;
       return;
@@ -221,7 +221,7 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
     if (st == HelloStatus::NeedMore) {
       if (truncated) {
         ++stats_.hello_truncated;
-        weird_.add(Weird::TlsClientHelloTruncated);
+        weird_->add(Weird::TlsClientHelloTruncated);
         releaseBuffer(flow);
         flow.hello_state = kFailed;
       }
@@ -231,7 +231,7 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
   releaseBuffer(flow);
   if (st == HelloStatus::NotHello) {
     ++stats_.hello_not_tls;
-    weird_.add(Weird::TlsClientHelloMalformed);
+    weird_->add(Weird::TlsClientHelloMalformed);
     flow.hello_state = kFailed;
     return;
   }
@@ -262,17 +262,17 @@ void TlsTracker::serverHello(TlsPairRecord& pair, const PacketContext& pkt) {
   if (!tls::parseServerHello(pkt.payload, pkt.payload_len, parsed_server_, why)) {
     switch (why) {
       case tls::ServerHelloAnomaly::NotHandshake:
-        weird_.add(Weird::TlsServerNotHandshake);
+        weird_->add(Weird::TlsServerNotHandshake);
         break;
       case tls::ServerHelloAnomaly::NotServerHello:
-        weird_.add(Weird::TlsServerHelloMissing);
+        weird_->add(Weird::TlsServerHelloMissing);
         break;
       case tls::ServerHelloAnomaly::Truncated:
-        weird_.add(Weird::TlsServerHelloTruncated);
+        weird_->add(Weird::TlsServerHelloTruncated);
         break;
       case tls::ServerHelloAnomaly::Malformed:
       case tls::ServerHelloAnomaly::None:
-        weird_.add(Weird::TlsServerHelloMalformed);
+        weird_->add(Weird::TlsServerHelloMalformed);
         break;
     }
     return;

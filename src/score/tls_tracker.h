@@ -111,7 +111,10 @@ class TlsTracker {
   // The JA3S string behind a pair's JA3S digest, when still kept ("" if not).
   std::string_view ja3sText(const uint8_t (&ja3s)[16]) const;
   // The ClientHello and ServerHello anomalies, by name (decode/weird.h).
-  const WeirdCounters& weird() const { return weird_; }
+  const WeirdCounters& weird() const { return *weird_; }
+  // Counts them into `w` (the engine's, beside the decoder's and the DNS
+  // parser's) instead of the tracker's own; null: its own again.
+  void countWeirdsInto(WeirdCounters* w) { weird_ = w ? w : &own_weird_; }
 
   const TlsStats& stats() const { return stats_; }
   uint64_t flowEvictions() const { return flows_.evictions(); }
@@ -143,7 +146,8 @@ class TlsTracker {
   tls::ClientHello parsed_;
   tls::ServerHello parsed_server_;
   TlsStats stats_;
-  WeirdCounters weird_;
+  WeirdCounters own_weird_;
+  WeirdCounters* weird_ = &own_weird_;
   TlsVerdict verdict_;
   std::string reasons_;
   std::string win_names_[kWindows];
