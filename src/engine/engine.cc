@@ -312,7 +312,8 @@ bool Engine::detect(const PacketContext& pkt, const NameContext::Name& first_nam
       if (scored == kMaxScoredNames) break;
       if (!rr.name.valid || rr.name.length == 0) continue;
       const dns::Question q{rr.name, rr.type, rr.rclass};
-      const NameContext::Name n = names_.analyze(message_, q, matchContext(pkt, q), server, rules_on);
+      const NameContext::Name n =
+          names_.analyze(message_, q, matchContext(pkt, q), server, rules_on);
       if (rules_on && !applyRules(pkt, n, false)) continue;  // allowed
       if (!scoring_) continue;
       ++scored;
@@ -579,7 +580,7 @@ std::string Engine::evidenceFor(const PacketContext& pkt, std::string_view regis
   if (!emitter_.evidenceEnabled()) return {};
   const IpAddress& client = message_.qr ? pkt.dst : pkt.src;
   return emitter_.evidenceFor(dnsPairKey(pkt, registered_domain), pkt,
-                           client.toString() + "-" + std::string(registered_domain));
+                              client.toString() + "-" + std::string(registered_domain));
 }
 
 }  // namespace exfilwatch

@@ -373,7 +373,8 @@ void Matcher::accept(uint32_t index) {
       if (verdict_.allowed_by == nullptr) verdict_.allowed_by = &r;
       break;
     case Action::Alert:
-      if (verdict_.alert_count < RuleVerdict::kMaxAlerts) verdict_.alerts[verdict_.alert_count] = &r;
+      if (verdict_.alert_count < RuleVerdict::kMaxAlerts)
+        verdict_.alerts[verdict_.alert_count] = &r;
       ++verdict_.alert_count;
       break;
     case Action::Score: {

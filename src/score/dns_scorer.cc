@@ -250,8 +250,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
 }
 
 const DnsVerdict* DnsScorer::judge(DnsPairRecord& r, uint64_t key, const Clock& clk,
-                                   std::string_view last_name,
-                                   std::string_view domain) {
+                                   std::string_view last_name, std::string_view domain) {
   const uint32_t now = clk.now;
   // A member reused for every query, not a local: compute() writes every
   // field, so zeroing a fresh one per query would be wasted work.

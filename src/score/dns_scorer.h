@@ -194,8 +194,8 @@ class DnsScorer {
   // Features of `r` at clk.now. Not `full`: only what the score needs (the
   // per-query check); the profiles for reasons and explain are left zero.
   void compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f, bool full) const;
-  const DnsVerdict* judge(DnsPairRecord& r, uint64_t key, const Clock& clk, std::string_view last_name,
-                          std::string_view domain);
+  const DnsVerdict* judge(DnsPairRecord& r, uint64_t key, const Clock& clk,
+                          std::string_view last_name, std::string_view domain);
   void addShared(const SharedPairView& v, const Clock& clk, DnsFeatures& f) const;
   static constexpr uint8_t kDirty = 2;  // DnsPairRecord::flags: changed since the last flush
   SharedStateHook* shared_ = nullptr;
@@ -209,7 +209,7 @@ class DnsScorer {
 
   DnsScoreConfig cfg_;
   std::shared_ptr<const NgramModel> model_;
-  AlertGate own_gate_;                // until setAlertGate()
+  AlertGate own_gate_;  // until setAlertGate()
   AlertGate* gate_ = &own_gate_;
   LexicalThresholds lexical_;
   StateTable<DnsPairRecord> table_;

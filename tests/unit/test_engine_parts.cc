@@ -51,7 +51,8 @@ IpAddress v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
 }
 
 rules::RuleSetPtr compile(const std::string& yaml) {
-  return rules::RuleSet::build(rules::parseRuleFile(yaml, "inline.yaml"), "", rules::BuildOptions{});
+  return rules::RuleSet::build(rules::parseRuleFile(yaml, "inline.yaml"), "",
+                               rules::BuildOptions{});
 }
 
 // A rule on each field the name context scans, and an allow rule.
@@ -59,7 +60,8 @@ const std::string kRules =
     "rules:\n"
     "  - {id: 1, name: qname, field: dns.qname, pattern: 'evil'}\n"
     "  - {id: 2, name: raw, field: dns.qname.raw, pattern: 'EVIL'}\n"
-    "  - {id: 3, name: registered, field: dns.registered_domain, pattern: '^tunnel-example\\.com$'}\n"
+    "  - {id: 3, name: registered, field: dns.registered_domain, pattern: "
+    "'^tunnel-example\\.com$'}\n"
     "  - {id: 4, name: subdomain, field: dns.subdomain, pattern: '^[0-9a-f]{16}'}\n"
     "  - {id: 5, name: allow, field: dns.qname, action: allow, pattern: '\\.av-example\\.net$'}\n";
 
@@ -102,9 +104,12 @@ struct Fixture {
 
 TEST_CASE("name context: a cached name gives the domain and rule hits of a fresh analysis") {
   Fixture fx(compile(kRules));
-  const std::vector<std::string> names = {
-      "0123456789abcdef0.tunnel-example.com", "www.EVIL.example.org", "evil.co.uk",
-      "x.av-example.net",                      "www.example.com",      "com"};
+  const std::vector<std::string> names = {"0123456789abcdef0.tunnel-example.com",
+                                          "www.EVIL.example.org",
+                                          "evil.co.uk",
+                                          "x.av-example.net",
+                                          "www.example.com",
+                                          "com"};
   for (const auto& dotted : names) {
     CAPTURE(dotted);
     const auto wire = query(split(dotted));
@@ -131,8 +136,9 @@ TEST_CASE("name context: a cached name gives the domain and rule hits of a fresh
 }
 
 TEST_CASE("name context: conditions are applied per packet, not cached") {
-  Fixture fx(compile("rules:\n"
-                     "  - {id: 7, name: txt only, field: dns.qname, pattern: 'evil', qtype: [TXT]}\n"));
+  Fixture fx(
+      compile("rules:\n"
+              "  - {id: 7, name: txt only, field: dns.qname, pattern: 'evil', qtype: [TXT]}\n"));
   const auto a = query(split("evil.example.com"), 1);
   const auto txt = query(split("evil.example.com"), 16);
   dns::DnsMessage m;
