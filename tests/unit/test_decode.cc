@@ -6,31 +6,19 @@
 #include <vector>
 
 #include "decode/decoder.h"
+#include "frame_builder.h"
 
 using namespace exfilwatch;
 
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-void put16(Bytes& b, uint16_t v) {
-  b.push_back(static_cast<uint8_t>(v >> 8));
-  b.push_back(static_cast<uint8_t>(v));
-}
-void put32(Bytes& b, uint32_t v) {
-  put16(b, static_cast<uint16_t>(v >> 16));
-  put16(b, static_cast<uint16_t>(v));
-}
-void append(Bytes& b, const Bytes& more) { b.insert(b.end(), more.begin(), more.end()); }
+using testing::append;
+using testing::Bytes;
+using testing::put16;
+using testing::put32;
 
 Bytes udp(uint16_t sport, uint16_t dport, const Bytes& payload) {
-  Bytes b;
-  put16(b, sport);
-  put16(b, dport);
-  put16(b, static_cast<uint16_t>(8 + payload.size()));
-  put16(b, 0);
-  append(b, payload);
-  return b;
+  return testing::udpHeader(sport, dport, payload);
 }
 
 Bytes ipv4(uint8_t proto, const Bytes& l4, uint32_t src = 0x0a350002, uint32_t dst = 0x0a350001,

@@ -12,6 +12,7 @@
 #include "decode/weird.h"
 #include "dns/message.h"
 #include "engine/name_context.h"
+#include "frame_builder.h"
 #include "rules/loader.h"
 #include "rules/matcher.h"
 #include "score/alert_gate.h"
@@ -21,16 +22,14 @@ namespace {
 
 // One query on the wire: each label as given (bytes kept, dots and all).
 std::vector<uint8_t> query(const std::vector<std::string>& labels, uint16_t qtype = 1) {
-  std::vector<uint8_t> w = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
+  std::vector<uint8_t> w = testing::dnsHeader(0x1234, 1);
   for (const auto& l : labels) {
     w.push_back(static_cast<uint8_t>(l.size()));
     w.insert(w.end(), l.begin(), l.end());
   }
   w.push_back(0);
-  w.push_back(static_cast<uint8_t>(qtype >> 8));
-  w.push_back(static_cast<uint8_t>(qtype));
-  w.push_back(0);
-  w.push_back(1);
+  testing::put16(w, qtype);
+  testing::put16(w, 1);  // IN
   return w;
 }
 
