@@ -66,7 +66,8 @@ Deltas deltas(const std::vector<std::string>& a) {
   return d;
 }
 
-fleet::RedisReply counts(const SharedCounts& c) {
+template <class Counts>
+fleet::RedisReply counts(const Counts& c) {
   fleet::RedisReply r;
   r.type = fleet::RedisReply::Type::Array;
   for (int64_t v : c) {
@@ -99,7 +100,9 @@ fleet::BatchResult reply(const share::PairSync::Flush& f, const SharedCounts& ot
     n.type = fleet::RedisReply::Type::Integer;
     n.integer = 42;
     r.elements.push_back(n);
-    r.elements.push_back(counts({}));  // domain (not read here)
+    for (int i = 0; i < 2 * kWindows; ++i) {
+      r.elements.push_back(counts(SharedDomainCounts{}));  // the domain's (not read here)
+    }
     r.elements.push_back(n);
     res.replies[item.command] = r;
   }
