@@ -149,10 +149,7 @@ DnsScorer::QueryPlan DnsScorer::planQuery(const PacketContext& pkt, const dns::D
   uint64_t fp = hashing::hashBytes(plan.domain.data(), plan.domain.size(), kKeySeed);
   plan.domain_key = fp ? fp : 1;
   plan.fingerprint = hashing::hashBytes(plan.prefix.data(), plan.prefix.size(), fp ^ 0x2e);
-  if (!plan.prefix.empty()) {
-    seen_.prefetch(plan.fingerprint);
-    if (cfg_.domain_enabled) domains_.prefetch(plan.domain_key);
-  }
+  if (!plan.prefix.empty()) seen_.prefetch(plan.fingerprint);
   plan.name = lower.data();
   return plan;
 }
@@ -267,8 +264,14 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
                          static_cast<uint32_t>(rule_centi));
     }
   }
+  // The domain view hears of a client's new names once the client uses the
+  // domain repeatedly (min_new_names in the longest window), as its verdict
+  // requires per client: single-use names and floods of random names,
+  // spread over pairs, never reach its table.
   domain_pending_ = false;
-  if (novel && cfg_.domain_enabled) {
+  const auto& lw = r.win[kWindows - 1];
+  if (novel && cfg_.domain_enabled &&
+      uint32_t{lw.cur.new_names} + lw.prev.new_names >= cfg_.min_new_names) {
     DnsDomainRecord& d = addToDomain(plan.domain_key, pkt.src, clk, info_bits, true);
     domain_pending_ = judgeDomain(d, clk, raw, domain) != nullptr;
   }
@@ -646,7 +649,8 @@ DnsDomainRecord& DnsScorer::addToDomain(uint64_t domain_key, const IpAddress& cl
   return d;
 }
 
-void DnsScorer::computeDomain(const DnsDomainRecord& r, const Clock& clk, DomainFeatures& f) const {
+void DnsScorer::computeDomain(const DnsDomainRecord& r, const Clock& clk, DomainFeatures& f,
+                              bool all) const {
   f = DomainFeatures{};
   const SharedDomainView* v = shared_ != nullptr ? shared_->domainView(r.key) : nullptr;
   for (int i = 0; i < kWindows; ++i) {
@@ -691,6 +695,13 @@ void DnsScorer::computeDomain(const DnsDomainRecord& r, const Clock& clk, Domain
   } else if (day == r.day + 1u) {
     f.info_day_bytes = r.day_info * left;
   }
+  auto ratio = [](double x, double t) { return t > 0 ? x / t : 0.0; };
+  for (int i = 0; i < kWindows; ++i)
+    f.score = std::max(f.score, ratio(f.info_bytes[i], cfg_.domain_info_bytes[i]));
+  f.score = std::max(f.score, ratio(f.info_day_bytes, cfg_.domain_daily_info_bytes));
+  // The clients' estimate (64 registers merged and summed) only for a
+  // domain over its threshold: every new name is judged, few are that.
+  if (f.score < 1.0 && !all) return;
   const uint32_t cb = clk.bucket[kWindows - 1];
   if (cb <= r.clients_bucket + 1) {
     Hll64 u = cb == r.clients_bucket ? r.clients[0] : Hll64{};
@@ -699,16 +710,12 @@ void DnsScorer::computeDomain(const DnsDomainRecord& r, const Clock& clk, Domain
     f.clients = std::round(u.estimate());
   }
   if (v != nullptr) f.clients = std::max(f.clients, std::round(v->clients));
-  auto ratio = [](double x, double t) { return t > 0 ? x / t : 0.0; };
-  for (int i = 0; i < kWindows; ++i)
-    f.score = std::max(f.score, ratio(f.info_bytes[i], cfg_.domain_info_bytes[i]));
-  f.score = std::max(f.score, ratio(f.info_day_bytes, cfg_.domain_daily_info_bytes));
 }
 
 const DnsVerdict* DnsScorer::judgeDomain(DnsDomainRecord& r, const Clock& clk,
                                          std::string_view last_name, std::string_view domain) {
   DomainFeatures f;
-  computeDomain(r, clk, f);
+  computeDomain(r, clk, f, false);
   if (f.score < 1.0 || f.clients < cfg_.domain_min_clients) return nullptr;
   // Repeated use, as a pair's: min_new_names new names in a window, and as
   // many per client over the longest (many hosts each asking one random-ID
@@ -756,7 +763,7 @@ double DnsScorer::domainScoreOf(std::string_view domain, uint32_t now) const {
   Clock clk;
   clk.set(now, cfg_.windows);
   DomainFeatures f;
-  computeDomain(*r, clk, f);
+  computeDomain(*r, clk, f, false);
   return f.score;
 }
 

@@ -256,7 +256,8 @@ class DnsScorer {
   };
   DnsDomainRecord& addToDomain(uint64_t domain_key, const IpAddress& client, const Clock& clk,
                                uint32_t info_bits, bool novel);
-  void computeDomain(const DnsDomainRecord& r, const Clock& clk, DomainFeatures& f) const;
+  // `all`: the clients too, also under the threshold (else left 0 there).
+  void computeDomain(const DnsDomainRecord& r, const Clock& clk, DomainFeatures& f, bool all) const;
   const DnsVerdict* judgeDomain(DnsDomainRecord& r, const Clock& clk, std::string_view last_name,
                                 std::string_view domain);
   StateTable<DnsDomainRecord> domains_;
