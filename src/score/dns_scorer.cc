@@ -763,7 +763,10 @@ double DnsScorer::domainScoreOf(std::string_view domain, uint32_t now) const {
   Clock clk;
   clk.set(now, cfg_.windows);
   DomainFeatures f;
-  computeDomain(*r, clk, f, false);
+  computeDomain(*r, clk, f, true);
+  // Many hosts each with a few names (internal zones: cluster.local,
+  // ec2.internal) are no channel: not worth sharing every pair of them.
+  if (f.new_names[kWindows - 1] + 0.5 < f.clients * cfg_.min_new_names) return 0.0;
   return f.score;
 }
 

@@ -184,8 +184,9 @@ class DnsScorer {
     domain_pending_ = false;
     return v;
   }
-  // The domain view's score (information over its thresholds, clients not
-  // counted) at `now`; 0 when not tracked. For the shared state's floor.
+  // The domain view's score (information over its thresholds) at `now`;
+  // 0 when not tracked or when its hosts do not each use the domain
+  // repeatedly. For the shared state's floor.
   double domainScoreOf(std::string_view domain, uint32_t now) const;
   // The domain's verdict again at its last time, after the fleet's totals
   // changed; null when none is due.
