@@ -10,10 +10,10 @@
 
 namespace exfilwatch {
 
-// What a TLS verdict knows about its pair's ClientHello (EVE `tls`).
+// What a TLS verdict knows about its pair's ClientHello and ServerHello (EVE `tls`).
 struct AlertTls {
   std::string sni;
-  std::string version;  // "TLS 1.3": the highest version the client offered
+  std::string version;  // "TLS 1.3": the ServerHello's choice, else the client's highest offer
   std::string ja3_hash, ja3_string;
   std::string ja3s_hash, ja3s_string;  // empty: no ServerHello seen
   std::string ja4;

@@ -93,10 +93,15 @@ void printSummary(const Engine& engine, std::size_t files, double seconds) {
     const auto& rd = engine.registeredDomains();
     std::fprintf(stderr, "registered_domain: cache_hits=%llu suffix_walks=%llu list_lookups=%llu\n",
                  u(rd.hits()), u(rd.misses()), u(rd.listLookups()));
-    // Rule values answered by the matcher's scan cache, and those Hyperscan scanned.
+    // Names answered by the name cache (domain and rule hits), and TXT
+    // values by the matcher's scan cache; the values Hyperscan scanned.
     const auto& m = engine.ruleMatcher();
-    std::fprintf(stderr, "rules: scan_cache_hits=%llu scans=%llu scan_errors=%llu\n",
-                 u(m.scanCacheHits()), u(m.scanCacheMisses()), u(m.scanErrors()));
+    const auto& names = engine.names();
+    std::fprintf(stderr,
+                 "rules: name_cache_hits=%llu name_cache_misses=%llu scan_cache_hits=%llu "
+                 "scans=%llu scan_errors=%llu\n",
+                 u(names.hits()), u(names.misses()), u(m.scanCacheHits()), u(m.scanCacheMisses()),
+                 u(m.scanErrors()));
   }
   const double pps = seconds > 0 ? static_cast<double>(d.frames) / seconds : 0.0;
   std::fprintf(stderr, "elapsed: %.3f s, %.0f packets/s\n", seconds, pps);

@@ -30,6 +30,15 @@ enum class LinkType : int {
   GenevePayload = 0x10001,
 };
 
+// The outer UDP datagram around a live tunnel socket's payload, whose IP
+// and UDP headers the kernel took off: its sender (msg_name) and the local
+// address (IP_PKTINFO) and port it came to, for EVE's `tunnel` as replay
+// writes it. Family 0: not known (pcap frames carry their own headers).
+struct FrameOuter {
+  IpAddress src, dst;
+  uint16_t src_port = 0, dst_port = 0;
+};
+
 // One captured frame, as any source delivers it.
 struct Frame {
   const uint8_t* data = nullptr;
@@ -37,6 +46,7 @@ struct Frame {
   uint32_t wirelen = 0;  // bytes the frame had on the wire
   Timestamp ts;
   int linktype = static_cast<int>(LinkType::Ethernet);
+  FrameOuter outer;  // VxlanPayload / GenevePayload only
 };
 
 }  // namespace exfilwatch

@@ -64,6 +64,13 @@ UdpListener::UdpListener(boost::asio::io_context& io, const UdpListenerOptions& 
                              "/udp: " + ec.message());
   }
   socket_.non_blocking(true, ec);
+  local_port_ = localPort();
+  // The local address each datagram came to, for EVE's `tunnel`.
+  if (addr.is_v6()) {
+    setInt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO");
+  } else {
+    setInt(fd, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO");
+  }
 
   // Buffers for one batch, allocated once.
   const uint32_t n = std::max<uint32_t>(1, options.batch_size);
@@ -71,8 +78,8 @@ UdpListener::UdpListener(boost::asio::io_context& io, const UdpListenerOptions& 
   slots_.resize(std::size_t{n} * slot_);
   msgs_.resize(n);
   iov_.resize(n);
-  if (!filter_.empty()) names_.resize(n);
-  control_len_ = CMSG_SPACE(sizeof(uint32_t));
+  names_.resize(n);
+  control_len_ = CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(in6_pktinfo));
   control_.resize(std::size_t{n} * control_len_);
 }
 
@@ -84,9 +91,8 @@ uint32_t UdpListener::receiveBatch() {
     iov_[i].iov_base = slots_.data() + std::size_t{i} * slot_;
     iov_[i].iov_len = slot_;
     msghdr& h = msgs_[i].msg_hdr;
-    // Without listen.sources the kernel need not copy the sender out.
-    h.msg_name = names_.empty() ? nullptr : &names_[i];
-    h.msg_namelen = names_.empty() ? 0 : sizeof(sockaddr_storage);
+    h.msg_name = &names_[i];
+    h.msg_namelen = sizeof(sockaddr_storage);
     h.msg_iov = &iov_[i];
     h.msg_iovlen = 1;
     h.msg_control = control_.data() + std::size_t{i} * control_len_;
@@ -122,6 +128,49 @@ uint32_t UdpListener::receiveBatch() {
     if (found) break;
   }
   return static_cast<uint32_t>(got);
+}
+
+namespace {
+void assign(IpAddress& a, const in6_addr& v6) {
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    a.assignV4(v6.s6_addr + 12);
+  } else {
+    a.assignV6(v6.s6_addr);
+  }
+}
+}  // namespace
+
+void UdpListener::outer(uint32_t i, FrameOuter& out) const {
+  out = FrameOuter{};
+  const msghdr& h = msgs_[i].msg_hdr;
+  const sockaddr_storage& from = names_[i];
+  if (h.msg_namelen >= sizeof(sockaddr_in) && from.ss_family == AF_INET) {
+    const auto& s = reinterpret_cast<const sockaddr_in&>(from);
+    out.src.assignV4(reinterpret_cast<const uint8_t*>(&s.sin_addr));
+    out.src_port = ntohs(s.sin_port);
+  } else if (h.msg_namelen >= sizeof(sockaddr_in6) && from.ss_family == AF_INET6) {
+    const auto& s = reinterpret_cast<const sockaddr_in6&>(from);
+    assign(out.src, s.sin6_addr);
+    out.src_port = ntohs(s.sin6_port);
+  } else {
+    return;  // no sender: nothing to say about the outer packet
+  }
+  out.dst_port = local_port_;
+  for (const cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&h), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+        c->cmsg_len >= CMSG_LEN(sizeof(in_pktinfo))) {
+      in_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      out.dst.assignV4(reinterpret_cast<const uint8_t*>(&info.ipi_addr));
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+               c->cmsg_len >= CMSG_LEN(sizeof(in6_pktinfo))) {
+      in6_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      assign(out.dst, info.ipi6_addr);
+    }
+  }
+  if (out.dst.family == 0) out = FrameOuter{};  // half an outer packet is not written
 }
 
 uint64_t UdpListener::kernelDropsNow() const {

@@ -3,8 +3,10 @@
 // kernel spreads outer flows over them), a large SO_RCVBUF, SO_RXQ_OVFL for
 // the kernel's drop count. Reads are recvmmsg batches into buffers allocated
 // once; the worker calls receiveBatch() until it returns 0 (EAGAIN), then
-// re-arms waitReadable(). With listen.sources set, each datagram's sender is
-// read too and foreign(i) tells the worker to drop it before decoding.
+// re-arms waitReadable(). Each datagram's sender (msg_name) and local
+// address (IP_PKTINFO / IPV6_PKTINFO) are read with it: outer(i) gives the
+// outer addresses the kernel took off, and with listen.sources set,
+// foreign(i) tells the worker to drop it before decoding.
 // Errors opening the socket throw (start-up time); nothing on the receive
 // path throws or allocates.
 #pragma once
@@ -63,6 +65,9 @@ class UdpListener {
   bool filtering() const { return !filter_.empty(); }
   // The sender of datagram i is not in listen.sources (only when filtering).
   bool foreign(uint32_t i) const { return !filter_.allows(names_[i]); }
+  // Datagram i's outer sender and local address and port (IPv4-mapped
+  // addresses of a dual-stack socket as IPv4); family 0 where unknown.
+  void outer(uint32_t i, FrameOuter& out) const;
 
   // The socket's cumulative drop count as last reported by SO_RXQ_OVFL.
   uint64_t kernelDropsSeen() const { return rxq_ovfl_; }
@@ -85,7 +90,8 @@ class UdpListener {
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iov_;
   SourceFilter filter_;
-  std::vector<sockaddr_storage> names_;  // senders, read only when filtering
+  std::vector<sockaddr_storage> names_;  // senders
+  uint16_t local_port_ = 0;              // as bound (port 0: the kernel's choice)
   std::vector<uint8_t> control_;
   std::size_t control_len_ = 0;
   Timestamp batch_ts_;

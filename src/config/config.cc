@@ -13,20 +13,6 @@ namespace exfilwatch {
 
 namespace {
 
-// A `fleet:` key the table does not hold: the Redis client's (src/fleet
-// checks it when the sensor starts, engine/fleet_config.h), kept as text.
-void fleetEntry(const yaml::Reader& r, const std::string& key, const YAML::Node& value, Config& c) {
-  auto add = [&](const YAML::Node& x) {
-    if (!x.IsScalar()) r.fail(x, "fleet." + key + ": expected a value");
-    c.fleet.entries.push_back({key, x.Scalar(), r.where(x)});
-  };
-  if (value.IsSequence()) {
-    for (const auto& x : value) add(x);
-  } else {
-    add(value);
-  }
-}
-
 // Walks one mapping of the file: a key of the table is set, a section
 // (a prefix of table keys) is walked, anything else is an error that lists
 // what the section knows.
@@ -39,10 +25,6 @@ void walk(const yaml::Reader& r, const YAML::Node& node, const std::string& pref
     const std::string name = dotted + kv.first.Scalar();
     if (const config::Key* key = config::findKey(name)) {
       config::setKey(c, *key, kv.second, r.source());
-      continue;
-    }
-    if (prefix == "fleet") {
-      fleetEntry(r, kv.first.Scalar(), kv.second, c);
       continue;
     }
     bool section = false;

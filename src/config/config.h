@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -63,15 +64,26 @@ struct HealthConfig {
 };
 
 // `fleet:` (docs/fleet.md): the Redis the fleet's sensors share detection
-// state in. Config does not know the fleet's keys (src/fleet checks them):
-// it keeps each key's text and where it was written; the sensor builds the
-// connection settings at start (engine/fleet_config.h). Read once at start.
-struct FleetEntry {
-  std::string key, value, where;  // where: "file:line: "
-};
+// state in. Every key is a row of the key table (config/keys.h: types and
+// ranges); the Redis client's own table (src/fleet) checks the values and
+// what involves several of them when the sensor starts
+// (engine/fleet_config.h), naming where each was set. Read once at start.
+// The defaults are src/fleet's (a unit test holds them equal).
 struct FleetConfig {
-  std::vector<FleetEntry> entries;     // in file order; a list key once per item
+  std::string url;  // "": no fleet
+  bool cluster = false;
+  std::vector<std::string> seeds;
+  std::string user, password_file;
+  std::string key_prefix = "exfilwatch:";
+  uint32_t flush_ms = 250;
+  uint32_t connect_timeout_ms = 2000;
+  uint32_t command_timeout_ms = 1000;
+  std::string tls_ca_file, tls_cert_file, tls_key_file, tls_server_name;
+  bool tls_verify = true;
   bool health_requires_fleet = false;  // unhealthy for the NLB while Redis is down
+  // Client key (without "fleet.") -> where it was last set: "file:line: ",
+  // "--set:1: ". For the messages of the checks at start.
+  std::map<std::string, std::string> where;
 };
 
 // `metrics:`: the Prometheus endpoint. Read once at start, like listen:.

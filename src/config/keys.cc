@@ -45,8 +45,8 @@ const Key kKeys[] = {
     {"dns.tcp.max_buffered_bytes", F(dns_tcp.max_buffered_bytes), 65536, static_cast<double>(uint64_t{1} << 34), Check::None, true, "DNS over TCP: bytes buffered over all flows"},
     {"dns.tcp.idle_timeout_seconds", F(dns_tcp.idle_timeout_sec), 1, 86400, Check::None, true, "DNS over TCP: a flow idle this long is dropped"},
 
-    {"detect.suppress_seconds", F(alert_suppress_seconds), 0, kWeek, Check::None, false, "one alert per (client, registered domain, signature id) per interval; 0: none"},
-    {"detect.suppress_slots", F(alert_suppress_slots), 1, 1 << 24, Check::None, true, "bounded suppression table"},
+    {"detect.suppress_seconds", F(alert_suppress_seconds), 0, kWeek, Check::None, false, "one alert per pair (DNS: client and aggregation domain; TLS: client, server and port) per interval, whichever detector fires first; 0: none"},
+    {"detect.suppress_slots", F(alert_suppress_slots), 1, 1 << 24, Check::None, true, "entries of the bounded suppression table (one per recently alerted pair, all detectors)"},
     {"detect.lexical.min_prefix_length", F(lexical.min_prefix_length), 1, 255, Check::None, false, "tunnel-shaped query: prefix at least this long ..."},
     {"detect.lexical.min_entropy", F(lexical.min_entropy), 0.0, 8.0, Check::None, false, "... with at least this many bits per character"},
     {"detect.lexical.min_prefix_length_binary", F(lexical.min_prefix_length_binary), 1, 255, Check::None, false, "tunnel-shaped query: prefix length when it carries raw 8-bit bytes ..."},
@@ -139,6 +139,20 @@ const Key kKeys[] = {
 
     {"metrics.address", F(metrics.address), 0, 0, Check::HostPort, true, "HOST:PORT of /metrics (numeric host, [V6]:PORT, :PORT); \"\": off"},
     {"metrics.top_domains", F(metrics.top_domains), 0, 1000, Check::None, true, "domains in exfilwatch_alerted_domain_alerts (bounded series); 0: off"},
+    {"fleet.url", F(fleet.url), 0, 0, Check::Fleet, true, "redis://[user@]host[:port][/db], or rediss:// for TLS; port 6379 when left out; \"\": no fleet"},
+    {"fleet.cluster", F(fleet.cluster), 0, 0, Check::Fleet, true, "Redis Cluster: route by hash slot from CLUSTER SLOTS, follow MOVED and ASK"},
+    {"fleet.seeds", F(fleet.seeds), 0, 0, Check::Fleet, true, "more host:port cluster nodes to discover the cluster from; sets cluster"},
+    {"fleet.user", F(fleet.user), 0, 0, Check::Fleet, true, "ACL user (AUTH user password); the URL may name it too"},
+    {"fleet.password_file", F(fleet.password_file), 0, 0, Check::Fleet, true, "file holding the password (one line); \"\": no AUTH"},
+    {"fleet.key_prefix", F(fleet.key_prefix), 0, 0, Check::Fleet, true, "prefix of every key the fleet writes (no braces)"},
+    {"fleet.flush_ms", F(fleet.flush_ms), 10, 60000, Check::Fleet, true, "deltas are flushed at most once per this many ms"},
+    {"fleet.connect_timeout_ms", F(fleet.connect_timeout_ms), 10, 600000, Check::Fleet, true, "connect, TLS and AUTH of one connection"},
+    {"fleet.command_timeout_ms", F(fleet.command_timeout_ms), 10, 600000, Check::Fleet, true, "a reply later than this marks the connection slow: it is closed and reopened"},
+    {"fleet.tls_ca_file", F(fleet.tls_ca_file), 0, 0, Check::Fleet, true, "CA certificates (PEM) that verify the server; \"\": the system's"},
+    {"fleet.tls_cert_file", F(fleet.tls_cert_file), 0, 0, Check::Fleet, true, "client certificate chain (PEM), for mutual TLS"},
+    {"fleet.tls_key_file", F(fleet.tls_key_file), 0, 0, Check::Fleet, true, "client private key (PEM), with tls_cert_file"},
+    {"fleet.tls_server_name", F(fleet.tls_server_name), 0, 0, Check::Fleet, true, "name sent (SNI) and verified; \"\": the host of each node"},
+    {"fleet.tls_verify", F(fleet.tls_verify), 0, 0, Check::Fleet, true, "verify the server's certificate chain and name"},
     {"fleet.health_requires_fleet", F(fleet.health_requires_fleet), 0, 0, Check::None, true, "unhealthy for the NLB while the fleet's Redis is down"},
 };
 // clang-format on
@@ -306,6 +320,7 @@ void setFrom(Config& c, const Key& key, const YAML::Node& node, const yaml::Read
                  },
              },
              key.field);
+  if (key.check == Check::Fleet) c.fleet.where[name.substr(sizeof "fleet." - 1)] = r.where(node);
 }
 
 }  // namespace

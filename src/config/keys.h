@@ -37,6 +37,8 @@ enum class Check : uint8_t {
   Model,      // an n-gram model file that loads; "": the built-in one
   Ascending,  // windows: strictly ascending
   CidrList,   // a list of addresses or CIDR prefixes, at most `max` of them
+  Fleet,      // the fleet's Redis client: src/fleet checks the value at start
+              // (engine/fleet_config.h); where it was set is kept for that
 };
 
 struct Key {

@@ -200,6 +200,14 @@ Decoder::Outcome Decoder::decodeSocketPayload(const Frame& frame, PacketContext&
     weird.add(Weird::SocketNotTunnel);
     return Outcome::Malformed;
   }
+  if (frame.outer.src.family != 0) {
+    // The socket's datagram stands for the outer packet (EVE `tunnel`).
+    ctx.src = frame.outer.src;
+    ctx.dst = frame.outer.dst;
+    ctx.src_port = frame.outer.src_port;
+    ctx.dst_port = frame.outer.dst_port;
+    ctx.ip_proto = ipproto::kUdp;
+  }
   ctx.payload = frame.data;
   ctx.payload_len = frame.caplen;
   ctx.payload_wire_len = frame.wirelen;

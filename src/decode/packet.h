@@ -21,7 +21,8 @@ struct TunnelLayer {
 
 // The outermost packet of a tunnelled one (Suricata's root packet): its
 // addresses, ports and protocol, for EVE's `tunnel`. Unset (family 0) for
-// plain packets and for datagrams read from a tunnel socket.
+// plain packets; for datagrams read from a tunnel socket, the Frame's outer
+// addresses (unset when the source did not know them).
 struct OuterPacket {
   IpAddress src, dst;
   uint16_t src_port = 0, dst_port = 0;

@@ -101,6 +101,10 @@ namespace exfilwatch {
   X(TlsClientHelloTruncated, "tls.client_hello_truncated") \
   X(TlsClientHelloMalformed, "tls.client_hello_malformed") \
   X(TlsClientHelloTooLarge, "tls.client_hello_too_large")  \
+  X(TlsServerNotHandshake, "tls.server_not_handshake")     \
+  X(TlsServerHelloMissing, "tls.server_hello_missing")     \
+  X(TlsServerHelloTruncated, "tls.server_hello_truncated") \
+  X(TlsServerHelloMalformed, "tls.server_hello_malformed") \
   /* live socket input */                                  \
   X(SocketRunt, "socket.runt")                             \
   X(SocketNotTunnel, "socket.not_tunnel")                  \

@@ -61,16 +61,20 @@ uint64_t Engine::dnsPairKey(const PacketContext& pkt, std::string_view registere
 Engine::Engine(ControlPlanePtr plane, EveSink& sink)
     : plane_(std::move(plane)),
       config_(&plane_->config),
-      sink_(sink),
+      emitter_(sink, config_->evidence, "w" + std::to_string(nextEngineId()),
+               config_->alert_suppress_slots, config_->alert_suppress_seconds),
       decoder_(config_->decoder),
       parser_(config_->dns_limits),
       tcp_(config_->dns_tcp),
       registered_(config_->public_suffix_list),
-      suppress_(config_->alert_suppress_slots ? config_->alert_suppress_slots : 1),
+      matcher_(kTxtScanCacheSlots),
+      names_(registered_, matcher_),
       dns_scorer_(config_->score.dns, scoreModel(*config_), config_->alert_suppress_seconds,
                   config_->lexical),
-      tls_(config_->score.tls, config_->alert_suppress_seconds),
-      evidence_(config_->evidence, "w" + std::to_string(nextEngineId())) {
+      tls_(config_->score.tls, config_->alert_suppress_seconds) {
+  dns_scorer_.setAlertGate(&emitter_.gate());
+  tls_.setAlertGate(&emitter_.gate());
+  tls_.countWeirdsInto(&weird_);
   for (uint16_t p : config_->dns_ports) dns_ports_.set(p);
   if (!matcher_.adopt(plane_->rules)) throw std::runtime_error("rules: cannot allocate scratch");
 }
@@ -83,6 +87,7 @@ void Engine::adopt(ControlPlanePtr plane) {
     ++stats_.rule_adopt_failures;
     return;
   }
+  if (plane->rules != plane_->rules) names_.invalidate();
   plane_ = std::move(plane);
   config_ = &plane_->config;
   dns_ports_.reset();
@@ -90,6 +95,7 @@ void Engine::adopt(ControlPlanePtr plane) {
   dns_scorer_.reconfigure(config_->score.dns, scoreModel(*config_), config_->alert_suppress_seconds,
                           config_->lexical);
   tls_.reconfigure(config_->score.tls, config_->alert_suppress_seconds);
+  emitter_.setSuppressSeconds(config_->alert_suppress_seconds);
 }
 
 void Engine::process(const Frame& frame, uint64_t frame_number) {
@@ -101,7 +107,7 @@ void Engine::process(const Frame& frame, uint64_t frame_number) {
   // TLS on the scored ports (score.tls.ports): volume and ClientHello.
   if (pkt.ip_proto == ipproto::kTcp && scoring_ &&
       (tls_.isTlsPort(pkt.dst_port) || tls_.isTlsPort(pkt.src_port))) {
-    if (evidence_.enabled()) evidence_.observe(tlsPairKey(pkt), pkt);
+    if (emitter_.evidenceEnabled()) emitter_.observe(tlsPairKey(pkt), pkt);
     if (const score::TlsVerdict* v = tls_.onTcpSegment(pkt)) emitTlsVerdict(pkt, *v);
     return;
   }
@@ -119,7 +125,7 @@ void Engine::expire(Timestamp now) {
   decoder_.expire(now, weird_);
   tcp_.expire(now);
   tls_.expire(now);
-  evidence_.expire(now);
+  emitter_.expire(now);
 }
 
 void Engine::onTcpDnsMessage(const PacketContext& pkt, const uint8_t* msg, std::size_t len) {
@@ -136,78 +142,35 @@ void Engine::handleDns(const PacketContext& pkt, const uint8_t* data, std::size_
   if (!message_.complete) ++stats_.dns_incomplete;
   ++stats_.rcodes[std::min<std::size_t>(message_.rcode, stats_.rcodes.size() - 1)];
 
-  std::string_view registered;
-  first_qname_scanned_ = false;
-  query_plan_ = {};
+  // The first question's name: its aggregation domain and rule verdict (the
+  // DNS log, evidence and the scorer's response path are keyed by it).
+  const bool rules_on = plane_->rules != nullptr;
+  NameContext::Name first;
+  score::DnsScorer::QueryPlan plan;
+  bool have_plan = false;
   if (!message_.questions.empty() && message_.questions.front().name.valid) {
-    const dns::NameRef& name = message_.questions.front().name;
-    const std::string_view lower = message_.lower(name);
-    // Both look-ups below start with a likely cache miss on a table of
-    // megabytes (the name cache, then the rules' scan cache); issued
-    // together they overlap instead of following each other.
-    const auto prepared = registered_.prepare(lower, name.labels);
-    // The first name's dns.qname scan runs now, in both directions (usually
-    // a scan-cache hit): when an allow rule takes the name (antivirus and
-    // CDN names, a large share of real traffic), nothing below needs its
-    // registered domain unless something records or reports it, and a query
-    // makes no state.
-    bool allowed = false;
-    if (plane_->rules) {
-      const auto qname_scan = matcher_.prepare(rules::Field::DnsQname, lower);
-      matcher_.begin(matchContext(pkt, message_.questions.front()));
-      matcher_.scan(qname_scan);
-      first_qname_scanned_ = true;
-      allowed = matcher_.allowedBy() != nullptr;
-    }
-    if (!allowed || registeredNeededWhenAllowed()) {
-      registered = aggregationDomain(pkt, lower, registered_.lookup(prepared));
-    }
-    // A query's pair record and name fingerprint: two more misses, started
-    // here so that the rest of the rule scans overlaps them.
-    if (!message_.qr && scoring_ && !allowed) {
-      query_plan_ = dns_scorer_.planQuery(pkt, message_, registered);
+    const dns::Question& q = message_.questions.front();
+    first = names_.analyze(message_, q, matchContext(pkt, q), message_.qr ? pkt.src : pkt.dst,
+                           rules_on);
+    // A query's pair record and name fingerprint are two likely cache
+    // misses: their loads start here and overlap the work up to scoring.
+    if (!message_.qr && scoring_ && !(rules_on && matcher_.verdict().allowed())) {
+      plan = dns_scorer_.planQuery(pkt, message_, first.domain, &q);
+      have_plan = true;
     }
   }
-  if (evidence_.enabled()) {
-    dns_pair_ = dnsPairKey(pkt, registered);
-    evidence_.observe(dns_pair_, pkt);
-  }
+  if (emitter_.evidenceEnabled()) emitter_.observe(dnsPairKey(pkt, first.domain), pkt);
   if (config_->dns_log) {
-    sink_.write(eve_.dns(pkt, eveMeta(), message_, registered));
+    emitter_.sink().write(emitter_.formatter().dns(pkt, eveMeta(), message_, first.domain));
     ++stats_.eve_records;
   }
   // Responses matter to rules (direction: response, dns.answer.txt) ...
   bool allowed = false;
-  if (!message_.qr || plane_->rules) allowed = detect(pkt, registered);
+  if (!message_.qr || rules_on) allowed = detect(pkt, first, have_plan ? &plan : nullptr);
   // ... and feed the scorer's NXDOMAIN and answer-bytes features, unless an
   // allow rule let the name through: its query made no state, and looking
   // for it would be a cache miss on every allowed response.
-  if (message_.qr && scoring_ && !allowed) dns_scorer_.observeResponse(pkt, message_, registered);
-}
-
-std::string_view Engine::aggregationDomain(const PacketContext& pkt, std::string_view lower,
-                                           std::string_view registered) {
-  if (score::plausibleTld(lower)) return registered;
-  return server_domain_.set(message_.qr ? pkt.src : pkt.dst);
-}
-
-bool Engine::suppressed(const PacketContext& pkt, std::string_view registered_domain,
-                        uint32_t signature_id) {
-  if (config_->alert_suppress_seconds == 0) return false;
-  // Keyed per (client, aggregation domain, signature), the scorer's pair: a
-  // rule firing on a domain must not hide another rule's (or the scorer's)
-  // alert. The client is the querier, whichever way the message goes.
-  const IpAddress& client = message_.qr ? pkt.dst : pkt.src;
-  uint64_t h = client.hash() ^ (uint64_t{signature_id} * 0x9e3779b97f4a7c15ULL);
-  h = hashing::fmix64(hashing::fnv1a(registered_domain.data(), registered_domain.size(), h)) |
-      1;  // 0 marks an empty slot
-  SuppressSlot& slot = suppress_[h % suppress_.size()];
-  if (slot.key == h && pkt.ts.sec - slot.last_alert_sec < config_->alert_suppress_seconds) {
-    return true;
-  }
-  slot.key = h;
-  slot.last_alert_sec = pkt.ts.sec;
-  return false;
+  if (message_.qr && scoring_ && !allowed) dns_scorer_.observeResponse(pkt, message_, first.domain);
 }
 
 namespace {
@@ -233,16 +196,9 @@ rules::MatchContext Engine::matchContext(const PacketContext& pkt, const dns::Qu
   return ctx;
 }
 
-bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool first,
-                        std::string_view registered_domain) {
-  const std::string_view name = message_.lower(q.name);
-  if (!(first && first_qname_scanned_)) {  // else handleDns began and scanned it
-    matcher_.begin(matchContext(pkt, q));
-    matcher_.scan(rules::Field::DnsQname, name);
-  }
-  matcher_.scan(rules::Field::DnsQnameRaw, message_.raw(q.name));
-  matcher_.scan(rules::Field::DnsRegisteredDomain, registered_domain);
-  matcher_.scan(rules::Field::DnsSubdomain, rules::subdomainOf(name, registered_domain));
+bool Engine::applyRules(const PacketContext& pkt, const NameContext::Name& n, bool first) {
+  const std::string_view name = n.lower;
+  const std::string_view registered_domain = n.domain;
   if (message_.qr && first) {
     // TXT answers belong to the message, not to one question: they are
     // judged with the first question's name.
@@ -267,7 +223,7 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
         rule_observer_->onSuppressed(*allow, name, "rule " + std::to_string(r.id) + " " + r.name);
       }
       if (!message_.qr) {
-        const auto f = score::lexicalFeatures(message_.raw(q.name), registered_domain);
+        const auto f = score::lexicalFeatures(n.raw, registered_domain);
         if (score::judgeLexical(f, config_->lexical) != score::LexicalVerdict::Benign) {
           rule_observer_->onSuppressed(*allow, name, "lexical detector");
         }
@@ -279,7 +235,11 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
   for (std::size_t i = 0; i < matcher_.alertCount(); ++i) {
     const rules::Rule& r = matcher_.alert(i);
     const std::string_view pair = registered_domain.empty() ? name : registered_domain;
-    if (suppressed(pkt, registered_domain, r.id)) {
+    // One alert per pair per interval: the scorer's pair key, so that a
+    // rule's alert and the scorer's verdict on the pair hold each other.
+    const IpAddress& client = message_.qr ? pkt.dst : pkt.src;
+    if (emitter_.admit(dns_scorer_.pairKey(client, pair), pkt.ts.sec) ==
+        score::Admission::Suppressed) {
       ++stats_.alerts_suppressed;
       if (observer_) {
         Alert held;
@@ -310,8 +270,10 @@ bool Engine::applyRules(const PacketContext& pkt, const dns::Question& q, bool f
   return true;
 }
 
-bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain) {
+bool Engine::detect(const PacketContext& pkt, const NameContext::Name& first_name,
+                    const score::DnsScorer::QueryPlan* first_plan) {
   const bool rules_on = plane_->rules != nullptr;
+  const IpAddress& server = message_.qr ? pkt.src : pkt.dst;
   // Every valid question a query asks is judged under its own domain (a
   // resolver forwards them all: a second question behind an allowed first
   // is a way out), up to kMaxScoredNames per message.
@@ -323,15 +285,14 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
       first = false;
       continue;
     }
-    const std::string_view lower = message_.lower(q.name);
-    const std::string_view reg =
-        first ? registered_domain
-              : aggregationDomain(pkt, lower, registered_.lookup(lower, q.name.labels));
     const bool is_first = first;
     first = false;
-    const bool allowed = rules_on && !applyRules(pkt, q, is_first, reg);
+    // The first name was analyzed by handleDns (its verdict is the matcher's).
+    const NameContext::Name n =
+        is_first ? first_name : names_.analyze(message_, q, matchContext(pkt, q), server, rules_on);
+    const bool allowed = rules_on && !applyRules(pkt, n, is_first);
     if (observer_) [[unlikely]]
-      observeName(pkt, q, reg, allowed);
+      observeName(pkt, q, n.domain, allowed);
     if (allowed) {
       first_allowed |= is_first;
       continue;
@@ -339,7 +300,7 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
     // ---- scoring (src/score): one verdict path, suppression per pair ----
     if (message_.qr || !scoring_ || scored == kMaxScoredNames) continue;
     ++scored;
-    scoreName(pkt, q, reg, is_first ? &query_plan_ : nullptr);
+    scoreName(pkt, q, n.domain, is_first ? first_plan : nullptr);
   }
   // UPDATE carries names in its update records (authority section), IQUERY
   // in its answers: resolvers forward both, so their owner names are judged
@@ -353,13 +314,11 @@ bool Engine::detect(const PacketContext& pkt, std::string_view registered_domain
       if (scored == kMaxScoredNames) break;
       if (!rr.name.valid || rr.name.length == 0) continue;
       const dns::Question q{rr.name, rr.type, rr.rclass};
-      const std::string_view lower = message_.lower(q.name);
-      const std::string_view reg =
-          aggregationDomain(pkt, lower, registered_.lookup(lower, q.name.labels));
-      if (rules_on && !applyRules(pkt, q, false, reg)) continue;  // allowed
+      const NameContext::Name n = names_.analyze(message_, q, matchContext(pkt, q), server, rules_on);
+      if (rules_on && !applyRules(pkt, n, false)) continue;  // allowed
       if (!scoring_) continue;
       ++scored;
-      scoreName(pkt, q, reg, nullptr);
+      scoreName(pkt, q, n.domain, nullptr);
     }
   }
   // ---- end scoring ----
@@ -461,11 +420,12 @@ void Engine::deliverScoreAlert(const PacketContext& pkt, const dns::DnsMessage* 
   if (shared_ != nullptr && shared_->defersClaims()) {
     score::SharedStateHook::DeferredAlert d;
     alert.signature = kInitial;
-    d.initial = eve_.alert(pkt, meta, alert, msg, domain);
-    d.initial_fields = eve_.alertFields();
+    EveFormatter& eve = emitter_.formatter();
+    d.initial = eve.alert(pkt, meta, alert, msg, domain);
+    d.initial_fields = eve.alertFields();
     alert.signature = kUpdate;
-    d.update = eve_.alert(pkt, meta, alert, msg, domain);
-    d.update_fields = eve_.alertFields();
+    d.update = eve.alert(pkt, meta, alert, msg, domain);
+    d.update_fields = eve.alertFields();
     d.client = client;
     d.domain.assign(domain);
     d.signature_id = sig.id;
@@ -541,12 +501,12 @@ void Engine::emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v
   alert.severity = 1;
   alert.reasons.assign(v.reasons);
   alert.evidence.clear();
-  if (evidence_.enabled()) {
+  if (emitter_.evidenceEnabled()) {
     const bool to_server = tls_.isTlsPort(pkt.dst_port);
     const IpAddress& client = to_server ? pkt.src : pkt.dst;
     const IpAddress& server = to_server ? pkt.dst : pkt.src;
     alert.evidence =
-        evidence_.onAlert(tlsPairKey(pkt), pkt, client.toString() + "-" + server.toString());
+        emitter_.evidenceFor(tlsPairKey(pkt), pkt, client.toString() + "-" + server.toString());
   }
   if (observer_) {
     const bool to_server = tls_.isTlsPort(pkt.dst_port);
@@ -567,8 +527,7 @@ void Engine::emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v
 
 void Engine::writeAlert(const PacketContext& pkt, const Alert& alert, const dns::DnsMessage* msg,
                         std::string_view registered_domain) {
-  const std::string& line = eve_.alert(pkt, eveMeta(), alert, msg, registered_domain);
-  sink_.writeAlert(line, eve_.alertFields());
+  emitter_.write(pkt, eveMeta(), alert, msg, registered_domain);
   ++stats_.alerts;
   ++stats_.eve_records;
 }
@@ -607,7 +566,7 @@ void Engine::observeAlert(const PacketContext& pkt, const Alert& alert, std::str
 }
 
 void Engine::tlsFacts(const PacketContext& pkt, Alert& alert) const {
-  // The pair's ClientHello as the tracker kept it (EVE `tls`).
+  // The pair's ClientHello and ServerHello as the tracker kept them (EVE `tls`).
   alert.has_tls = false;
   alert.tls.clear();
   const bool to_server = tls_.isTlsPort(pkt.dst_port);
@@ -622,9 +581,16 @@ void Engine::tlsFacts(const PacketContext& pkt, Alert& alert) const {
   alert.tls.ja3_hash.assign(r->ja3[0] ? r->ja3 : "");
   alert.tls.ja4.assign(r->ja4[0] ? r->ja4 : "");
   alert.tls.ja3_string.assign(tls_.ja3Text(r->ja3));
-  // Suricata's names (SSLVersionToString); the client's highest offer, as
-  // the ServerHello is not followed.
-  switch (r->version) {
+  static constexpr uint8_t kNoJa3s[16] = {};
+  if (std::memcmp(r->ja3s, kNoJa3s, sizeof kNoJa3s) != 0) {
+    char hex[33];
+    tls::hex16(r->ja3s, hex);
+    alert.tls.ja3s_hash.assign(hex);
+    alert.tls.ja3s_string.assign(tls_.ja3sText(r->ja3s));
+  }
+  // Suricata's names (SSLVersionToString): what the ServerHello chose when
+  // it was seen, else the client's highest offer.
+  switch (r->server_version ? r->server_version : r->version) {
     case 0x0304:
       alert.tls.version = "TLS 1.3";
       break;
@@ -647,9 +613,9 @@ void Engine::tlsFacts(const PacketContext& pkt, Alert& alert) const {
 }
 
 std::string Engine::evidenceFor(const PacketContext& pkt, std::string_view registered_domain) {
-  if (!evidence_.enabled()) return {};
+  if (!emitter_.evidenceEnabled()) return {};
   const IpAddress& client = message_.qr ? pkt.dst : pkt.src;
-  return evidence_.onAlert(dnsPairKey(pkt, registered_domain), pkt,
+  return emitter_.evidenceFor(dnsPairKey(pkt, registered_domain), pkt,
                            client.toString() + "-" + std::string(registered_domain));
 }
 

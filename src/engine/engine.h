@@ -21,6 +21,8 @@
 #include "dns/message.h"
 #include "dns/registered_domain.h"
 #include "dns/tcp_stream.h"
+#include "engine/alert_emitter.h"
+#include "engine/name_context.h"
 #include "rules/matcher.h"
 #include "score/dns_scorer.h"
 #include "score/lexical.h"
@@ -102,11 +104,7 @@ class Engine final : public dns::TcpMessageSink {
   score::DnsScorer& mutableDnsScorer() { return dns_scorer_; }
   // A deferred alert the fleet let through (SharedStateHook::deferClaim).
   void writeSharedAlert(const std::string& line, const std::any& fields) {
-    if (const auto* f = std::any_cast<AlertFields>(&fields)) {
-      sink_.writeAlert(line, *f);
-    } else {
-      sink_.write(line);
-    }
+    emitter_.writeLine(line, fields);
     ++stats_.eve_records;
   }
 
@@ -124,6 +122,7 @@ class Engine final : public dns::TcpMessageSink {
   // Ages out fragment and stream state up to `now` (packet time).
   void expire(Timestamp now);
 
+  // Every stage's anomalies, the TLS tracker's included.
   const WeirdCounters& weird() const { return weird_; }
   const DecodeStats& decodeStats() const { return decoder_.stats(); }
   const EngineStats& stats() const { return stats_; }
@@ -142,35 +141,25 @@ class Engine final : public dns::TcpMessageSink {
   const score::DnsScorer& dnsScorer() const { return dns_scorer_; }
   const score::TlsTracker& tlsTracker() const { return tls_; }
   const dns::RegisteredDomain& registeredDomains() const { return registered_; }
+  // The per-name cache of aggregation domains and rule hits.
+  const NameContext& names() const { return names_; }
   // Scoring off: decode, DNS and rules only (bench: the scoring path's cost).
   void setScoringEnabled(bool on) { scoring_ = on; }
 
  private:
   void handleDns(const PacketContext& pkt, const uint8_t* data, std::size_t len);
-  // Rules and scoring for each question; true when an allow rule let the
-  // first question's name through.
-  bool detect(const PacketContext& pkt, std::string_view registered_domain);
-  // Runs the rule set on one question (and the TXT answers of a response).
-  // Returns false when an allow rule matched: no detection for this name.
-  bool applyRules(const PacketContext& pkt, const dns::Question& q, bool first,
-                  std::string_view registered_domain);
-  // Whether a message whose first name an allow rule took still needs that
-  // name's registered domain: for the DNS log, the evidence pair, the
-  // `rules test` report, an observer, or rules on dns.registered_domain.
-  bool registeredNeededWhenAllowed() const {
-    return config_->dns_log || evidence_.enabled() || rule_observer_ != nullptr ||
-           observer_ != nullptr ||
-           (plane_->rules && plane_->rules->hasField(rules::Field::DnsRegisteredDomain));
-  }
-  // What a name is aggregated under, everywhere (scorer pairs, rule
-  // suppression, EVE's registered_domain, evidence): its registered domain,
-  // or "@server" when it has no plausible top-level domain (score::plausibleTld).
-  std::string_view aggregationDomain(const PacketContext& pkt, std::string_view lower,
-                                     std::string_view registered);
+  // Rules and scoring for each question (and UPDATE/IQUERY record name);
+  // true when an allow rule let the first question's name through.
+  // `first_name` (and `first_plan`, null when it is not scored) come from
+  // handleDns, whose DNS log and evidence needed them first.
+  bool detect(const PacketContext& pkt, const NameContext::Name& first_name,
+              const score::DnsScorer::QueryPlan* first_plan);
+  // The rules' verdict on name `n` (the matcher's, begun by NameContext),
+  // with the TXT answers of a response for its first question: alerts are
+  // raised here. Returns false when an allow rule took the name.
+  bool applyRules(const PacketContext& pkt, const NameContext::Name& n, bool first);
   // The rules' context for question `q` of the current message.
   rules::MatchContext matchContext(const PacketContext& pkt, const dns::Question& q) const;
-  bool suppressed(const PacketContext& pkt, std::string_view registered_domain,
-                  uint32_t signature_id);
   // One name of a query to the scorer, with the matcher's score-rule
   // weight for it (applyRules just ran on it).
   void scoreName(const PacketContext& pkt, const dns::Question& q, std::string_view reg,
@@ -195,7 +184,8 @@ class Engine final : public dns::TcpMessageSink {
 
   ControlPlanePtr plane_;
   const Config* config_;  // plane_->config, cached
-  EveSink& sink_;
+  // Suppression, evidence and EVE writing for every alert (and the DNS log).
+  AlertEmitter emitter_;
   Decoder decoder_;
   WeirdCounters weird_;
   dns::Parser parser_;
@@ -205,26 +195,17 @@ class Engine final : public dns::TcpMessageSink {
   PacketContext packet_;
   dns::TcpReassembler tcp_;
   dns::RegisteredDomain registered_;
-  EveFormatter eve_;
   std::bitset<65536> dns_ports_;
   EngineStats stats_;
   uint64_t frame_number_ = 0;
   std::string source_name_;
   Timestamp last_expire_;
 
-  struct SuppressSlot {
-    uint64_t key = 0;
-    int64_t last_alert_sec = 0;
-  };
-  std::vector<SuppressSlot> suppress_;
+  // Names go through NameContext's per-name cache; the matcher's own scan
+  // cache is left to the TXT answers.
+  static constexpr std::size_t kTxtScanCacheSlots = 4096;
   rules::Matcher matcher_;
-  score::ServerDomain server_domain_;  // aggregationDomain's "@server" text
-  // True when handleDns already began the first question's verdict and
-  // scanned its dns.qname (to skip the registered domain and the plan of
-  // allowed names).
-  bool first_qname_scanned_ = false;
-  // The scorer's plan for this query (handleDns), used by detect.
-  score::DnsScorer::QueryPlan query_plan_;
+  NameContext names_;
   rules::Observer* rule_observer_ = nullptr;
   EngineObserver* observer_ = nullptr;
   score::DnsScorer dns_scorer_;
@@ -261,8 +242,6 @@ class Engine final : public dns::TcpMessageSink {
   void deliverShared(const score::DnsVerdict& v, const ScoreSignature& sig, std::string_view domain,
                      const IpAddress& client, const IpAddress& server, uint32_t last_seen);
   Alert score_alert_;  // reused: its strings keep their capacity
-  EvidenceRecorder evidence_;
-  uint64_t dns_pair_ = 0;  // evidence key of the message being handled
   // Evidence key of (client, registered domain, or the name when it has none).
   uint64_t dnsPairKey(const PacketContext& pkt, std::string_view registered) const;
   uint64_t tlsPairKey(const PacketContext& pkt) const;

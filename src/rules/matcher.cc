@@ -298,7 +298,6 @@ bool Matcher::adopt(RuleSetPtr set) {
   set_ = std::move(set);
   const std::size_t n = set_ ? set_->size() : 0;
   hits_.assign(n, 0);
-  alerts_.assign(n, 0);
   seen_.assign(n, 0);
   rule_hits_ = std::move(counts);
   epoch_ = 0;
@@ -318,9 +317,9 @@ bool Matcher::adopt(RuleSetPtr set) {
 void Matcher::begin(const MatchContext& ctx) {
   ctx_ = ctx;
   hits_n_ = 0;
-  alerts_n_ = 0;
-  allow_ = -1;
-  score_ = RuleScore{};
+  verdict_.allowed_by = nullptr;
+  verdict_.alert_count = 0;
+  verdict_.score = RuleScore{};
   if (++epoch_ == 0) {  // wrapped: forget every stamp once per 2^32 names
     std::fill(seen_.begin(), seen_.end(), 0);
     epoch_ = 1;
@@ -335,9 +334,20 @@ int Matcher::onHsMatch(unsigned int id, unsigned long long, unsigned long long t
 
 void Matcher::record(uint32_t index, std::size_t end) {
   if (index >= seen_.size()) return;
-  if (!capturing_ && seen_[index] == epoch_) return;  // once per name
+  if (!capturing_ && collect_ == nullptr && seen_[index] == epoch_) return;  // once per name
   const Rule& r = set_->rule(index);
   if (!r.literalFits(value_, end)) return;  // another occurrence may still fit
+  if (collect_ != nullptr) {
+    PatternHits& c = *collect_;
+    if (std::find(c.index, c.index + c.count, index) == c.index + c.count) {
+      if (c.count < PatternHits::kMaxHits) {
+        c.index[c.count++] = index;
+      } else {
+        c.overflow = true;
+      }
+    }
+    if (seen_[index] == epoch_) return;
+  }
   if (capturing_) {
     // The cache entry is about this value alone, whatever earlier values of
     // the same name (other TXT strings) matched: record each rule once.
@@ -360,16 +370,19 @@ void Matcher::accept(uint32_t index) {
   ++rule_hits_[index];
   switch (r.action) {
     case Action::Allow:
-      if (allow_ < 0) allow_ = static_cast<int32_t>(index);
+      if (verdict_.allowed_by == nullptr) verdict_.allowed_by = &r;
       break;
     case Action::Alert:
-      alerts_[alerts_n_++] = index;
+      if (verdict_.alert_count < RuleVerdict::kMaxAlerts) verdict_.alerts[verdict_.alert_count] = &r;
+      ++verdict_.alert_count;
       break;
-    case Action::Score:
-      score_.total += r.weight;
-      if (score_.count < RuleScore::kMaxScoreRules) score_.rule_ids[score_.count] = r.id;
-      ++score_.count;
+    case Action::Score: {
+      RuleScore& score = verdict_.score;
+      score.total += r.weight;
+      if (score.count < RuleScore::kMaxScoreRules) score.rule_ids[score.count] = r.id;
+      ++score.count;
       break;
+    }
   }
 }
 
@@ -407,12 +420,7 @@ void Matcher::scan(const Prepared& prepared) {
           way->field == static_cast<uint8_t>(field) && way->length == value.size() &&
           std::memcmp(way->value, value.data(), value.size()) == 0) {
         ++cache_hits_;
-        for (uint8_t i = 0; i < way->hit_count; ++i) {
-          const uint32_t index = way->hits[i];
-          if (seen_[index] == epoch_) continue;
-          seen_[index] = epoch_;
-          accept(index);
-        }
+        acceptHits(way->hits, way->hit_count);
         return;
       }
     }
@@ -423,13 +431,9 @@ void Matcher::scan(const Prepared& prepared) {
   capturing_ = entry != nullptr;
   capture_overflow_ = false;
   captured_n_ = 0;
-  const hs_error_t rc = hs_scan(db, value.data(), static_cast<unsigned>(value.size()), 0, scratch_,
-                                &Matcher::onHsMatch, this);
+  const bool ok = hsScan(db);
   capturing_ = false;
-  if (rc != HS_SUCCESS) {
-    ++scan_errors_;
-    return;
-  }
+  if (!ok) return;
   if (entry && !capture_overflow_) {
     // Into the first way; what was there moves to the second, whose entry
     // (the older of the two) is dropped.
@@ -441,6 +445,35 @@ void Matcher::scan(const Prepared& prepared) {
     entry->hit_count = captured_n_;
     std::copy_n(captured_, captured_n_, entry->hits);
     std::memcpy(entry->value, value.data(), value.size());
+  }
+}
+
+bool Matcher::hsScan(const hs_database_t* db) {
+  if (hs_scan(db, value_.data(), static_cast<unsigned>(value_.size()), 0, scratch_,
+              &Matcher::onHsMatch, this) != HS_SUCCESS) {
+    ++scan_errors_;
+    return false;
+  }
+  return true;
+}
+
+void Matcher::scanCollect(Field field, std::string_view value, PatternHits& hits) {
+  if (!set_ || !scratch_ || value.empty()) return;
+  const hs_database_t* db = set_->dbs_[static_cast<std::size_t>(field)];
+  if (!db) return;
+  ++cache_misses_;  // a value Hyperscan scans
+  value_ = value;
+  collect_ = &hits;
+  if (!hsScan(db)) hits.overflow = true;  // a failed scan's hits are not the value's
+  collect_ = nullptr;
+}
+
+void Matcher::acceptHits(const uint32_t* index, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint32_t k = index[i];
+    if (k >= seen_.size() || seen_[k] == epoch_) continue;
+    seen_[k] = epoch_;
+    accept(k);
   }
 }
 

@@ -15,6 +15,7 @@
 // any) let it through, which alert rules fire, and the score-rule total.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -104,6 +105,21 @@ struct RuleScore {
   std::array<uint32_t, kMaxScoreRules> rule_ids{};
 };
 
+// The rules' verdict on one name, as a value: which allow rule took it (no
+// detection then), which alert rules fire (the first kMaxAlerts; rules point
+// into the RuleSet, which outlives every verdict of the plane it came with),
+// and the score rules' total.
+struct RuleVerdict {
+  static constexpr std::size_t kMaxAlerts = 8;
+  const Rule* allowed_by = nullptr;
+  uint32_t alert_count = 0;  // kept: min(alert_count, kMaxAlerts)
+  std::array<const Rule*, kMaxAlerts> alerts{};
+  RuleScore score;
+
+  bool allowed() const { return allowed_by != nullptr; }
+  std::size_t keptAlerts() const { return std::min<std::size_t>(alert_count, kMaxAlerts); }
+};
+
 // Sees every rule hit; set by `exfilwatch rules test`, null in the sensor.
 class Observer {
  public:
@@ -149,11 +165,32 @@ class Matcher {
   Prepared prepare(Field field, std::string_view value) const;
   void scan(const Prepared& prepared);
 
+  // Scans one value of `field` without the scan cache, and also collects
+  // its pattern hits (before conditions) into `hits`, for a caller that
+  // caches them per name across several fields (engine/name_context.h).
+  // `hits` overflows (false, the hits are still accepted) past kMaxHits.
+  struct PatternHits {
+    static constexpr std::size_t kMaxHits = 6;
+    uint8_t count = 0;
+    bool overflow = false;
+    uint32_t index[kMaxHits] = {};
+  };
+  void scanCollect(Field field, std::string_view value, PatternHits& hits);
+  // Pattern hits a caller cached from scanCollect() since the last adopt():
+  // folds them into the verdict, conditions applied afresh.
+  void acceptHits(const uint32_t* index, std::size_t n);
+  // Whether any rule is written on `field` (scanning it can match).
+  bool scans(Field field) const { return set_ && set_->hasField(field); }
+  // Increments at every adopt(): hits cached under an older generation name
+  // another rule set's indices.
+  uint32_t generation() const { return cache_generation_; }
+
   // The verdict since begin().
-  const Rule* allowedBy() const { return allow_ < 0 ? nullptr : &set_->rule(allow_); }
-  std::size_t alertCount() const { return alerts_n_; }
-  const Rule& alert(std::size_t i) const { return set_->rule(alerts_[i]); }
-  const RuleScore& score() const { return score_; }
+  const RuleVerdict& verdict() const { return verdict_; }
+  const Rule* allowedBy() const { return verdict_.allowed_by; }
+  std::size_t alertCount() const { return verdict_.keptAlerts(); }
+  const Rule& alert(std::size_t i) const { return *verdict_.alerts[i]; }
+  const RuleScore& score() const { return verdict_.score; }
   // Every rule hit since begin(), alert/score/allow alike (for observers).
   std::size_t hitCount() const { return hits_n_; }
   const Rule& hit(std::size_t i) const { return set_->rule(hits_[i]); }
@@ -208,13 +245,13 @@ class Matcher {
   // Hit buffers sized to the rule count at adopt(): with SINGLEMATCH and the
   // per-name dedup below, no name can produce more hits than rules.
   std::vector<uint32_t> hits_;
-  std::vector<uint32_t> alerts_;
   std::vector<uint32_t> seen_;  // per rule: epoch of the name it last hit
   std::size_t hits_n_ = 0;
-  std::size_t alerts_n_ = 0;
   uint32_t epoch_ = 0;
-  int32_t allow_ = -1;
-  RuleScore score_;
+  RuleVerdict verdict_;
+  // Runs Hyperscan on value_ (set by the caller); false on a scan error.
+  bool hsScan(const hs_database* db);
+  PatternHits* collect_ = nullptr;  // scanCollect's output while it scans
   std::vector<uint64_t> rule_hits_;
   uint64_t scan_errors_ = 0;
 

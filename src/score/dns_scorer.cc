@@ -48,7 +48,6 @@ DnsScorer::DnsScorer(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel
     : domains_(StateTable<DnsDomainRecord>::capacityFor(cfg.domain_memory_bytes)),
       cfg_(cfg),
       model_(std::move(model)),
-      suppress_seconds_(suppress_seconds),
       lexical_(lexical),
       table_(StateTable<DnsPairRecord>::capacityFor(cfg.memory_bytes)),
       seen_(cfg.seen_names_bytes) {
@@ -67,7 +66,7 @@ void DnsScorer::reconfigure(const DnsScoreConfig& cfg, std::shared_ptr<const Ngr
   cfg_.domain_memory_bytes = domain_mem;
   for (auto& w : cfg_.windows) w = std::max<uint32_t>(w, 1);
   model_ = std::move(model);
-  suppress_seconds_ = suppress_seconds;
+  own_gate_.setInterval(suppress_seconds);
   lexical_ = lexical;
   for (int i = 0; i < kWindows; ++i) win_names_[i] = windowName(cfg_.windows[i]);
   clock_ = Clock{};
@@ -134,14 +133,10 @@ DnsScorer::QueryPlan DnsScorer::planQuery(const PacketContext& pkt, const dns::D
   const dns::Question& q = question ? *question : msg.questions.front();
   const std::string_view raw = msg.raw(q.name);
   const std::string_view lower = msg.lower(q.name);
+  // A name without a real TLD (dnscat2's "dnscat.<hex>..." straight to its
+  // server) comes as "@server" (the engine's aggregation key): the whole
+  // name is payload then.
   splitName(raw, lower, registered, plan.domain, plan.prefix);
-  if (!plausibleTld(lower)) {
-    // No real TLD (dnscat2's "dnscat.<hex>..." straight to its server): no
-    // resolver can route it, so the channel is the server; the pair is
-    // (client, "@server") and the whole name is payload.
-    plan.domain = serverDomain(pkt.dst);
-    plan.prefix = raw;
-  }
   plan.key = pairKey(pkt.src, plan.domain);
   table_.prefetch(plan.key);
   // The name's fingerprint under its domain, from the raw prefix: case
@@ -150,7 +145,6 @@ DnsScorer::QueryPlan DnsScorer::planQuery(const PacketContext& pkt, const dns::D
   plan.domain_key = fp ? fp : 1;
   plan.fingerprint = hashing::hashBytes(plan.prefix.data(), plan.prefix.size(), fp ^ 0x2e);
   if (!plan.prefix.empty()) seen_.prefetch(plan.fingerprint);
-  plan.name = lower.data();
   return plan;
 }
 
@@ -167,8 +161,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   }
   const std::string_view raw = msg.raw(q.name);
   const std::string_view lower = msg.lower(q.name);
-  const QueryPlan plan =
-      given && given->name == lower.data() ? *given : planQuery(pkt, msg, registered, &q);
+  const QueryPlan plan = given ? *given : planQuery(pkt, msg, registered, &q);
   const std::string_view domain = plan.domain, prefix = plan.prefix;
   const uint32_t now = static_cast<uint32_t>(pkt.ts.sec);
 
@@ -275,11 +268,11 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
     DnsDomainRecord& d = addToDomain(plan.domain_key, pkt.src, clk, info_bits, true);
     domain_pending_ = judgeDomain(d, clk, raw, domain) != nullptr;
   }
-  return judge(r, clk, raw, domain);
+  return judge(r, plan.key, clk, raw, domain);
 }
 
-const DnsVerdict* DnsScorer::judge(DnsPairRecord& r, const Clock& clk, std::string_view last_name,
-                                   std::string_view domain) {
+const DnsVerdict* DnsScorer::judge(DnsPairRecord& r, uint64_t key, const Clock& clk,
+                                   std::string_view last_name, std::string_view domain) {
   const uint32_t now = clk.now;
   // A member reused for every query, not a local: compute() writes every
   // field, so zeroing a fresh one per query would be wasted work.
@@ -290,17 +283,17 @@ const DnsVerdict* DnsScorer::judge(DnsPairRecord& r, const Clock& clk, std::stri
     ++stats_.single_use;
     return nullptr;
   }
-  const bool first = r.last_alert == 0;
-  if (!first && now - r.last_alert < suppress_seconds_) {
+  // One alert per pair per interval, whichever detector raised it.
+  const Admission admission = gate_->admit(key, now);
+  if (admission == Admission::Suppressed) {
     ++stats_.suppressed;
     return nullptr;
   }
-  r.last_alert = now ? now : 1;
   satAdd(r.alerts, 1);
   ++stats_.verdicts;
   compute(r, clk, f, true);
   formatReasons(r, f, last_name, now);
-  verdict_.update = !first;
+  verdict_.update = admission == Admission::Update;
   verdict_.score = f.score;
   verdict_.alerts = r.alerts;
   verdict_.reasons = reasons_;
@@ -315,7 +308,7 @@ const DnsVerdict* DnsScorer::reevaluate(uint64_t key, std::string_view domain) {
   // saw the pair, now with the other sensors' counts added.
   Clock clk;
   clk.set(r->last_seen, cfg_.windows);
-  return judge(*r, clk, {}, domain);
+  return judge(*r, key, clk, {}, domain);
 }
 
 DnsPairRecord* DnsScorer::takeDirty(uint64_t key) {
@@ -377,7 +370,6 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
   const dns::Question& q = msg.questions.front();
   std::string_view domain, prefix;
   splitName(msg.raw(q.name), msg.lower(q.name), registered, domain, prefix);
-  if (!plausibleTld(msg.lower(q.name))) domain = serverDomain(pkt.src);
   DnsPairRecord* r = table_.find(pairKey(pkt.dst, domain));
   if (r == nullptr) return;
   ++stats_.responses;
@@ -727,11 +719,14 @@ const DnsVerdict* DnsScorer::judgeDomain(DnsDomainRecord& r, const Clock& clk,
     return nullptr;
   }
   const uint32_t now = clk.now;
-  const bool first = r.last_alert == 0;
-  if (!first && now - r.last_alert < suppress_seconds_) {
+  // One domain-view alert per domain per interval: the sensor's gate, keyed
+  // apart from every (client, domain) pair.
+  const Admission admission = gate_->admit(r.key ^ 0x646f6d61696e7669ULL, now);
+  if (admission == Admission::Suppressed) {
     ++stats_.domain_suppressed;
     return nullptr;
   }
+  const bool first = admission == Admission::Initial && r.last_alert == 0;
   r.last_alert = now ? now : 1;
   satAdd(r.alerts, 1);
   ++stats_.domain_verdicts;

@@ -25,6 +25,7 @@
 
 #include "decode/packet.h"
 #include "dns/message.h"
+#include "score/alert_gate.h"
 #include "score/lexical.h"
 #include "score/ngram_model.h"
 #include "score/score_config.h"
@@ -49,7 +50,7 @@ static_assert(sizeof(DnsCounters) == 20);
 struct DnsPairRecord {
   uint64_t key;
   uint32_t lru_prev, lru_next, chain;
-  uint32_t first_seen, last_seen, last_alert;  // unix seconds; last_alert 0: never
+  uint32_t first_seen, last_seen;  // unix seconds
   uint32_t queries_total;
   uint32_t info_total_bits;
   uint16_t alerts;
@@ -161,8 +162,9 @@ class DnsScorer {
   // fingerprint's slot (tables of tens of megabytes: a cache miss each), so
   // that the rule scan in between overlaps those misses; observeQuery()
   // then uses the plan instead of working it out again.
+  // `registered_domain` everywhere here is the engine's aggregation key: a
+  // registered domain, or "@server" for a name without a plausible TLD.
   struct QueryPlan {
-    const char* name = nullptr;  // the first question's lower-cased text it was made for
     std::string_view domain, prefix;
     uint64_t key = 0, fingerprint = 0;
     uint64_t domain_key = 0;  // domainKey(domain)
@@ -172,7 +174,7 @@ class DnsScorer {
   QueryPlan planQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
                       std::string_view registered_domain, const dns::Question* question = nullptr);
   // A query from pkt.src. Returns a verdict (valid until the next call) or
-  // null. `plan`: from planQuery() on this message, or null.
+  // null. `plan`: planQuery()'s for the same question, or null.
   const DnsVerdict* observeQuery(const PacketContext& pkt, const dns::DnsMessage& msg,
                                  std::string_view registered_domain, const RuleHits& hits,
                                  const QueryPlan* plan = nullptr,
@@ -217,6 +219,9 @@ class DnsScorer {
   // The fleet's shared state (src/share), or null: told of changed pairs
   // and new names, its other sensors' counts join every verdict.
   void setSharedState(SharedStateHook* hook) { shared_ = hook; }
+  // The sensor's suppression (engine's AlertEmitter), shared with the
+  // other detectors; until set, a gate of the scorer's own.
+  void setAlertGate(AlertGate* gate) { gate_ = gate ? gate : &own_gate_; }
   // The pair's verdict again, at its last time, after the shared counts
   // changed (a flush's reply); null when none is due. `domain` names it.
   const DnsVerdict* reevaluate(uint64_t key, std::string_view domain);
@@ -237,7 +242,7 @@ class DnsScorer {
   // Features of `r` at clk.now. Not `full`: only what the score needs (the
   // per-query check); the profiles for reasons and explain are left zero.
   void compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f, bool full) const;
-  const DnsVerdict* judge(DnsPairRecord& r, const Clock& clk, std::string_view last_name,
+  const DnsVerdict* judge(DnsPairRecord& r, uint64_t key, const Clock& clk, std::string_view last_name,
                           std::string_view domain);
   void addShared(const SharedPairView& v, const Clock& clk, DnsFeatures& f) const;
   static constexpr uint8_t kDirty = 2;  // DnsPairRecord::flags: changed since the last flush
@@ -268,7 +273,8 @@ class DnsScorer {
 
   DnsScoreConfig cfg_;
   std::shared_ptr<const NgramModel> model_;
-  uint32_t suppress_seconds_;
+  AlertGate own_gate_;                // until setAlertGate()
+  AlertGate* gate_ = &own_gate_;
   LexicalThresholds lexical_;
   StateTable<DnsPairRecord> table_;
   SeenSet seen_;

@@ -19,7 +19,6 @@ using tls::HelloStatus;
 
 TlsTracker::TlsTracker(const TlsScoreConfig& cfg, uint32_t suppress_seconds)
     : cfg_(cfg),
-      suppress_seconds_(suppress_seconds),
       ports_(65536, false),
       flows_(std::max<uint32_t>(cfg.max_flows, 2)),
       pairs_(StateTable<TlsPairRecord>::capacityFor(cfg.memory_bytes)),
@@ -29,6 +28,7 @@ TlsTracker::TlsTracker(const TlsScoreConfig& cfg, uint32_t suppress_seconds)
   for (uint32_t i = cfg.hello_buffers; i-- > 0;) free_bufs_.push_back(i);
   reasons_.reserve(1024);
   ja3_texts_.resize(kJa3Texts);
+  ja3s_texts_.resize(kJa3Texts);
   reconfigure(cfg, suppress_seconds);
 }
 
@@ -43,7 +43,7 @@ void TlsTracker::reconfigure(const TlsScoreConfig& cfg, uint32_t suppress_second
   cfg_.hello_buffers = bufs;
   cfg_.hello_max_bytes = hmax;
   for (auto& w : cfg_.windows) w = std::max<uint32_t>(w, 1);
-  suppress_seconds_ = suppress_seconds;
+  own_gate_.setInterval(suppress_seconds);
   std::fill(ports_.begin(), ports_.end(), false);
   for (uint16_t p : cfg_.ports) ports_[p] = true;
   for (int i = 0; i < kWindows; ++i) win_names_[i] = windowName(cfg_.windows[i]);
@@ -122,21 +122,28 @@ const TlsVerdict* TlsTracker::onTcpSegment(const PacketContext& pkt) {
       (flow.hello_state == kWaiting || flow.hello_state == kCollecting)) {
     hello(flow, pair, pkt);
   }
+  // The server's first payload answers the ClientHello we read: not looked
+  // for on flows picked up mid-stream, whose bytes are application data.
+  if (!client_is_src && pkt.payload_len > 0 && !flow.server_hello_done &&
+      flow.hello_state == kDone) {
+    flow.server_hello_done = 1;
+    serverHello(pair, pkt);
+  }
   if (!client_is_src || wire == 0) return nullptr;  // only uploads move the verdict
 
   TlsFeatures f;
   compute(pair, now, f);
   if (f.score < 1.0) return nullptr;
-  const bool first = pair.last_alert == 0;
-  if (!first && now - pair.last_alert < suppress_seconds_) {
+  // One alert per pair per interval, whichever detector raised it.
+  const Admission admission = gate_->admit(pkey, now);
+  if (admission == Admission::Suppressed) {
     ++stats_.suppressed;
     return nullptr;
   }
-  pair.last_alert = now ? now : 1;
   ++pair.alerts;
   ++stats_.verdicts;
   formatReasons(pair, flow, f, pkt, client_is_src);
-  verdict_.update = !first;
+  verdict_.update = admission == Admission::Update;
   verdict_.drip = f.drip >= 1.0 && f.bulk < 1.0;
   verdict_.score = f.score;
   verdict_.alerts = pair.alerts;
@@ -153,6 +160,7 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
   if (flow.hello_state == kWaiting) {
     if (data[0] != 22) {  // not a TLS handshake record: not TLS, stop looking
       ++stats_.hello_not_tls;
+      weird_->add(Weird::TlsNotHandshake);
       flow.hello_state = kFailed;
       return;
     }
@@ -160,11 +168,13 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
     if (st == HelloStatus::NeedMore) {
       if (truncated) {
         ++stats_.hello_truncated;
+        weird_->add(Weird::TlsClientHelloTruncated);
         flow.hello_state = kFailed;
         return;
       }
       if (needed > hello_max_ || len > hello_max_) {
         ++stats_.hello_too_big;
+        weird_->add(Weird::TlsClientHelloTooLarge);
         flow.hello_state = kFailed;
         return;
       }
@@ -198,6 +208,7 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
     len -= skip;
     if (flow.hello_len + len > hello_max_) {
       ++stats_.hello_too_big;
+      weird_->add(Weird::TlsClientHelloTooLarge);
       releaseBuffer(flow);
       flow.hello_state = kFailed;
       return;
@@ -210,6 +221,7 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
     if (st == HelloStatus::NeedMore) {
       if (truncated) {
         ++stats_.hello_truncated;
+        weird_->add(Weird::TlsClientHelloTruncated);
         releaseBuffer(flow);
         flow.hello_state = kFailed;
       }
@@ -219,6 +231,7 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
   releaseBuffer(flow);
   if (st == HelloStatus::NotHello) {
     ++stats_.hello_not_tls;
+    weird_->add(Weird::TlsClientHelloMalformed);
     flow.hello_state = kFailed;
     return;
   }
@@ -242,6 +255,43 @@ void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketCon
     t.len = n < sizeof t.text ? static_cast<uint16_t>(n) : 0;  // cut: not kept
     std::memcpy(t.hash, pair.ja3, sizeof t.hash);
   }
+}
+
+void TlsTracker::serverHello(TlsPairRecord& pair, const PacketContext& pkt) {
+  tls::ServerHelloAnomaly why;
+  if (!tls::parseServerHello(pkt.payload, pkt.payload_len, parsed_server_, why)) {
+    switch (why) {
+      case tls::ServerHelloAnomaly::NotHandshake:
+        weird_->add(Weird::TlsServerNotHandshake);
+        break;
+      case tls::ServerHelloAnomaly::NotServerHello:
+        weird_->add(Weird::TlsServerHelloMissing);
+        break;
+      case tls::ServerHelloAnomaly::Truncated:
+        weird_->add(Weird::TlsServerHelloTruncated);
+        break;
+      case tls::ServerHelloAnomaly::Malformed:
+      case tls::ServerHelloAnomaly::None:
+        weird_->add(Weird::TlsServerHelloMalformed);
+        break;
+    }
+    return;
+  }
+  ++stats_.server_hellos;
+  pair.server_version = parsed_server_.negotiatedVersion();
+  tls::ja3s(parsed_server_, pair.ja3s);
+  Ja3sText& t = ja3s_texts_[(std::size_t{pair.ja3s[14]} << 8 | pair.ja3s[15]) % ja3s_texts_.size()];
+  if (std::memcmp(t.md5, pair.ja3s, sizeof t.md5) != 0) {
+    const std::size_t n = tls::ja3sString(parsed_server_, t.text, sizeof t.text);
+    t.len = n < sizeof t.text ? static_cast<uint16_t>(n) : 0;  // cut: not kept
+    std::memcpy(t.md5, pair.ja3s, sizeof t.md5);
+  }
+}
+
+std::string_view TlsTracker::ja3sText(const uint8_t (&ja3s)[16]) const {
+  const Ja3sText& t = ja3s_texts_[(std::size_t{ja3s[14]} << 8 | ja3s[15]) % ja3s_texts_.size()];
+  if (std::memcmp(t.md5, ja3s, sizeof t.md5) != 0) return {};
+  return {t.text, t.len};
 }
 
 std::string_view TlsTracker::ja3Text(const char* ja3_hash) const {

@@ -7,8 +7,10 @@
 // never alerts: both require up/down >= upload_ratio. Bytes come from the IP
 // length fields (PacketContext::payload_wire_len), so they are right behind
 // truncating mirror sessions. A ClientHello split across segments is
-// reassembled in one of a fixed pool of buffers; flows and pairs live in
-// fixed-budget StateTables with LRU eviction. No allocation per packet.
+// reassembled in one of a fixed pool of buffers; the ServerHello (JA3S, the
+// negotiated version) is read from the server's first payload segment only.
+// Flows and pairs live in fixed-budget StateTables with LRU eviction. No
+// allocation per packet. Anomalies are counted as weirds (weird()).
 #pragma once
 
 #include <cstdint>
@@ -17,10 +19,13 @@
 #include <vector>
 
 #include "decode/packet.h"
+#include "decode/weird.h"
+#include "score/alert_gate.h"
 #include "score/score_config.h"
 #include "score/state_table.h"
 #include "score/window.h"
 #include "tls/client_hello.h"
+#include "tls/server_hello.h"
 
 namespace exfilwatch::score {
 
@@ -41,22 +46,25 @@ struct TlsFlowRecord {
   uint32_t hello_next_seq;
   uint16_t hello_len;
   uint8_t hello_state;  // HelloState
-  uint8_t counted_upload;
+  uint8_t counted_upload : 1;
+  uint8_t server_hello_done : 1;  // the server's first payload was looked at
 };
 
 struct TlsPairRecord {
   uint64_t key;
   uint32_t lru_prev, lru_next, chain;
-  uint32_t first_seen, last_seen, last_alert;
+  uint32_t first_seen, last_seen;
   uint32_t flows_total;
   uint16_t alerts;
-  uint16_t version;  // highest TLS version the ClientHello offered (0x0304: 1.3)
+  uint16_t version;         // highest TLS version the ClientHello offered (0x0304: 1.3)
+  uint16_t server_version;  // the ServerHello's negotiated version, 0 until one is seen
   uint8_t sni_len, alpn_len;
   SlidingWindow<TlsCounters> win[kWindows];
   char sni[48];
   char alpn[8];
   char ja3[33];
   char ja4[37];
+  uint8_t ja3s[16];  // MD5; all zero until a ServerHello is seen (its text: ja3sText)
 };
 
 struct TlsFeatures {
@@ -76,15 +84,18 @@ struct TlsVerdict {
 };
 
 struct TlsStats {
-  uint64_t segments = 0, flows = 0, hellos = 0, hello_not_tls = 0, hello_truncated = 0,
-           hello_gap = 0, hello_no_buffer = 0, hello_too_big = 0, verdicts = 0, suppressed = 0,
-           expired = 0;
+  uint64_t segments = 0, flows = 0, hellos = 0, server_hellos = 0, hello_not_tls = 0,
+           hello_truncated = 0, hello_gap = 0, hello_no_buffer = 0, hello_too_big = 0, verdicts = 0,
+           suppressed = 0, expired = 0;
 };
 
 class TlsTracker {
  public:
   TlsTracker(const TlsScoreConfig& cfg, uint32_t suppress_seconds);
   void reconfigure(const TlsScoreConfig& cfg, uint32_t suppress_seconds);
+  // The sensor's suppression (engine's AlertEmitter), shared with the
+  // other detectors; until set, a gate of the tracker's own.
+  void setAlertGate(AlertGate* gate) { gate_ = gate ? gate : &own_gate_; }
 
   bool isTlsPort(uint16_t port) const { return ports_[port]; }
   // One TCP segment with a configured port on either side.
@@ -97,6 +108,13 @@ class TlsTracker {
   const TlsScoreConfig& config() const { return cfg_; }
   // The JA3 string behind a pair's JA3 hash, when still kept ("" if not).
   std::string_view ja3Text(const char* ja3_hash) const;
+  // The JA3S string behind a pair's JA3S digest, when still kept ("" if not).
+  std::string_view ja3sText(const uint8_t (&ja3s)[16]) const;
+  // The ClientHello and ServerHello anomalies, by name (decode/weird.h).
+  const WeirdCounters& weird() const { return *weird_; }
+  // Counts them into `w` (the engine's, beside the decoder's and the DNS
+  // parser's) instead of the tracker's own; null: its own again.
+  void countWeirdsInto(WeirdCounters* w) { weird_ = w ? w : &own_weird_; }
 
   const TlsStats& stats() const { return stats_; }
   uint64_t flowEvictions() const { return flows_.evictions(); }
@@ -110,13 +128,15 @@ class TlsTracker {
  private:
   enum HelloState : uint8_t { kWaiting = 0, kCollecting, kDone, kFailed };
   void hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketContext& pkt);
+  void serverHello(TlsPairRecord& pair, const PacketContext& pkt);
   void releaseBuffer(TlsFlowRecord& flow);
   void compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) const;
   void formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow, const TlsFeatures& f,
                      const PacketContext& pkt, bool client_is_src);
 
   TlsScoreConfig cfg_;
-  uint32_t suppress_seconds_;
+  AlertGate own_gate_;  // until setAlertGate()
+  AlertGate* gate_ = &own_gate_;
   std::vector<bool> ports_;
   StateTable<TlsFlowRecord> flows_;
   StateTable<TlsPairRecord> pairs_;
@@ -124,7 +144,10 @@ class TlsTracker {
   std::vector<uint32_t> free_bufs_;  // stack of free pool indexes (reserved once)
   uint32_t hello_max_;
   tls::ClientHello parsed_;
+  tls::ServerHello parsed_server_;
   TlsStats stats_;
+  WeirdCounters own_weird_;
+  WeirdCounters* weird_ = &own_weird_;
   TlsVerdict verdict_;
   std::string reasons_;
   std::string win_names_[kWindows];
@@ -137,6 +160,13 @@ class TlsTracker {
   };
   static constexpr std::size_t kJa3Texts = 64;
   std::vector<Ja3Text> ja3_texts_;
+  // The same for JA3S (few distinct server stacks): pairs keep the digest.
+  struct Ja3sText {
+    uint8_t md5[16] = {};
+    uint16_t len = 0;
+    char text[512];
+  };
+  std::vector<Ja3sText> ja3s_texts_;
 };
 
 }  // namespace exfilwatch::score

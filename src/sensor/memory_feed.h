@@ -73,6 +73,7 @@ class MemoryFeed {
   LinkType kind() const { return kind_; }
   bool filtering() const { return false; }  // no senders: listen.sources does not apply
   bool foreign(uint32_t) const { return false; }
+  void outer(uint32_t, FrameOuter& out) const { out = FrameOuter{}; }  // no sockets
 
  private:
   LinkType kind_;

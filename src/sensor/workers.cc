@@ -25,6 +25,7 @@ constexpr uint32_t kInboundPerTurn = 4096;
 constexpr auto kSnapshotEvery = std::chrono::milliseconds(50);
 constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr uint32_t kGeneveTag = 0x80000000U;  // ring tag: high bit = GENEVE, low bits = wire length
+constexpr uint32_t kOuterTag = 0x40000000U;   // the record starts with the datagram's FrameOuter
 }  // namespace
 
 class Worker {
@@ -239,18 +240,25 @@ class Worker {
         ++foreign;
         continue;
       }
+      FrameOuter outer;
+      l.outer(i, outer);
       if (n_ > 1) {
         InnerFlow flow;
         // Unreadable datagrams stay here: the decoder counts them by name.
         if (peekInnerFlow(data, caplen, vxlan, flow)) {
           const std::size_t owner = clientHash(flow) % n_;
           if (owner != id_) {
-            const uint32_t tag = (wirelen & 0xFFFFU) | (vxlan ? 0 : kGeneveTag);
-            uint8_t* slot = out_[owner]->reserve(caplen, tag, ts.micros());
+            // The outer addresses travel with the datagram (EVE `tunnel`).
+            const bool with_outer = outer.src.family != 0;
+            const uint32_t head = with_outer ? sizeof(FrameOuter) : 0;
+            const uint32_t tag =
+                (wirelen & 0xFFFFU) | (vxlan ? 0 : kGeneveTag) | (with_outer ? kOuterTag : 0);
+            uint8_t* slot = out_[owner]->reserve(head + caplen, tag, ts.micros());
             if (slot == nullptr) {
               ++drops;
             } else {
-              std::memcpy(slot, data, caplen);
+              if (with_outer) std::memcpy(slot, &outer, sizeof outer);
+              std::memcpy(slot + head, data, caplen);
               dirty_[owner] = 1;
               ++handed;
             }
@@ -258,7 +266,7 @@ class Worker {
           }
         }
       }
-      process(data, caplen, wirelen, ts, l.kind());
+      process(data, caplen, wirelen, ts, l.kind(), outer);
       ++processed;
     }
     for (std::size_t o = 0; o < n_; ++o) {
@@ -285,14 +293,15 @@ class Worker {
     return true;
   }
 
-  void process(const uint8_t* data, uint32_t caplen, uint32_t wirelen, Timestamp ts,
-               LinkType kind) {
+  void process(const uint8_t* data, uint32_t caplen, uint32_t wirelen, Timestamp ts, LinkType kind,
+               const FrameOuter& outer) {
     Frame f;
     f.data = data;
     f.caplen = caplen;
     f.wirelen = wirelen;
     f.ts = ts;
     f.linktype = static_cast<int>(kind);
+    f.outer = outer;
     engine_.process(f, 0);
   }
 
@@ -311,7 +320,13 @@ class Worker {
           Timestamp ts{r.aux / 1000000, static_cast<int32_t>(r.aux % 1000000)};
           const LinkType kind =
               (r.tag & kGeneveTag) ? LinkType::GenevePayload : LinkType::VxlanPayload;
-          process(r.data, r.len, r.tag & 0xFFFFU, ts, kind);
+          FrameOuter outer;
+          uint32_t head = 0;
+          if ((r.tag & kOuterTag) && r.len >= sizeof outer) {
+            std::memcpy(&outer, r.data, sizeof outer);
+            head = sizeof outer;
+          }
+          process(r.data + head, r.len - head, r.tag & 0xFFFFU, ts, kind, outer);
           ring->pop(r);
           ++processed;
           --budget;

@@ -7,46 +7,19 @@
 #include <cstdio>
 #include <cstring>
 
+#include "tls/wire.h"
+
 namespace exfilwatch::tls {
 
 namespace {
+using wire::be16;
+using wire::Cursor;
+using wire::decList;
+using wire::hexDigest;
+using wire::Out;
 constexpr std::size_t kMaxHandshake = 16384;  // larger hellos are refused, not buffered
 constexpr uint8_t kHandshake = 22;
 constexpr uint8_t kClientHelloType = 1;
-
-inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-
-// Bounded cursor over one buffer.
-struct Cursor {
-  const uint8_t* p;
-  std::size_t len;
-  std::size_t off = 0;
-  bool ok = true;
-  bool need(std::size_t n) {
-    if (!ok || n > len - off) ok = false;
-    return ok;
-  }
-  uint8_t u8() { return need(1) ? p[off++] : 0; }
-  uint16_t u16() {
-    if (!need(2)) return 0;
-    const uint16_t v = be16(p + off);
-    off += 2;
-    return v;
-  }
-  uint32_t u24() {
-    if (!need(3)) return 0;
-    const uint32_t v = (uint32_t{p[off]} << 16) | (uint32_t{p[off + 1]} << 8) | p[off + 2];
-    off += 3;
-    return v;
-  }
-  Cursor sub(std::size_t n) {
-    if (!need(n)) return Cursor{p, 0, 0, false};
-    Cursor c{p + off, n};
-    off += n;
-    return c;
-  }
-  bool done() const { return off == len; }
-};
 
 void parseExtension(uint16_t type, Cursor e, ClientHello& h) {
   switch (type) {
@@ -102,12 +75,12 @@ void parseExtension(uint16_t type, Cursor e, ClientHello& h) {
 bool parseBody(const uint8_t* p, std::size_t len, ClientHello& h) {
   Cursor c{p, len};
   h.legacy_version = c.u16();
-  c.sub(32);          // random
-  c.sub(c.u8());      // legacy_session_id
+  c.sub(32);      // random
+  c.sub(c.u8());  // legacy_session_id
   Cursor ciphers = c.sub(c.u16());
   if (!c.ok || (ciphers.len & 1)) return false;
   while (!ciphers.done()) h.ciphers.push(ciphers.u16());
-  c.sub(c.u8());      // legacy_compression_methods
+  c.sub(c.u8());  // legacy_compression_methods
   if (!c.ok) return false;
   if (c.done()) return true;  // no extensions (old clients)
   Cursor exts = c.sub(c.u16());
@@ -122,51 +95,6 @@ bool parseBody(const uint8_t* p, std::size_t len, ClientHello& h) {
   return exts.ok;
 }
 
-void hexDigest(const EVP_MD* md, const char* data, std::size_t len, char* out, std::size_t chars) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int dlen = 0;
-  if (EVP_Digest(data, len, digest, &dlen, md, nullptr) != 1) dlen = 0;
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (std::size_t i = 0; i < chars; ++i) {
-    const unsigned byte = i / 2 < dlen ? digest[i / 2] : 0;
-    out[i] = kHex[(i & 1) ? (byte & 15) : (byte >> 4)];
-  }
-  out[chars] = '\0';
-}
-
-// Small bounded string builder over a caller's buffer.
-struct Out {
-  char* buf;
-  std::size_t cap;
-  std::size_t n = 0;
-  void put(const char* s, std::size_t len) {
-    const std::size_t k = std::min(len, cap - n);
-    std::memcpy(buf + n, s, k);
-    n += k;
-  }
-  void ch(char c) { put(&c, 1); }
-  void dec(unsigned v) {
-    char t[12];
-    const int k = std::snprintf(t, sizeof t, "%u", v);
-    put(t, static_cast<std::size_t>(k));
-  }
-  void hex4(uint16_t v) {
-    char t[5];
-    std::snprintf(t, sizeof t, "%04x", v);
-    put(t, 4);
-  }
-};
-
-template <class L>
-void decList(Out& o, const L& list) {
-  bool first = true;
-  for (auto v : list) {
-    if (isGrease(static_cast<uint16_t>(v))) continue;
-    if (!first) o.ch('-');
-    o.dec(v);
-    first = false;
-  }
-}
 }  // namespace
 
 bool isGrease(uint16_t v) { return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff); }
@@ -193,7 +121,8 @@ HelloStatus parseClientHello(const uint8_t* data, std::size_t len, ClientHello& 
     const std::size_t avail = std::min<std::size_t>(rec_len, len - body);
     if (have == 0 && avail >= 4) {
       if (data[body] != kClientHelloType) return HelloStatus::NotHello;
-      const std::size_t hs_len = (std::size_t{data[body + 1]} << 16) | (data[body + 2] << 8) | data[body + 3];
+      const std::size_t hs_len =
+          (std::size_t{data[body + 1]} << 16) | (data[body + 2] << 8) | data[body + 3];
       if (hs_len > kMaxHandshake) return HelloStatus::NotHello;
       want = 4 + hs_len;
       if (rec_len >= want && avail >= want) {
@@ -207,7 +136,8 @@ HelloStatus parseClientHello(const uint8_t* data, std::size_t len, ClientHello& 
     have += take;
     if (have >= 4 && want == 4) {
       if (gathered[0] != kClientHelloType) return HelloStatus::NotHello;
-      const std::size_t hs_len = (std::size_t{gathered[1]} << 16) | (gathered[2] << 8) | gathered[3];
+      const std::size_t hs_len =
+          (std::size_t{gathered[1]} << 16) | (gathered[2] << 8) | gathered[3];
       if (hs_len > kMaxHandshake) return HelloStatus::NotHello;
       want = 4 + hs_len;
     }
@@ -250,16 +180,26 @@ void ja3(const ClientHello& h, char (&out)[33]) {
 namespace {
 const char* versionCode(uint16_t v) {
   switch (v) {
-    case 0x0304: return "13";
-    case 0x0303: return "12";
-    case 0x0302: return "11";
-    case 0x0301: return "10";
-    case 0x0300: return "s3";
-    case 0x0002: return "s2";
-    case 0xfeff: return "d1";
-    case 0xfefd: return "d2";
-    case 0xfefc: return "d3";
-    default: return "00";
+    case 0x0304:
+      return "13";
+    case 0x0303:
+      return "12";
+    case 0x0302:
+      return "11";
+    case 0x0301:
+      return "10";
+    case 0x0300:
+      return "s3";
+    case 0x0002:
+      return "s2";
+    case 0xfeff:
+      return "d1";
+    case 0xfefd:
+      return "d2";
+    case 0xfefc:
+      return "d3";
+    default:
+      return "00";
   }
 }
 bool alnum(unsigned char c) {
@@ -278,7 +218,8 @@ void ja4(const ClientHello& h, char (&out)[37]) {
   }
   uint16_t ciphers[kMaxCiphers];
   std::size_t nc = 0;
-  for (uint16_t v : h.ciphers) if (!isGrease(v)) ciphers[nc++] = v;
+  for (uint16_t v : h.ciphers)
+    if (!isGrease(v)) ciphers[nc++] = v;
   uint16_t exts[kMaxExtensions];
   std::size_t ne = 0, ne_all = 0;
   for (uint16_t v : h.extensions) {

@@ -1,10 +1,12 @@
 // fuzz_tls.cc: libFuzzer target for the TLS ClientHello parser: the input is
 // the client's stream from its first byte. A complete hello is fingerprinted
-// (JA3 string and hash, JA4), as the TLS tracker does.
+// (JA3 string and hash, JA4), as the TLS tracker does. The same bytes, as a
+// server's first segment, go through the ServerHello parser and JA3S.
 #include <cstddef>
 #include <cstdint>
 
 #include "tls/client_hello.h"
+#include "tls/server_hello.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   using namespace exfilwatch::tls;
@@ -21,6 +23,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       ja3String(hello, buf, 16);
       (void)hello.serverName();
       (void)hello.firstAlpn();
+    }
+  }
+  ServerHello server;
+  ServerHelloAnomaly why;
+  for (std::size_t cut : {size / 2, size}) {
+    if (parseServerHello(data, cut, server, why)) {
+      uint8_t md5[16];
+      char hex[33], buf[512];
+      ja3s(server, md5);
+      hex16(md5, hex);
+      ja3sString(server, buf, sizeof buf);
+      ja3sString(server, buf, 8);
+      (void)server.negotiatedVersion();
     }
   }
   return 0;

@@ -80,6 +80,30 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run("check", "--config", fleet_yaml)
     check(r.returncode == 0 and "fleet redis://127.0.0.1:6379" in r.stdout,
           "check: a fleet section loads: " + (r.stdout + r.stderr).strip()[-160:])
+    # --set fleet.*: every client key through the key table, as the file's.
+    r = run("check", "--config", fleet_yaml, "--set", "fleet.url=redis://127.0.0.2:7000",
+            "--set", "fleet.command_timeout_ms=1500", "--set", "fleet.seeds=[127.0.0.3:7001]")
+    check(r.returncode == 0 and "fleet redis://127.0.0.2:7000" in r.stdout,
+          "check --set fleet.url/command_timeout_ms/seeds overrides the file: "
+          + (r.stdout + r.stderr).strip()[-160:])
+    r = run("config", "--config", fleet_yaml, "--set", "fleet.command_timeout_ms=1500",
+            "--set", "fleet.tls_verify=false")
+    check(r.returncode == 0 and "  command_timeout_ms: 1500\n" in r.stdout
+          and "  tls_verify: false\n" in r.stdout,
+          "config --set fleet.* shows the effective values")
+    r = run("check", "--config", fleet_yaml, "--set", "fleet.flush_ms=5")
+    check(r.returncode == 2 and "--set fleet.flush_ms: 5 is out of range [10, 60000]" in r.stderr,
+          "check --set fleet.flush_ms=5: the table's range, exit 2: " + r.stderr.strip()[-160:])
+    r = run("check", "--config", fleet_yaml, "--set", "fleet.key_prefix=has space")
+    check(r.returncode == 2 and "--set:1: fleet.key_prefix: expected printable" in r.stderr,
+          "check --set fleet.key_prefix: the fleet client's check names --set, exit 2: "
+          + r.stderr.strip()[-160:])
+    r = run("check", "--set", "fleet.connect_timeout_ms=500")
+    check(r.returncode == 2 and "fleet.connect_timeout_ms: the fleet's other keys need fleet.url"
+          in r.stderr, "check --set fleet.* without a url is exit 2: " + r.stderr.strip()[-160:])
+    r = run("check", "--set", "fleet.urll=redis://127.0.0.1")
+    check(r.returncode == 2 and "unknown key" in r.stderr,
+          "check --set fleet.<misspelt> is exit 2: " + r.stderr.strip()[-160:])
 
     # --- --config: a directory, an unreadable file, an empty file ----------
     empty = os.path.join(tmp, "empty.yaml")

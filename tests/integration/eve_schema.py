@@ -7,7 +7,8 @@ The fleet lab's 5-host spread is added for the domain view's alert.
 Also: every record has a 51-bit flow_id and the capture's pcap_filename; DNS
 records use the v3 layout; every alert about a DNS message shares its
 flow_id with that message's DNS record (the analyst's pivot); TLS alerts
-carry a `tls` object.
+carry a `tls` object, and where the capture holds the ServerHello its JA3S
+and negotiated version equal tshark's reading of that capture.
 
 All captures go through one replay (the engine's state spans files, which
 only matters for which alerts fire, not for their layout); records are
@@ -80,7 +81,9 @@ def validate(chunk):
                       r.get("pcap_cnt"), dns.get("version"), dns.get("type"),
                       (r.get("alert") or {}).get("signature_id"),
                       bool(tls.get("sni")) and bool(tls.get("ja3", {}).get("hash")) and
-                      bool(tls.get("ja4")), r.get("proto")))
+                      bool(tls.get("ja4")), r.get("proto"),
+                      (tls.get("ja3s") or {}).get("hash"), (tls.get("ja3s") or {}).get("string"),
+                      tls.get("version")))
     return errors, facts
 
 
@@ -90,6 +93,28 @@ def invalid_records(path):
     with open(path) as f:
         errors, _ = validate([line.rstrip("\n") for line in f if line.strip()])
     return errors
+
+
+# Suricata's names for what the ServerHello chose (supported_versions for
+# TLS 1.3, else the legacy version).
+SURICATA_VERSIONS = {0x0304: "TLS 1.3", 0x0303: "TLS 1.2", 0x0302: "TLS 1.1", 0x0301: "TLSv1",
+                     0x0300: "SSLv3"}
+
+
+def server_hellos(pcap):
+    """{(ja3s, ja3s_full, version name)} of the capture's ServerHellos, by tshark."""
+    r = subprocess.run(["tshark", "-r", pcap, "-d", "tcp.port==8443,tls", "-Y",
+                        "tls.handshake.type == 2", "-T", "fields", "-E", "occurrence=f",
+                        "-e", "tls.handshake.ja3s", "-e", "tls.handshake.ja3s_full",
+                        "-e", "tls.handshake.version",
+                        "-e", "tls.handshake.extensions.supported_version"],
+                       capture_output=True, text=True, timeout=300)
+    out = set()
+    for line in r.stdout.splitlines():
+        ja3s, full, legacy, selected = (line.split("\t") + ["", "", "", ""])[:4]
+        if ja3s:
+            out.add((ja3s, full, SURICATA_VERSIONS.get(int(selected or legacy, 16), "UNDETERMINED")))
+    return out
 
 
 def captures():
@@ -122,6 +147,7 @@ def main():
     proc = subprocess.Popen([EXE, "replay", "--dns-log", *pcaps], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, errors="surrogateescape")
     records = 0
+    tls_servers = {}  # pcap -> {(ja3s hash, ja3s string, version)} of its TLS alerts
     errors = []
     flows = {}  # (pcap, pcap_cnt) -> flow ids of DNS records
     alert_refs = []  # DNS alerts: (pcap, pcap_cnt, flow_id)
@@ -131,7 +157,8 @@ def main():
     with multiprocessing.Pool(os.cpu_count() or 1, initializer=init) as pool:
         for errs, facts in pool.imap(validate, chunks(proc.stdout)):
             errors += errs
-            for (etype, flow, pcap, cnt, dver, dtype, sid, hello, proto) in facts:
+            for (etype, flow, pcap, cnt, dver, dtype, sid, hello, proto, ja3s, ja3s_string,
+                 version) in facts:
                 records += 1
                 if not (isinstance(flow, int) and 0 < flow < 2 ** 51):
                     bad_flow += 1
@@ -150,6 +177,7 @@ def main():
                     if sid in (9000003, 9000004):
                         tls_alerts += 1
                         tls_with_hello += hello
+                        tls_servers.setdefault(pcap, set()).add((ja3s, ja3s_string, version))
     stderr = proc.stderr.read()
     proc.wait()
     check(proc.returncode in (0, 1), f"replay exit status {proc.returncode} ({stderr[-300:]!r})")
@@ -169,6 +197,16 @@ def main():
     check(domain_alerts > 0, f"domain-view alerts (9000005) validate too ({domain_alerts})")
     check(tls_alerts > 0 and tls_with_hello > 0,
           f"TLS alerts carry tls.sni, tls.ja3.hash and tls.ja4 ({tls_with_hello} of {tls_alerts})")
+    for pcap, seen in sorted(tls_servers.items()):
+        hellos = server_hellos(pcap)
+        name = os.path.basename(pcap)
+        if not hellos:
+            check(all(h is None for h, _, _ in seen),
+                  f"{name}: no ServerHello in the capture, no tls.ja3s ({seen})")
+            continue
+        check(all(h is not None for h, _, _ in seen) and seen <= hellos,
+              f"{name}: TLS alerts' tls.ja3s {{hash, string}} and version are the capture's "
+              f"ServerHello as tshark reads it\n  alerts: {seen}\n  tshark: {hellos}")
     if failures:
         print(f"{len(failures)} check(s) failed", file=sys.stderr)
         sys.exit(1)

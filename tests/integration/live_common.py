@@ -124,6 +124,12 @@ def alert_keys(path):
     return c
 
 
+def tunnels(path):
+    """The `tunnel` object of every record of an EVE file ({} where absent)."""
+    with open(path) as f:
+        return [json.loads(line).get("tunnel") or {} for line in f if line.strip()]
+
+
 def replay_alerts(pcaps, config, directory):
     eve = os.path.join(directory, "replay.json")
     if os.path.exists(eve):

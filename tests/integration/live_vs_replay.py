@@ -16,7 +16,8 @@ Making the comparison meaningful, not trivially true:
 - the iodine capture must raise alerts at all (tunnel-lab.net), the
   datagram count must equal what mirror sent, and the EVE file must hold
   exactly the alerts the sensor's final statistics report, each valid
-  against Suricata 8's EVE schema (eve_schema.py).
+  against Suricata 8's EVE schema (eve_schema.py), its `tunnel` naming
+  the outer datagram's addresses and ports as replay's does.
 """
 import os
 import sys
@@ -61,6 +62,18 @@ def run_one(capture, extra, workers, compare_counts, steering=True):
         invalid = eve_schema.invalid_records(eve)
         check(not invalid, "%s: every record `run` wrote validates against Suricata 8's schema + "
               "exfilwatch (%d invalid: %s)" % (tag, len(invalid), invalid[:2]))
+        # `tunnel` as replay writes it: the outer datagram the kernel took
+        # apart (mirror's loopback sender to the sensor's port), on every
+        # record, also those handed to another worker.
+        outers = lc.tunnels(eve)
+        wrong = [t for t in outers
+                 if not (t.get("src_ip") == "127.0.0.1" and t.get("dest_ip") == "127.0.0.1"
+                         and t.get("dest_port") == port and 0 < t.get("src_port", 0) < 65536
+                         and t.get("proto") == "UDP" and t.get("depth") == 1)]
+        check(len(outers) == sum(live.values()) and not wrong,
+              "%s: every live record's tunnel has the outer addresses (127.0.0.1:* -> "
+              "127.0.0.1:%d UDP, depth 1; %d records, %d wrong: %s)"
+              % (tag, port, len(outers), len(wrong), wrong[:2]))
         if workers > 1 and steering:
             # The kernel's reuseport program delivered every datagram (IPv4
             # VXLAN) to its owner's socket: nothing to hand off.

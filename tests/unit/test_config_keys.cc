@@ -11,7 +11,9 @@
 #include "config/config.h"
 #include "config/keys.h"
 #include "engine/engine.h"
+#include "engine/fleet_config.h"
 #include "engine/pipeline.h"
+#include "fleet/redis_url.h"
 #include "score/ngram_model.h"
 
 using namespace exfilwatch;
@@ -165,7 +167,7 @@ TEST_CASE(
   CHECK(holder.load()->generation == 8);
 }
 
-TEST_CASE("config keys: listen.sources and fleet: from the table, fleet client keys as text") {
+TEST_CASE("config keys: listen.sources and fleet: from the table") {
   Config c = loadConfig("", {"listen.sources=[10.0.0.0/8, '2001:db8::/32']"});
   REQUIRE(c.listen.sources.size() == 2);
   CHECK(c.listen.sources[1].toString() == "2001:db8::/32");
@@ -179,9 +181,65 @@ TEST_CASE("config keys: listen.sources and fleet: from the table, fleet client k
       "  health_requires_fleet: true\n",
       "f.yaml");
   CHECK(f.fleet.health_requires_fleet);
-  REQUIRE(f.fleet.entries.size() == 3);
-  CHECK(f.fleet.entries[0].key == "url");
-  CHECK(f.fleet.entries[0].where == "f.yaml:2: ");
-  CHECK(f.fleet.entries[2].value == "b:2");
+  CHECK(f.fleet.url == "redis://127.0.0.1:6379");
+  CHECK(f.fleet.where.at("url") == "f.yaml:2: ");
+  CHECK(f.fleet.seeds == std::vector<std::string>{"a:1", "b:2"});
   CHECK(loadConfig("", {"fleet.health_requires_fleet=true"}).fleet.health_requires_fleet);
+  CHECK_THROWS_WITH_AS(parseConfig("fleet:\n  flush: 5\n", "f.yaml"),
+                       doctest::Contains("unknown key 'fleet.flush'"), ConfigError);
+}
+
+TEST_CASE("config keys: every fleet client key is a row, its default and bounds src/fleet's") {
+  const Config defaults;
+  for (const fleet::SettingKey& k : fleet::settingKeys()) {
+    const std::string name = "fleet." + std::string(k.name);
+    CAPTURE(name);
+    const config::Key* key = config::findKey(name);
+    REQUIRE(key != nullptr);
+    CHECK(key->restart);
+    // The table's default is the client's, as YAML ("" for none).
+    std::string text = config::valueText(*key, defaults);
+    if (text.size() >= 2 && text.front() == '"') text = text.substr(1, text.size() - 2);
+    if (text == "[]") text.clear();
+    CHECK(text == k.default_value);
+    // A number's range is the one the client enforces.
+    if (config::rangeText(*key).empty()) continue;
+    const auto at = [&](double v) {
+      fleet::SettingsBuilder b;
+      b.set(k.name, std::to_string(static_cast<uint64_t>(v)));
+    };
+    CHECK_NOTHROW(at(key->min));
+    CHECK_NOTHROW(at(key->max));
+    CHECK_THROWS_AS(at(key->min - 1), fleet::SettingsError);
+    CHECK_THROWS_AS(at(key->max + 1), fleet::SettingsError);
+  }
+}
+
+TEST_CASE("config keys: --set fleet.* with ranges, and where each was set for src/fleet") {
+  Config c = loadConfig("", {"fleet.url=rediss://10.0.0.7:6380", "fleet.flush_ms=500",
+                             "fleet.seeds=[10.0.0.8:6380]", "fleet.tls_verify=false"});
+  CHECK(c.fleet.flush_ms == 500);
+  CHECK(c.fleet.where.at("flush_ms") == "--set:1: ");
+  const auto s = engine::fleetSettings(c.fleet);
+  REQUIRE(s.has_value());
+  CHECK(s->endpoint.host == "10.0.0.7");
+  CHECK(s->endpoint.port == 6380);
+  CHECK(s->flush_ms == 500);
+  CHECK(s->cluster);  // seeds imply it
+  CHECK(s->tls.enabled);
+  CHECK_FALSE(s->tls.verify);
+  CHECK_THROWS_WITH_AS(config::applySet(c, "fleet.flush_ms=5"),
+                       doctest::Contains("--set fleet.flush_ms: 5 is out of range"), ConfigError);
+  CHECK_THROWS_WITH_AS(config::applySet(c, "fleet.command_timeout_ms=abc"),
+                       doctest::Contains("fleet.command_timeout_ms"), ConfigError);
+  // The client's own checks run at start, naming where the value came from.
+  Config bad = loadConfig("", {"fleet.url=redis://10.0.0.7", "fleet.key_prefix=a b"});
+  CHECK_THROWS_WITH_AS(engine::fleetSettings(bad.fleet),
+                       doctest::Contains("--set:1: fleet.key_prefix: expected printable"),
+                       std::runtime_error);
+  // A client key without a url is refused; defaults written out are not keys given.
+  CHECK_THROWS_WITH_AS(engine::fleetSettings(loadConfig("", {"fleet.flush_ms=500"}).fleet),
+                       doctest::Contains("fleet.flush_ms: the fleet's other keys need fleet.url"),
+                       std::runtime_error);
+  CHECK_FALSE(engine::fleetSettings(parseConfig(config::defaultsYaml(), "d.yaml").fleet));
 }

@@ -1,16 +1,24 @@
 // test_live.cc: the live sensor's building blocks: datagrams from a tunnel
 // socket through the Decoder (pseudo link types), the inner-flow peek that
-// dispatches clients to workers, the SPSC hand-off ring, the listen: config.
+// dispatches clients to workers, the SPSC hand-off ring, the listen: config,
+// and the outer addresses a loopback tunnel socket reads with each datagram.
+#include <arpa/inet.h>
 #include <doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "build_config.h"
 #include "capture/pcap_source.h"
 #include "capture/reuseport_steering.h"
+#include "capture/udp_listener.h"
 #include "common/spsc_ring.h"
 #include "config/config.h"
 #include "decode/decoder.h"
@@ -86,6 +94,80 @@ TEST_CASE("decoder: a live VXLAN datagram decodes like a captured one") {
   CHECK(ctx.dst_port == 53);
   CHECK(ctx.src.toString() == "10.0.0.2");
   CHECK(w.total() == 0);
+}
+
+TEST_CASE("live socket: each datagram's outer sender and local address reach the decoder") {
+  for (const char* host : {"127.0.0.1", "::1"}) {
+    CAPTURE(host);
+    const bool v6 = std::strchr(host, ':') != nullptr;
+    boost::asio::io_context io;
+    UdpListenerOptions o;
+    o.address = host;
+    o.port = 0;  // the kernel's choice
+    o.batch_size = 4;
+    std::string warning;
+    std::unique_ptr<UdpListener> l;
+    try {
+      l = std::make_unique<UdpListener>(io, o, warning);
+    } catch (const std::exception& e) {
+      if (v6) continue;  // no IPv6 loopback here
+      FAIL(e.what());
+    }
+    const uint16_t port = l->localPort();
+    REQUIRE(port != 0);
+    // The sender: its own socket on the same loopback, port chosen by the kernel.
+    const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_storage to{}, from{};
+    socklen_t len = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (v6) {
+      auto& a = reinterpret_cast<sockaddr_in6&>(to);
+      a.sin6_family = AF_INET6;
+      a.sin6_port = htons(port);
+      ::inet_pton(AF_INET6, host, &a.sin6_addr);
+    } else {
+      auto& a = reinterpret_cast<sockaddr_in&>(to);
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      ::inet_pton(AF_INET, host, &a.sin_addr);
+    }
+    const Bytes b = vxlanDns(0x08, 0x0a000002, 0x0a000001, 40000, 53);
+    REQUIRE(::sendto(fd, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&to), len) ==
+            static_cast<ssize_t>(b.size()));
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&from), &len) == 0);
+    const uint16_t sender_port = ntohs(v6 ? reinterpret_cast<sockaddr_in6&>(from).sin6_port
+                                          : reinterpret_cast<sockaddr_in&>(from).sin_port);
+    uint32_t n = 0;
+    for (int i = 0; i < 1000 && n == 0; ++i) {
+      n = l->receiveBatch();
+      if (n == 0) ::usleep(1000);
+    }
+    ::close(fd);
+    REQUIRE(n == 1);
+    FrameOuter outer;
+    l->outer(0, outer);
+    CHECK(outer.src.toString() == host);
+    CHECK(outer.dst.toString() == host);
+    CHECK(outer.src_port == sender_port);
+    CHECK(outer.dst_port == port);
+
+    // The decoder fills EVE's `tunnel` from it as from a captured outer packet.
+    const Bytes copy(l->data(0), l->data(0) + l->caplen(0));
+    Frame f = socketFrame(copy);
+    f.outer = outer;
+    Decoder d;
+    WeirdCounters w;
+    PacketContext ctx;
+    REQUIRE(d.decode(f, ctx, w));
+    CHECK(ctx.outer.depth == 1);
+    CHECK(ctx.outer.src == outer.src);
+    CHECK(ctx.outer.dst == outer.dst);
+    CHECK(ctx.outer.src_port == sender_port);
+    CHECK(ctx.outer.dst_port == port);
+    CHECK(ctx.outer.proto == ipproto::kUdp);
+    CHECK(ctx.src.toString() == "10.0.0.2");  // the inner packet is still the packet
+    CHECK(ctx.dst_port == 53);
+  }
 }
 
 TEST_CASE("decoder: bad socket input is counted under its own name") {

@@ -1,14 +1,18 @@
 // test_tls.cc: ClientHello parsing (whole, split across records and TCP
 // segments, truncated, not TLS), JA3 against tshark 4.0 and JA4 against an
-// independent implementation of the FoxIO spec (tshark 4.0 has no JA4), and
-// the tracker's volume verdicts: bulk upload yes, large download never.
+// independent implementation of the FoxIO spec (tshark 4.0 has no JA4),
+// ServerHello parsing and JA3S against tshark 4.0 (tls.handshake.ja3s,
+// ja3s_full), and the tracker's volume verdicts: bulk upload yes, large
+// download never; the ServerHello's version and JA3S kept per pair.
 #include <doctest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "score/tls_tracker.h"
 #include "tls/client_hello.h"
+#include "tls/server_hello.h"
 
 using namespace exfilwatch;
 using namespace exfilwatch::tls;
@@ -26,6 +30,30 @@ const char* kHelloHex =
     "080708080809080a080b080408050806040105010601030303010302040205020602002b0009080304030303020301"
     "002d00020101003300260024001d002092801a494378611fdd2a1f2a3b62074317d74840644d3279111a2848343e11"
     "28";
+
+// Frame 17 of the same capture, the server's answer to frame 15: the
+// ServerHello record, then a ChangeCipherSpec record in the same segment.
+// tshark: ja3s 15af977ce25de452b96affa2addb1036, ja3s_full "771,4866,43-51",
+// supported_versions 0x0304.
+const char* kServerHelloTls13Hex =
+    "1603030058020000540303cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c208c8536"
+    "9f1392b1899bcbb8ca4b5b3763bcaa2ee34f6b37b1a5c3fe28aabd301d130200000c002b0002030400330002001714"
+    "0303000101";
+// The first 104 bytes of frame 19 of ../shared/corpus/benign/nDPI/netflix.pcap
+// (a TLS 1.2 server): the ServerHello record, then the head of the
+// Certificate record that goes on in later segments. tshark: ja3s
+// 303951d4c50efb2e991652225a6f02b1, ja3s_full "771,49199,65281-11".
+const char* kServerHelloTls12Hex =
+    "16030300590200005503035878e938f543a2cc0e7509a2486f4532a526be325a4d7d8bbcec08e89bd4fa3b20e867f5"
+    "40670c8bdcfa64ceb71d4b841abe8fda8db052a88bb8f0256f428df31fc02f00000dff01000100000b000403000102"
+    "1603030a350b000a31000a2e";
+// The first 120 bytes of frame 102 of ../shared/corpus/benign/nDPI/iphone.pcap:
+// one record holding the ServerHello and then the Certificate. tshark: ja3s
+// 1e60202b4001a190621caa963fb76697, ja3s_full "771,49196,0-65281-5-11-16".
+const char* kServerHelloSniAlpnHex =
+    "160303006e0200006a030339feba70bb85d3b1941a5f741542cd35bc7163114bab18b3d59f2347613c5cd520cbb21f"
+    "f3a542ce4679637c0cc2031d3dc628bbf0cbf2d977a153196376ed7a30c02c00002200000000ff0100010000050000"
+    "000b000201000010000b000908687474702f312e31160303138f0b00";
 
 std::vector<uint8_t> unhex(const std::string& h) {
   std::vector<uint8_t> out;
@@ -153,4 +181,134 @@ TEST_CASE("tracker: a large download never alerts") {
       ++verdicts;
   }
   CHECK(verdicts == 0);
+}
+
+TEST_CASE("ServerHello: fields and JA3S against tshark on three real servers") {
+  struct Case {
+    const char* hex;
+    uint16_t negotiated;
+    uint16_t cipher;
+    const char* full;
+    const char* hash;
+  };
+  const Case cases[] = {
+      {kServerHelloTls13Hex, 0x0304, 0x1302, "771,4866,43-51", "15af977ce25de452b96affa2addb1036"},
+      {kServerHelloTls12Hex, 0x0303, 0xc02f, "771,49199,65281-11",
+       "303951d4c50efb2e991652225a6f02b1"},
+      {kServerHelloSniAlpnHex, 0x0303, 0xc02c, "771,49196,0-65281-5-11-16",
+       "1e60202b4001a190621caa963fb76697"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.full);
+    const auto bytes = unhex(c.hex);
+    ServerHello h;
+    ServerHelloAnomaly why;
+    REQUIRE(parseServerHello(bytes.data(), bytes.size(), h, why));
+    CHECK(why == ServerHelloAnomaly::None);
+    CHECK(h.legacy_version == 0x0303);
+    CHECK(h.negotiatedVersion() == c.negotiated);
+    CHECK(h.cipher == c.cipher);
+    char buf[512];
+    CHECK(std::string(buf, ja3sString(h, buf, sizeof buf)) == c.full);
+    uint8_t md5[16];
+    ja3s(h, md5);
+    char hex[33];
+    hex16(md5, hex);
+    CHECK(std::string(hex) == c.hash);
+  }
+}
+
+TEST_CASE("ServerHello: every cut before the message's end is truncated, never read past") {
+  for (const char* hex : {kServerHelloTls13Hex, kServerHelloTls12Hex, kServerHelloSniAlpnHex}) {
+    const auto bytes = unhex(hex);
+    const std::size_t end = 5 + 4 + ((std::size_t{bytes[6]} << 16) | (bytes[7] << 8) | bytes[8]);
+    for (std::size_t cut = 0; cut < end; ++cut) {
+      const std::vector<uint8_t> part(bytes.begin(), bytes.begin() + cut);  // exact size
+      ServerHello h;
+      ServerHelloAnomaly why;
+      CHECK_FALSE(parseServerHello(part.data(), part.size(), h, why));
+      CHECK(why == ServerHelloAnomaly::Truncated);
+    }
+    const std::vector<uint8_t> whole(bytes.begin(), bytes.begin() + end);
+    ServerHello h;
+    ServerHelloAnomaly why;
+    CHECK(parseServerHello(whole.data(), whole.size(), h, why));
+  }
+}
+
+TEST_CASE("ServerHello: not a handshake, not a ServerHello, malformed lengths") {
+  ServerHello h;
+  ServerHelloAnomaly why;
+  const auto tls13 = unhex(kServerHelloTls13Hex);
+  // The ChangeCipherSpec record that follows it in the segment.
+  CHECK_FALSE(parseServerHello(tls13.data() + 93, tls13.size() - 93, h, why));
+  CHECK(why == ServerHelloAnomaly::NotHandshake);
+  const uint8_t http[] = "HTTP/1.1 400 Bad Request\r\n";
+  CHECK_FALSE(parseServerHello(http, sizeof http - 1, h, why));
+  CHECK(why == ServerHelloAnomaly::NotHandshake);
+  const auto client = unhex(kHelloHex);
+  CHECK_FALSE(parseServerHello(client.data(), client.size(), h, why));
+  CHECK(why == ServerHelloAnomaly::NotServerHello);
+  // The extensions block claims one byte more than the message holds.
+  auto bad = tls13;
+  bad[5 + 4 + 2 + 32 + 1 + 32 + 2 + 1 + 1] += 1;
+  CHECK_FALSE(parseServerHello(bad.data(), bad.size(), h, why));
+  CHECK(why == ServerHelloAnomaly::Malformed);
+  // supported_versions with three bytes instead of two.
+  bad = tls13;
+  bad[5 + 4 + 2 + 32 + 1 + 32 + 2 + 1 + 2 + 2 + 1] = 3;
+  CHECK_FALSE(parseServerHello(bad.data(), bad.size(), h, why));
+  CHECK(why == ServerHelloAnomaly::Malformed);
+  // A handshake message longer than its record (it would span records).
+  bad = tls13;
+  bad[8] = static_cast<uint8_t>(bad[8] + 8);
+  CHECK_FALSE(parseServerHello(bad.data(), bad.size(), h, why));
+  CHECK(why == ServerHelloAnomaly::Truncated);
+}
+
+TEST_CASE("tracker: the ServerHello gives the pair its JA3S and negotiated version") {
+  score::TlsScoreConfig cfg;
+  score::TlsTracker t(cfg, 300);
+  const auto client = unhex(kHelloHex);
+  const auto server = unhex(kServerHelloTls13Hex);
+  const auto key = t.pairKey(IpAddress::v4((const uint8_t*)"\x0a\x00\x00\x02"),
+                             IpAddress::v4((const uint8_t*)"\x0a\x00\x00\x01"), 8443);
+  // A server payload before any ClientHello (a flow picked up mid-stream) is
+  // not looked at.
+  t.onTcpSegment(segment(false, 1, server.data(), static_cast<uint32_t>(server.size()),
+                         static_cast<uint32_t>(server.size()), 100));
+  CHECK(t.stats().server_hellos == 0);
+  CHECK(t.weird().total() == 0);
+
+  score::TlsTracker t2(cfg, 300);
+  t2.onTcpSegment(segment(true, 1000, client.data(), static_cast<uint32_t>(client.size()),
+                          static_cast<uint32_t>(client.size()), 100));
+  const score::TlsPairRecord* pr = t2.pair(key);
+  REQUIRE(pr != nullptr);
+  CHECK(pr->server_version == 0);
+  t2.onTcpSegment(segment(false, 1, server.data(), static_cast<uint32_t>(server.size()),
+                          static_cast<uint32_t>(server.size()), 100));
+  CHECK(t2.stats().server_hellos == 1);
+  CHECK(pr->version == 0x0304);
+  CHECK(pr->server_version == 0x0304);
+  uint8_t md5[16];
+  std::memcpy(md5, pr->ja3s, sizeof md5);
+  char hex[33];
+  hex16(md5, hex);
+  CHECK(std::string(hex) == "15af977ce25de452b96affa2addb1036");
+  CHECK(t2.ja3sText(pr->ja3s) == "771,4866,43-51");
+  // Only the server's first payload is looked at: a later one changes nothing.
+  static uint8_t appdata[40] = {23, 3, 3, 0, 35};
+  t2.onTcpSegment(segment(false, 1 + static_cast<uint32_t>(server.size()), appdata, 40, 40, 100));
+  CHECK(t2.stats().server_hellos == 1);
+  CHECK(t2.weird().total() == 0);
+
+  // A server that answers with an alert record: counted by name.
+  score::TlsTracker t3(cfg, 300);
+  t3.onTcpSegment(segment(true, 1000, client.data(), static_cast<uint32_t>(client.size()),
+                          static_cast<uint32_t>(client.size()), 100));
+  static uint8_t alert[7] = {21, 3, 3, 0, 2, 2, 40};
+  t3.onTcpSegment(segment(false, 1, alert, 7, 7, 100));
+  CHECK(t3.weird().get(Weird::TlsServerNotHandshake) == 1);
+  CHECK(t3.pair(key)->server_version == 0);
 }
