@@ -30,7 +30,7 @@ struct Alert {
   // them typed under exfilwatch.values.
   std::string reasons;
   std::string evidence;  // pcap file holding the pair's packets, "" when off
-  std::string detector;  // "rule", "dns_score" or "tls_score"
+  std::string detector;  // "rule", "dns_score", "dns_domain" or "tls_score"
   // alert.metadata: the rule's tags, MITRE ATT&CK ids and the tool it names.
   std::vector<std::string> tags, mitre;
   std::string tool;

@@ -77,6 +77,11 @@ const Key kKeys[] = {
     {"score.dns.weight_types", F(score.dns.weight_types), 0.0, 100.0, Check::None, false, "weight of the query-type-mix component"},
     {"score.dns.weight_rules", F(score.dns.weight_rules), 0.0, 100.0, Check::None, false, "weight of score rules, x min(1, sum of their weights over new names)"},
     {"score.dns.model", F(score.dns.model_path), 0, 0, Check::Model, false, "benign-name n-gram model file; \"\": the built-in models/dns-trigram-v1.txt"},
+    {"score.dns.domain.enabled", F(score.dns.domain_enabled), 0, 0, Check::None, false, "the domain view: one registered domain's information over all its clients (signature 9000005)"},
+    {"score.dns.domain.memory_bytes", F(score.dns.domain_memory_bytes), 65536, kMaxMem, Check::None, true, "domain view records (176 bytes each) per worker"},
+    {"score.dns.domain.info_bytes", F(score.dns.domain_info_bytes), 0, kWeek, Check::None, false, "domain view: information per window over all clients (bytes after compression); 0 disables one"},
+    {"score.dns.domain.daily_info_bytes", F(score.dns.domain_daily_info_bytes), 0, static_cast<double>(1u << 31), Check::None, false, "domain view: information over a sliding 24 hours, all clients; 0: off"},
+    {"score.dns.domain.min_clients", F(score.dns.domain_min_clients), 2, 1 << 16, Check::None, false, "domain view: clients that sent new names under the domain, at least"},
 
     {"score.tls.enabled", F(score.tls.enabled), 0, 0, Check::None, false, "the TLS upload tracker"},
     {"score.tls.ports", F(score.tls.ports), 1, 65535, Check::None, false, "TCP ports tracked as TLS"},

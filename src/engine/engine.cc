@@ -33,6 +33,8 @@ namespace {
 constexpr uint32_t kScoreSignatureId = 9000001;
 constexpr uint32_t kTlsBulkSignatureId = 9000003;
 constexpr uint32_t kTlsDripSignatureId = 9000004;
+// The domain view: one registered domain over all its clients.
+constexpr uint32_t kDomainSignatureId = 9000005;
 
 std::shared_ptr<const score::NgramModel> scoreModel(const Config& c) {
   return c.score_model ? c.score_model : score::NgramModel::builtin();
@@ -324,10 +326,10 @@ bool Engine::detect(const PacketContext& pkt, const NameContext::Name& first_nam
   return first_allowed;
 }
 
-bool Engine::claimShared(const IpAddress& client, std::string_view domain, int64_t now,
-                         bool& update) {
+bool Engine::claimShared(const IpAddress& client, std::string_view domain, uint32_t signature_id,
+                         int64_t now, bool& update) {
   if (shared_ == nullptr) return true;
-  switch (shared_->claim(client, domain, kScoreSignatureId, now, config_->alert_suppress_seconds)) {
+  switch (shared_->claim(client, domain, signature_id, now, config_->alert_suppress_seconds)) {
     case score::ClaimOutcome::Suppressed:
       ++stats_.alerts_suppressed;
       return false;
@@ -345,8 +347,20 @@ bool Engine::claimShared(const IpAddress& client, std::string_view domain, int64
 
 void Engine::reevaluateShared(uint64_t key, std::string_view domain, const IpAddress& client,
                               const IpAddress& server, uint32_t last_seen) {
-  const score::DnsVerdict* v = dns_scorer_.reevaluate(key, domain);
-  if (v == nullptr) return;
+  if (const score::DnsVerdict* v = dns_scorer_.reevaluate(key, domain)) {
+    deliverShared(*v, kPairScore, domain, client, server, last_seen);
+  }
+  // The fleet's totals of the pair's domain came with it: the domain view
+  // is judged again too (once per domain and interval, fleet-wide).
+  if (const score::DnsVerdict* v = dns_scorer_.reevaluateDomain(domain)) {
+    deliverShared(*v, kDomainScore, domain, client, server, last_seen);
+  }
+}
+
+void Engine::deliverShared(const score::DnsVerdict& verdict, const ScoreSignature& sig,
+                           std::string_view domain, const IpAddress& client,
+                           const IpAddress& server, uint32_t last_seen) {
+  const score::DnsVerdict* v = &verdict;
   PacketContext pkt;
   pkt.ts.sec = last_seen;
   pkt.ip_version = client.family;
@@ -380,24 +394,29 @@ void Engine::reevaluateShared(uint64_t key, std::string_view domain, const IpAdd
   alert.evidence.clear();
   const uint64_t frame = frame_number_;
   frame_number_ = 0;
-  deliverScoreAlert(pkt, have_msg ? &shared_msg_ : nullptr, domain, v->update);
+  deliverScoreAlert(pkt, have_msg ? &shared_msg_ : nullptr, domain, v->update, sig);
   frame_number_ = frame;
 }
 
 void Engine::deliverScoreAlert(const PacketContext& pkt, const dns::DnsMessage* msg,
-                               std::string_view domain, bool local_update) {
-  static constexpr const char* kInitial = "EXFILWATCH DNS tunneling or exfiltration";
-  static constexpr const char* kUpdate = "EXFILWATCH DNS tunneling or exfiltration (update)";
+                               std::string_view domain, bool local_update,
+                               const ScoreSignature& sig) {
+  const char* kInitial = sig.initial;
+  const char* kUpdate = sig.update;
   Alert& alert = score_alert_;
   alert.tags.clear();
   alert.mitre.clear();
   alert.tool.clear();
-  alert.signature_id = kScoreSignatureId;
+  alert.signature_id = sig.id;
   alert.category = "Potential DNS tunneling";
   alert.severity = 1;
-  alert.detector = "dns_score";
+  alert.detector = sig.detector;
   alert.has_tls = false;
-  const IpAddress& client = msg != nullptr && msg->qr ? pkt.dst : pkt.src;
+  // The domain view's claim is the domain's, whichever client tipped it.
+  static const IpAddress kNoClient{};
+  const IpAddress& client = sig.per_domain              ? kNoClient
+                            : msg != nullptr && msg->qr ? pkt.dst
+                                                        : pkt.src;
   const EveMeta meta = eveMeta();
   if (shared_ != nullptr && shared_->defersClaims()) {
     score::SharedStateHook::DeferredAlert d;
@@ -410,7 +429,7 @@ void Engine::deliverScoreAlert(const PacketContext& pkt, const dns::DnsMessage* 
     d.update_fields = eve.alertFields();
     d.client = client;
     d.domain.assign(domain);
-    d.signature_id = kScoreSignatureId;
+    d.signature_id = sig.id;
     d.now = pkt.ts.sec;
     d.suppress_seconds = config_->alert_suppress_seconds;
     d.local_update = local_update;
@@ -423,7 +442,7 @@ void Engine::deliverScoreAlert(const PacketContext& pkt, const dns::DnsMessage* 
     return;
   }
   bool update = local_update;
-  if (!claimShared(client, domain, pkt.ts.sec, update)) return;
+  if (!claimShared(client, domain, sig.id, pkt.ts.sec, update)) return;
   alert.signature = update ? kUpdate : kInitial;
   writeAlert(pkt, alert, msg, domain);
 }
@@ -435,6 +454,24 @@ void Engine::scoreName(const PacketContext& pkt, const dns::Question& q, std::st
   if (const score::DnsVerdict* v = dns_scorer_.observeQuery(pkt, message_, reg, hits, plan, &q)) {
     emitDnsVerdict(pkt, *v, v->domain);
   }
+  if (const score::DnsVerdict* v = dns_scorer_.takeDomainVerdict()) [[unlikely]] {
+    emitDomainVerdict(pkt, *v, v->domain);
+  }
+}
+
+void Engine::emitDomainVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
+                               std::string_view domain) {
+  Alert& alert = score_alert_;
+  alert.signature_id = kDomainSignatureId;
+  alert.signature = v.update ? kDomainScore.update : kDomainScore.initial;
+  alert.reasons.assign(v.reasons);
+  // No evidence file: the pair's would hold one client of several.
+  alert.evidence.clear();
+  if (observer_) {
+    const auto& q = message_.questions.front();
+    observeAlert(pkt, alert, domain, q.name.valid ? message_.lower(q.name) : "", false);
+  }
+  deliverScoreAlert(pkt, &message_, domain, v.update, kDomainScore);
 }
 
 void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
@@ -450,7 +487,7 @@ void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v
     const auto& q = message_.questions.front();
     observeAlert(pkt, alert, registered_domain, q.name.valid ? message_.lower(q.name) : "", false);
   }
-  deliverScoreAlert(pkt, &message_, registered_domain, v.update);
+  deliverScoreAlert(pkt, &message_, registered_domain, v.update, kPairScore);
 }
 
 void Engine::emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v) {

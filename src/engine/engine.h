@@ -215,11 +215,32 @@ class Engine final : public dns::TcpMessageSink {
   dns::DnsMessage shared_msg_;  // the made-up query of a re-evaluated verdict
   // Fleet-wide suppression of a DNS verdict; false when another sensor
   // raised it. Sets `update` from the fleet's alert count.
-  bool claimShared(const IpAddress& client, std::string_view domain, int64_t now, bool& update);
+  bool claimShared(const IpAddress& client, std::string_view domain, uint32_t signature_id,
+                   int64_t now, bool& update);
+  // The DNS scorer's two verdicts: per (client, domain) and the domain view.
+  struct ScoreSignature {
+    uint32_t id;
+    const char* initial;
+    const char* update;
+    const char* detector;
+    bool per_domain;  // claimed per domain, not per (client, domain)
+  };
+  static constexpr ScoreSignature kPairScore{9000001, "EXFILWATCH DNS tunneling or exfiltration",
+                                             "EXFILWATCH DNS tunneling or exfiltration (update)",
+                                             "dns_score", false};
+  static constexpr ScoreSignature kDomainScore{
+      9000005, "EXFILWATCH DNS exfiltration to one domain from several clients",
+      "EXFILWATCH DNS exfiltration to one domain from several clients (update)", "dns_domain",
+      true};
   // Writes score_alert_ (its signature set here) through the fleet's
   // suppression: at once, after a synchronous claim, or deferred.
   void deliverScoreAlert(const PacketContext& pkt, const dns::DnsMessage* msg,
-                         std::string_view domain, bool local_update);
+                         std::string_view domain, bool local_update, const ScoreSignature& sig);
+  void emitDomainVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
+                         std::string_view domain);
+  // A verdict judged again on the fleet's totals, as an alert of the pair.
+  void deliverShared(const score::DnsVerdict& v, const ScoreSignature& sig, std::string_view domain,
+                     const IpAddress& client, const IpAddress& server, uint32_t last_seen);
   Alert score_alert_;  // reused: its strings keep their capacity
   // Evidence key of (client, registered domain, or the name when it has none).
   uint64_t dnsPairKey(const PacketContext& pkt, std::string_view registered) const;

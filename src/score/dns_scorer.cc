@@ -45,21 +45,25 @@ bool isRiskyType(uint16_t t) {
 
 DnsScorer::DnsScorer(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel> model,
                      uint32_t suppress_seconds, const LexicalThresholds& lexical)
-    : cfg_(cfg),
+    : domains_(StateTable<DnsDomainRecord>::capacityFor(cfg.domain_memory_bytes)),
+      cfg_(cfg),
       model_(std::move(model)),
       lexical_(lexical),
       table_(StateTable<DnsPairRecord>::capacityFor(cfg.memory_bytes)),
       seen_(cfg.seen_names_bytes) {
   reasons_.reserve(1024);
+  domain_reasons_.reserve(512);
   reconfigure(cfg, model_, suppress_seconds, lexical);
 }
 
 void DnsScorer::reconfigure(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel> model,
                             uint32_t suppress_seconds, const LexicalThresholds& lexical) {
-  const uint64_t mem = cfg_.memory_bytes, seen = cfg_.seen_names_bytes;
+  const uint64_t mem = cfg_.memory_bytes, seen = cfg_.seen_names_bytes,
+                 domain_mem = cfg_.domain_memory_bytes;
   cfg_ = cfg;
   cfg_.memory_bytes = mem;  // budgets hold until restart
   cfg_.seen_names_bytes = seen;
+  cfg_.domain_memory_bytes = domain_mem;
   for (auto& w : cfg_.windows) w = std::max<uint32_t>(w, 1);
   model_ = std::move(model);
   own_gate_.setInterval(suppress_seconds);
@@ -74,6 +78,12 @@ uint64_t DnsScorer::pairKey(const IpAddress& client, std::string_view domain) co
   // replays stay reproducible.
   const uint64_t h =
       hashing::hashBytes(domain.data(), domain.size(), hashing::mixAddress(kKeySeed, client));
+  return h ? h : 1;
+}
+
+uint64_t domainKey(std::string_view domain) {
+  // The seed of the names' fingerprints (planQuery): one hash for both.
+  const uint64_t h = hashing::hashBytes(domain.data(), domain.size(), kKeySeed);
   return h ? h : 1;
 }
 
@@ -132,6 +142,7 @@ DnsScorer::QueryPlan DnsScorer::planQuery(const PacketContext& pkt, const dns::D
   // The name's fingerprint under its domain, from the raw prefix: case
   // carries bits.
   uint64_t fp = hashing::hashBytes(plan.domain.data(), plan.domain.size(), kKeySeed);
+  plan.domain_key = fp ? fp : 1;
   plan.fingerprint = hashing::hashBytes(plan.prefix.data(), plan.prefix.size(), fp ^ 0x2e);
   if (!plan.prefix.empty()) seen_.prefetch(plan.fingerprint);
   return plan;
@@ -245,6 +256,17 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
       shared_->novelName(plan.key, plan.fingerprint, now, info_bits, lexical_hit,
                          static_cast<uint32_t>(rule_centi));
     }
+  }
+  // The domain view hears of a client's new names once the client uses the
+  // domain repeatedly (min_new_names in the longest window), as its verdict
+  // requires per client: single-use names and floods of random names,
+  // spread over pairs, never reach its table.
+  domain_pending_ = false;
+  const auto& lw = r.win[kWindows - 1];
+  if (novel && cfg_.domain_enabled &&
+      uint32_t{lw.cur.new_names} + lw.prev.new_names >= cfg_.min_new_names) {
+    DnsDomainRecord& d = addToDomain(plan.domain_key, pkt.src, clk, info_bits, true);
+    domain_pending_ = judgeDomain(d, clk, raw, domain) != nullptr;
   }
   return judge(r, plan.key, clk, raw, domain);
 }
@@ -372,6 +394,8 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
     satAdd(w.cur.info_bits, down_bits);
     if ((msg.rcode & 0xf) == dns::rcode::NXDOMAIN) satAdd(w.cur.nxdomain, 1);
   }
+  if (down_bits && cfg_.domain_enabled)
+    addToDomain(domainKey(domain), pkt.dst, clk, down_bits, false);
   if (shared_ != nullptr && !(r->flags & kDirty)) {
     r->flags |= kDirty;
     shared_->touched(r->key, pkt.dst, pkt.src, domain, clk.now);
@@ -582,6 +606,172 @@ void DnsScorer::formatReasons(const DnsPairRecord& r, const DnsFeatures& f,
   if (r.flags & 1) o += "...";
   o += " last_name=";
   appendSafeName(o, last_name);
+}
+
+// ---- the domain view ----
+
+DnsDomainRecord& DnsScorer::addToDomain(uint64_t domain_key, const IpAddress& client,
+                                        const Clock& clk, uint32_t info_bits, bool novel) {
+  bool inserted = false;
+  DnsDomainRecord& d = domains_.findOrInsert(domain_key, inserted);
+  const uint32_t now = clk.now;
+  if (inserted) d.first_seen = now;
+  d.last_seen = now;
+  for (int i = 0; i < kWindows; ++i) {
+    auto& w = d.win[i];
+    w.advanceTo(clk.bucket[i]);
+    satAdd(w.cur.info_bits, info_bits);
+    if (novel) satAdd(w.cur.new_names, 1);
+  }
+  const auto day = static_cast<uint16_t>(now / kDaySeconds);
+  if (day > d.day) {
+    d.prev_day_info = day == d.day + 1 ? d.day_info : 0;
+    d.day_info = 0;
+    d.day = day;
+  }
+  satAdd(d.day_info, (info_bits + 4) / 8);
+  // Clients per longest-window bucket, kept as the windows keep counts.
+  const uint32_t cb = clk.bucket[kWindows - 1];
+  if (cb > d.clients_bucket) {
+    d.clients[1] = cb == d.clients_bucket + 1 ? d.clients[0] : Hll64{};
+    d.clients[0] = Hll64{};
+    d.clients_bucket = cb;
+  }
+  if (novel) d.clients[0].add(hashing::mixAddress(0x3c6ef372fe94f82bULL, client));
+  return d;
+}
+
+void DnsScorer::computeDomain(const DnsDomainRecord& r, const Clock& clk, DomainFeatures& f,
+                              bool all) const {
+  f = DomainFeatures{};
+  const SharedDomainView* v = shared_ != nullptr ? shared_->domainView(r.key) : nullptr;
+  for (int i = 0; i < kWindows; ++i) {
+    const auto& w = r.win[i];
+    const uint32_t b = clk.bucket[i];
+    double cw = 0, pw = 0;
+    if (b <= w.bucket) {
+      cw = 1.0;
+      pw = w.prevWeightAt(b, clk.elapsed[i]);
+      f.info_bytes[i] = (w.cur.info_bits * cw + w.prev.info_bits * pw) / 8.0;
+      f.new_names[i] = w.cur.new_names * cw + w.prev.new_names * pw;
+    } else if (b == w.bucket + 1) {
+      pw = 1.0 - clk.elapsed[i];
+      f.info_bytes[i] = w.cur.info_bits / 8.0 * pw;
+      f.new_names[i] = w.cur.new_names * pw;
+    }
+    if (v != nullptr) {
+      // The fleet's totals hold this sensor's part: the larger one counts.
+      const auto& s = v->w[i];
+      double info = 0, names = 0;
+      auto take = [&](const SharedDomainCounts& c, double weight) {
+        info += static_cast<double>(c[kDomainInfoBits]) * weight;
+        names += static_cast<double>(c[kDomainNewNames]) * weight;
+      };
+      if (s.bucket == b) {
+        take(s.cur, 1.0);
+        take(s.prev, 1.0 - clk.elapsed[i]);
+      } else if (s.bucket + 1 == b) {
+        take(s.cur, 1.0 - clk.elapsed[i]);
+      } else if (s.bucket > b) {
+        take(s.cur, 1.0);
+        take(s.prev, 1.0);
+      }
+      f.info_bytes[i] = std::max(f.info_bytes[i], info / 8.0);
+      f.new_names[i] = std::max(f.new_names[i], names);
+    }
+  }
+  const uint32_t day = clk.now / kDaySeconds;
+  const double left = 1.0 - static_cast<double>(clk.now % kDaySeconds) / kDaySeconds;
+  if (day <= r.day) {
+    f.info_day_bytes = r.day_info + (day == r.day ? r.prev_day_info * left : r.prev_day_info);
+  } else if (day == r.day + 1u) {
+    f.info_day_bytes = r.day_info * left;
+  }
+  auto ratio = [](double x, double t) { return t > 0 ? x / t : 0.0; };
+  for (int i = 0; i < kWindows; ++i)
+    f.score = std::max(f.score, ratio(f.info_bytes[i], cfg_.domain_info_bytes[i]));
+  f.score = std::max(f.score, ratio(f.info_day_bytes, cfg_.domain_daily_info_bytes));
+  // The clients' estimate (64 registers merged and summed) only for a
+  // domain over its threshold: every new name is judged, few are that.
+  if (f.score < 1.0 && !all) return;
+  const uint32_t cb = clk.bucket[kWindows - 1];
+  if (cb <= r.clients_bucket + 1) {
+    Hll64 u = cb == r.clients_bucket ? r.clients[0] : Hll64{};
+    const Hll64& prev = cb == r.clients_bucket ? r.clients[1] : r.clients[0];
+    for (unsigned i = 0; i < 64; ++i) u.set(i, std::max(u.get(i), prev.get(i)));
+    f.clients = std::round(u.estimate());
+  }
+  if (v != nullptr) f.clients = std::max(f.clients, std::round(v->clients));
+}
+
+const DnsVerdict* DnsScorer::judgeDomain(DnsDomainRecord& r, const Clock& clk,
+                                         std::string_view last_name, std::string_view domain) {
+  DomainFeatures f;
+  computeDomain(r, clk, f, false);
+  if (f.score < 1.0 || f.clients < cfg_.domain_min_clients) return nullptr;
+  // Repeated use, as a pair's: min_new_names new names in a window, and as
+  // many per client over the longest (many hosts each asking one random-ID
+  // cloud name are not a channel; five hosts each sending 150 are).
+  double most = 0;
+  for (double n : f.new_names) most = std::max(most, n);
+  if (std::lround(most) < static_cast<long>(cfg_.min_new_names) ||
+      f.new_names[kWindows - 1] + 0.5 < f.clients * cfg_.min_new_names) {
+    return nullptr;
+  }
+  const uint32_t now = clk.now;
+  // One domain-view alert per domain per interval: the sensor's gate, keyed
+  // apart from every (client, domain) pair.
+  const Admission admission = gate_->admit(r.key ^ 0x646f6d61696e7669ULL, now);
+  if (admission == Admission::Suppressed) {
+    ++stats_.domain_suppressed;
+    return nullptr;
+  }
+  const bool first = admission == Admission::Initial && r.last_alert == 0;
+  r.last_alert = now ? now : 1;
+  satAdd(r.alerts, 1);
+  ++stats_.domain_verdicts;
+  std::string& o = domain_reasons_;
+  o.clear();
+  appendKv(o, "domain_score", "", f.score, 2);
+  appendKv(o, "clients", "", f.clients, 0);
+  for (int i = 0; i < kWindows; ++i)
+    appendKv(o, "domain_info_bytes_", win_names_[i], f.info_bytes[i], 0);
+  appendKv(o, "domain_info_bytes_24h", "", f.info_day_bytes, 0);
+  for (int i = 0; i < kWindows; ++i)
+    appendKv(o, "domain_unique_subdomains_", win_names_[i], f.new_names[i], 0);
+  appendKv(o, "duration_s", "", now >= r.first_seen ? now - r.first_seen : 0, 0);
+  appendKv(o, "alerts", "", r.alerts, 0);
+  o += "last_name=";
+  appendSafeName(o, last_name);
+  domain_verdict_.update = !first;
+  domain_verdict_.score = f.score;
+  domain_verdict_.alerts = r.alerts;
+  domain_verdict_.reasons = domain_reasons_;
+  domain_verdict_.domain = domain;
+  return &domain_verdict_;
+}
+
+double DnsScorer::domainScoreOf(std::string_view domain, uint32_t now) const {
+  if (!cfg_.domain_enabled) return 0.0;
+  const DnsDomainRecord* r = domains_.peek(domainKey(domain));
+  if (r == nullptr) return 0.0;
+  Clock clk;
+  clk.set(now, cfg_.windows);
+  DomainFeatures f;
+  computeDomain(*r, clk, f, true);
+  // Many hosts each with a few names (internal zones: cluster.local,
+  // ec2.internal) are no channel: not worth sharing every pair of them.
+  if (f.new_names[kWindows - 1] + 0.5 < f.clients * cfg_.min_new_names) return 0.0;
+  return f.score;
+}
+
+const DnsVerdict* DnsScorer::reevaluateDomain(std::string_view domain) {
+  if (!cfg_.enabled || !cfg_.domain_enabled) return nullptr;
+  DnsDomainRecord* r = domains_.find(domainKey(domain));
+  if (r == nullptr) return nullptr;
+  Clock clk;
+  clk.set(r->last_seen, cfg_.windows);
+  return judgeDomain(*r, clk, {}, domain);
 }
 
 }  // namespace exfilwatch::score

@@ -71,6 +71,34 @@ struct DnsPairRecord {
 };
 static_assert(sizeof(DnsPairRecord) == 248, "keep the per-pair record within the 256-byte budget");
 
+// The domain view: one registered domain over all its clients. Touched by
+// names new under the domain only (a name any client asked before adds
+// nothing), so repeated look-ups cost no access. 176 bytes per domain.
+struct DnsDomainCounters {
+  uint32_t info_bits = 0;
+  uint16_t new_names = 0;
+  uint16_t unused = 0;
+};
+struct DnsDomainRecord {
+  uint64_t key;
+  uint32_t lru_prev, lru_next, chain;
+  uint32_t first_seen, last_seen, last_alert;  // unix seconds; last_alert 0: never
+  uint16_t lru_stamp;
+  uint16_t alerts;
+  uint16_t day;  // unix seconds / 86400 of day_info
+  uint16_t unused;
+  uint32_t day_info, prev_day_info;  // bytes, as the pair's daily budget
+  uint32_t clients_bucket;           // longest window's bucket of clients[0]
+  SlidingWindow<DnsDomainCounters> win[kWindows];
+  // Clients that sent new names, in the longest window's current and
+  // previous bucket.
+  Hll64 clients[2];
+};
+static_assert(sizeof(DnsDomainRecord) == 176, "docs/scoring.md states the per-domain record size");
+
+// The domain view's key of a registered domain (or "@server").
+uint64_t domainKey(std::string_view domain);
+
 // Everything the verdict (and explain) looks at for one pair, at one time.
 struct DnsFeatures {
   struct PerWindow {
@@ -98,6 +126,7 @@ struct DnsVerdict {
 
 struct DnsScorerStats {
   uint64_t queries = 0, responses = 0, allowed = 0, new_names = 0, verdicts = 0, suppressed = 0;
+  uint64_t domain_verdicts = 0, domain_suppressed = 0;
   uint64_t single_use = 0;  // over the score, but too few new names (min_new_names)
 };
 
@@ -138,6 +167,7 @@ class DnsScorer {
   struct QueryPlan {
     std::string_view domain, prefix;
     uint64_t key = 0, fingerprint = 0;
+    uint64_t domain_key = 0;  // domainKey(domain)
   };
   // `question`: the name to judge (a later question, an UPDATE record's
   // owner, an IQUERY answer's name); null: the first question.
@@ -149,6 +179,22 @@ class DnsScorer {
                                  std::string_view registered_domain, const RuleHits& hits,
                                  const QueryPlan* plan = nullptr,
                                  const dns::Question* question = nullptr);
+  // The domain view's verdict the last observeQuery() raised, once; null
+  // when none (valid until the next call).
+  const DnsVerdict* takeDomainVerdict() {
+    const DnsVerdict* v = domain_pending_ ? &domain_verdict_ : nullptr;
+    domain_pending_ = false;
+    return v;
+  }
+  // The domain view's score (information over its thresholds) at `now`;
+  // 0 when not tracked or when its hosts do not each use the domain
+  // repeatedly. For the shared state's floor.
+  double domainScoreOf(std::string_view domain, uint32_t now) const;
+  // The domain's verdict again at its last time, after the fleet's totals
+  // changed; null when none is due.
+  const DnsVerdict* reevaluateDomain(std::string_view domain);
+  std::size_t domains() const { return domains_.size(); }
+  uint64_t domainEvictions() const { return domains_.evictions(); }
   // A response to pkt.dst: NXDOMAIN and answer bytes, for pairs already
   // tracked (responses never create state).
   void observeResponse(const PacketContext& pkt, const dns::DnsMessage& msg,
@@ -167,7 +213,9 @@ class DnsScorer {
   std::size_t pairs() const { return table_.size(); }
   std::size_t capacity() const { return table_.capacity(); }
   uint64_t evictions() const { return table_.evictions(); }
-  std::size_t memoryBytes() const { return table_.memoryBytes() + seen_.memoryBytes(); }
+  std::size_t memoryBytes() const {
+    return table_.memoryBytes() + seen_.memoryBytes() + domains_.memoryBytes();
+  }
   // The fleet's shared state (src/share), or null: told of changed pairs
   // and new names, its other sensors' counts join every verdict.
   void setSharedState(SharedStateHook* hook) { shared_ = hook; }
@@ -206,6 +254,22 @@ class DnsScorer {
   std::string_view serverDomain(const IpAddress& server) { return server_domain_.set(server); }
   void formatReasons(const DnsPairRecord& r, const DnsFeatures& f, std::string_view last_name,
                      uint32_t now);
+
+  // The domain view (see DnsDomainRecord).
+  struct DomainFeatures {
+    double info_bytes[kWindows] = {}, new_names[kWindows] = {};
+    double info_day_bytes = 0, clients = 0, score = 0;
+  };
+  DnsDomainRecord& addToDomain(uint64_t domain_key, const IpAddress& client, const Clock& clk,
+                               uint32_t info_bits, bool novel);
+  // `all`: the clients too, also under the threshold (else left 0 there).
+  void computeDomain(const DnsDomainRecord& r, const Clock& clk, DomainFeatures& f, bool all) const;
+  const DnsVerdict* judgeDomain(DnsDomainRecord& r, const Clock& clk, std::string_view last_name,
+                                std::string_view domain);
+  StateTable<DnsDomainRecord> domains_;
+  DnsVerdict domain_verdict_;
+  bool domain_pending_ = false;
+  std::string domain_reasons_;
 
   DnsScoreConfig cfg_;
   std::shared_ptr<const NgramModel> model_;

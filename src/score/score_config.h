@@ -53,6 +53,15 @@ struct DnsScoreConfig {
   double weight_types = 0.25;
   double weight_rules = 0.5;  // x min(1, sum of score-rule weights of new names in the window)
   std::string model_path;     // empty: the built-in models/dns-trigram-v1.txt
+  // The domain view: one registered domain's information over all its
+  // clients (several hosts each under the pair thresholds). Its own verdict;
+  // it needs min_clients clients that sent new names, min_new_names new
+  // names in one window, and information over a threshold (0 disables one).
+  bool domain_enabled = true;
+  uint64_t domain_memory_bytes = 8ull << 20;  // per-domain records, per worker
+  std::array<uint32_t, kWindows> domain_info_bytes{3000, 3000, 3000};
+  uint32_t domain_daily_info_bytes = 0;
+  uint32_t domain_min_clients = 3;
 };
 
 struct TlsScoreConfig {

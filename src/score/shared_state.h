@@ -43,6 +43,26 @@ struct SharedPairView {
   double distinct = 0;  // fleet-wide distinct names of the pair (HyperLogLog)
 };
 
+// The fleet's totals of one registered domain over all clients of all
+// sensors (this one included): information bits, queries and new names per
+// window bucket, and the clients that sent names (HyperLogLog). The domain
+// view takes the larger of these and its local aggregate (never the sum:
+// the totals hold this sensor's part).
+enum SharedDomainField : uint8_t {
+  kDomainInfoBits,
+  kDomainQueries,
+  kDomainNewNames,
+  kDomainFields
+};
+using SharedDomainCounts = std::array<int64_t, kDomainFields>;
+struct SharedDomainView {
+  struct Window {
+    uint32_t bucket = 0;
+    SharedDomainCounts cur{}, prev{};
+  } w[kWindows];
+  double clients = 0;
+};
+
 // Fleet-wide alert suppression: one alert per pair and interval over all
 // sensors. Unknown when the fleet cannot say (Redis down): local
 // suppression alone then applies (fail open).
@@ -60,7 +80,13 @@ class SharedStateHook {
                          bool lexical, uint32_t rule_centi) = 0;
   // Other sensors' counts for the pair; null when none are known.
   virtual const SharedPairView* view(uint64_t key) const = 0;
-  // Asks the fleet whether this sensor may raise the pair's alert now.
+  // The fleet's totals of a domain (score::domainKey); null when none.
+  virtual const SharedDomainView* domainView(uint64_t domain_key) const {
+    (void)domain_key;
+    return nullptr;
+  }
+  // Asks the fleet whether this sensor may raise the pair's alert now
+  // (the domain view's: `client` unset, one alert per domain).
   virtual ClaimOutcome claim(const IpAddress& client, std::string_view domain,
                              uint32_t signature_id, int64_t now, uint32_t suppress_seconds) = 0;
 

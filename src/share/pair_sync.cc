@@ -18,7 +18,9 @@ namespace {
 // buckets of the pair and of the domain, take back the information of names
 // another sensor had already sent (the fleet-wide "seen" test: a set per
 // domain and longest-window bucket), and return the pair's totals, its
-// distinct names and the domain's. Every key written gets its expiry here.
+// distinct names, and the domain's window totals (information, queries, new
+// names) and clients that sent new names. Every key written gets its
+// expiry here.
 // Keys: KEYS[1] .. ':p:<client>:<window>:<bucket>' (hash), ':d:<window>:<bucket>'
 // (hash), ':s:<bucket>' (set), ':h:<client>' and ':c' (HyperLogLog).
 constexpr const char* kPairScript = R"lua(
@@ -34,6 +36,7 @@ local function bump(k, dk, f, v)
 end
 local p = 4
 local wins = {}
+local fresh = false
 for i = 1, nwin do
   local width = tonumber(ARGV[p])
   local b = tonumber(ARGV[p + 1])
@@ -42,6 +45,7 @@ for i = 1, nwin do
   for f = 1, 8 do
     local v = tonumber(ARGV[p + 1 + f])
     if v ~= 0 then bump(w.pk .. b, w.dk .. b, f, v) end
+    if f == 4 and v > 0 then fresh = true end
     local v2 = tonumber(ARGV[p + 9 + f])
     if v2 ~= 0 then bump(w.pk .. (b - 1), w.dk .. (b - 1), f, v2) end
   end
@@ -93,10 +97,13 @@ for i = 1, nwin do
 end
 redis.call('EXPIRE', hll, sttl)
 out[#out + 1] = redis.call('PFCOUNT', hll)
-local lw = wins[nwin]
-out[#out + 1] = redis.call('HMGET', lw.dk .. lw.b, 'i', 'q', 'u')
+for i = 1, nwin do
+  local w = wins[i]
+  out[#out + 1] = redis.call('HMGET', w.dk .. w.b, 'i', 'q', 'u')
+  out[#out + 1] = redis.call('HMGET', w.dk .. (w.b - 1), 'i', 'q', 'u')
+end
 local dc = base .. ':c'
-redis.call('PFADD', dc, client)
+if fresh or nn > 0 then redis.call('PFADD', dc, client) end
 redis.call('EXPIRE', dc, sttl)
 out[#out + 1] = redis.call('PFCOUNT', dc)
 return out
@@ -171,11 +178,21 @@ bool replyCounts(const fleet::RedisReply& r, score::SharedCounts& out) {
   return true;
 }
 
+bool replyDomainCounts(const fleet::RedisReply& r, score::SharedDomainCounts& out) {
+  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != score::kDomainFields)
+    return false;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!replyInt(r.elements[i], out[i])) return false;
+    out[i] = bounded(out[i]);
+  }
+  return true;
+}
+
 constexpr std::size_t kSlots = fleet::kSlots;
 }  // namespace
 
 bool parsePairReply(const fleet::RedisReply& r, PairTotals& out) {
-  constexpr std::size_t kExpected = 2 * score::kWindows + 3;
+  constexpr std::size_t kExpected = 4 * score::kWindows + 2;
   if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != kExpected) return false;
   for (int i = 0; i < score::kWindows; ++i) {
     if (!replyCounts(r.elements[2 * i], out.cur[i]) ||
@@ -183,7 +200,18 @@ bool parsePairReply(const fleet::RedisReply& r, PairTotals& out) {
       return false;
     }
   }
-  return replyInt(r.elements[2 * score::kWindows], out.distinct);
+  if (!replyInt(r.elements[2 * score::kWindows], out.distinct)) return false;
+  const std::size_t d = 2 * score::kWindows + 1;
+  for (int i = 0; i < score::kWindows; ++i) {
+    if (!replyDomainCounts(r.elements[d + 2 * i], out.domain_cur[i]) ||
+        !replyDomainCounts(r.elements[d + 2 * i + 1], out.domain_prev[i])) {
+      return false;
+    }
+  }
+  if (!replyInt(r.elements[kExpected - 1], out.clients)) return false;
+  out.distinct = bounded(out.distinct);
+  out.clients = bounded(out.clients);
+  return true;
 }
 
 bool parseClaimReply(const fleet::RedisReply& r, bool& granted, int64_t& count) {
@@ -268,8 +296,15 @@ const score::SharedPairView* PairSync::view(uint64_t key) const {
   return it != pairs_.end() && it->second.has_view ? &it->second.view : nullptr;
 }
 
+const score::SharedDomainView* PairSync::domainView(uint64_t domain_key) const {
+  if (domains_.empty()) return nullptr;
+  const auto it = domains_.find(domain_key);
+  return it != domains_.end() ? &it->second.view : nullptr;
+}
+
 std::size_t PairSync::memoryBytes() const {
   return pairs_.size() * (sizeof(Shared) + sizeof(uint64_t) + 2 * sizeof(void*)) +
+         domains_.size() * (sizeof(SharedDomain) + sizeof(uint64_t) + 2 * sizeof(void*)) +
          dirty_.capacity() * sizeof(Dirty) + names_.capacity() * sizeof(Name) +
          dirty_index_.size() * (sizeof(uint64_t) * 2 + 2 * sizeof(void*));
 }
@@ -283,6 +318,9 @@ void PairSync::expire(uint32_t now) {
     } else {
       ++it;
     }
+  }
+  for (auto it = domains_.begin(); it != domains_.end();) {
+    it = now > it->second.last_reply + keep ? domains_.erase(it) : std::next(it);
   }
 }
 
@@ -304,7 +342,10 @@ bool PairSync::collect(score::DnsScorer& scorer, uint32_t now, Flush& out) {
     if (r == nullptr) continue;
     auto it = pairs_.find(d.key);
     if (it == pairs_.end()) {
-      if (scorer.scoreOf(d.key, r->last_seen) < opt_.floor_score * alert_score_) {
+      // A pair under the floor is still shared when its domain's view is
+      // over it: the hosts of a spread leak are each far under their own.
+      if (scorer.scoreOf(d.key, r->last_seen) < opt_.floor_score * alert_score_ &&
+          scorer.domainScoreOf(d.domain, r->last_seen) < opt_.floor_score) {
         ++stats_.below_floor;
         continue;
       }
@@ -513,6 +554,22 @@ void PairSync::apply(const Flush& flush, const fleet::BatchResult& result,
     v.distinct = static_cast<double>(distinct);
     s.view = v;
     s.has_view = true;
+    const uint64_t dkey = score::domainKey(item.domain);
+    auto dit = domains_.find(dkey);
+    if (dit == domains_.end() && domains_.size() < opt_.max_pairs)
+      dit = domains_.emplace(dkey, SharedDomain{}).first;
+    if (dit != domains_.end()) {
+      SharedDomain& sd = dit->second;
+      for (int i = 0; i < score::kWindows; ++i) {
+        // A later reply of a later bucket wins; an older one is stale.
+        if (item.bucket[i] < sd.view.w[i].bucket) continue;
+        sd.view.w[i].bucket = item.bucket[i];
+        sd.view.w[i].cur = totals.domain_cur[i];
+        sd.view.w[i].prev = totals.domain_prev[i];
+      }
+      sd.view.clients = static_cast<double>(totals.clients);
+      sd.last_reply = item.last_seen;
+    }
     if (changed) changed(item);
   }
   for (std::size_t i : flush.loads) {

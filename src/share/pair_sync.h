@@ -63,6 +63,9 @@ const std::string& claimScriptSha();
 struct PairTotals {
   std::array<score::SharedCounts, score::kWindows> cur{}, prev{};
   int64_t distinct = 0;
+  // The domain's, over all clients: per window its current and previous bucket.
+  std::array<score::SharedDomainCounts, score::kWindows> domain_cur{}, domain_prev{};
+  int64_t clients = 0;
 };
 bool parsePairReply(const fleet::RedisReply& r, PairTotals& out);
 // The claim script's reply {granted 0/1, alerts so far}; false on anything else.
@@ -84,6 +87,7 @@ class PairSync final : public score::SharedStateHook {
   void novelName(uint64_t key, uint64_t fingerprint, uint32_t now, uint32_t info_bits, bool lexical,
                  uint32_t rule_centi) override;
   const score::SharedPairView* view(uint64_t key) const override;
+  const score::SharedDomainView* domainView(uint64_t domain_key) const override;
   score::ClaimOutcome claim(const IpAddress& client, std::string_view domain, uint32_t signature_id,
                             int64_t now, uint32_t suppress_seconds) override;
 
@@ -156,6 +160,10 @@ class PairSync final : public score::SharedStateHook {
     IpAddress client, server;
     std::string domain;
   };
+  struct SharedDomain {
+    score::SharedDomainView view;
+    uint32_t last_reply = 0;  // packet time of the last pair reply that carried it
+  };
   void expire(uint32_t now);
 
   std::array<uint32_t, score::kWindows> windows_;
@@ -165,6 +173,7 @@ class PairSync final : public score::SharedStateHook {
   std::unordered_map<uint64_t, uint32_t> dirty_index_;  // key -> dirty_ index
   std::vector<Name> names_;
   std::unordered_map<uint64_t, Shared> pairs_;
+  std::unordered_map<uint64_t, SharedDomain> domains_;  // score::domainKey -> fleet totals
   std::vector<uint64_t> load_slots_;  // bitmap: slots whose node may lack the script
   RoundTrip claim_rt_;
   bool defer_claims_ = false;

@@ -20,11 +20,18 @@ using namespace exfilwatch::fleet;
 void use(const RedisReply& r) {
   exfilwatch::share::PairTotals totals;
   if (exfilwatch::share::parsePairReply(r, totals)) {
+    auto bounded = [](int64_t v) { return v <= (int64_t{1} << 48) && v >= -(int64_t{1} << 48); };
     for (const auto& c : totals.cur) {
       for (const int64_t v : c) {
-        if (v > (int64_t{1} << 48) || v < -(int64_t{1} << 48)) __builtin_trap();
+        if (!bounded(v)) __builtin_trap();
       }
     }
+    for (const auto& c : totals.domain_cur) {
+      for (const int64_t v : c) {
+        if (!bounded(v)) __builtin_trap();
+      }
+    }
+    if (!bounded(totals.clients) || !bounded(totals.distinct)) __builtin_trap();
   }
   bool granted = false;
   int64_t count = 0;

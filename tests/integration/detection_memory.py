@@ -18,6 +18,7 @@ FLOOD = os.environ.get("SCORE_FLOOD", "")
 PACKETS = int(os.environ.get("FLOOD_PACKETS", "5000000"))
 DNS_BUDGET = 32 << 20
 SEEN_BUDGET = 8 << 20
+DOMAIN_BUDGET = 2 << 20  # the domain view's table
 TLS_BUDGET = 1 << 20
 
 
@@ -41,6 +42,7 @@ with tempfile.TemporaryDirectory() as d:
     with open(cfg, "w") as f:
         f.write("rules:\n  enabled: false\nscore:\n"
                 f"  dns:\n    memory_bytes: {DNS_BUDGET}\n    seen_names_bytes: {SEEN_BUDGET}\n"
+                f"    domain:\n      memory_bytes: {DOMAIN_BUDGET}\n"
                 f"  tls:\n    memory_bytes: {TLS_BUDGET}\n    max_flows: 1024\n    hello_buffers: 16\n")
     st_small, rss_small, _ = run(100_000, cfg)
     st, rss, err = run(PACKETS, cfg)
@@ -50,12 +52,13 @@ with tempfile.TemporaryDirectory() as d:
     pkts = re.search(r"(\d+) packets", err)
     print(f"flood: {pkts.group(1) if pkts else '?'} queries from 1,000 clients; "
           f"peak RSS {rss / 2**20:.1f} MiB (100k-query run: {rss_small / 2**20:.1f} MiB); "
-          f"budget dns {DNS_BUDGET >> 20} MiB + seen names {SEEN_BUDGET >> 20} MiB")
+          f"budget dns {DNS_BUDGET >> 20} MiB + seen names {SEEN_BUDGET >> 20} MiB + domains "
+          f"{DOMAIN_BUDGET >> 20} MiB")
     if m:
         pairs, cap, ev, bpp, mem = int(m.group(1)), int(m.group(2)), int(m.group(3)), float(m.group(4)), int(m.group(5))
         print(f"pairs tracked {pairs}/{cap}, evictions {ev}, {bpp:.1f} bytes per tracked pair, "
               f"scoring memory {mem / 2**20:.1f} MiB")
-        check(mem <= DNS_BUDGET + SEEN_BUDGET, "scoring tables within the configured budget")
+        check(mem <= DNS_BUDGET + SEEN_BUDGET + DOMAIN_BUDGET, "scoring tables within the configured budget")
         check(bpp <= 256, f"bytes per tracked pair <= 256 ({bpp:.1f})")
         check(ev > 0 and pairs == cap, "the table filled and evicted (LRU), counted")
     check(rss - rss_small <= 8 << 20,

@@ -3,6 +3,7 @@
 capture validates against Suricata 8's own EVE schema
 (../shared/corpus/eve/suricata-8.0.6-schema.json), extended in exactly one
 place: the top-level object `exfilwatch` (docs/eve-exfilwatch.schema.json).
+The fleet lab's 5-host spread is added for the domain view's alert.
 Also: every record has a 51-bit flow_id and the capture's pcap_filename; DNS
 records use the v3 layout; every alert about a DNS message shares its
 flow_id with that message's DNS record (the analyst's pivot); TLS alerts
@@ -141,6 +142,8 @@ def chunks(stream):
 def main():
     pcaps = captures()
     check(len(pcaps) >= 100, f"{len(pcaps)} shared captures found")
+    # the fleet lab's leak spread over 5 hosts: the domain view's alert (9000005)
+    pcaps.append(os.path.join(SOURCE, "tests", "data", "fleet-lab", "spread-5hosts.pcap"))
     proc = subprocess.Popen([EXE, "replay", "--dns-log", *pcaps], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, errors="surrogateescape")
     records = 0
@@ -149,7 +152,7 @@ def main():
     flows = {}  # (pcap, pcap_cnt) -> flow ids of DNS records
     alert_refs = []  # DNS alerts: (pcap, pcap_cnt, flow_id)
     bad_flow = bad_pcap = bad_dns = 0
-    tls_alerts = tls_with_hello = 0
+    tls_alerts = tls_with_hello = domain_alerts = 0
     known = set(pcaps)
     with multiprocessing.Pool(os.cpu_count() or 1, initializer=init) as pool:
         for errs, facts in pool.imap(validate, chunks(proc.stdout)):
@@ -170,6 +173,7 @@ def main():
                         if dver != 3 or dtype not in ("request", "response"):
                             bad_dns += 1
                         alert_refs.append((pcap, cnt, flow))
+                    domain_alerts += sid == 9000005
                     if sid in (9000003, 9000004):
                         tls_alerts += 1
                         tls_with_hello += hello
@@ -190,6 +194,7 @@ def main():
     check(alert_refs and not unmatched,
           f"{len(alert_refs)} DNS alerts share flow_id with their message's dns record "
           f"({len(unmatched)} do not: {unmatched[:3]})")
+    check(domain_alerts > 0, f"domain-view alerts (9000005) validate too ({domain_alerts})")
     check(tls_alerts > 0 and tls_with_hello > 0,
           f"TLS alerts carry tls.sni, tls.ja3.hash and tls.ja4 ({tls_with_hello} of {tls_alerts})")
     for pcap, seen in sorted(tls_servers.items()):

@@ -36,6 +36,9 @@ SHARED = os.environ.get("SHARED_DIR", os.path.join(SOURCE, "..", "shared"))
 LAB_DATA = os.path.join(SOURCE, "tests", "data", "fleet-lab")
 BENIGN = os.path.join(SHARED, "captures", "benign-dns.pcap")
 SCORE_SIDS = {9000001, 9000003, 9000004}
+# The domain view: one registered domain over all its clients. Its client
+# (src_ip) is whichever host's query tipped it, so it is compared per domain.
+DOMAIN_SID = 9000005
 START_TIMEOUT = 120  # rule compilation on a cold cache; not a performance bound
 
 # The leaks of tests/data/fleet-lab (README there) and the domain each uses.
@@ -130,6 +133,16 @@ def pairs(alerts):
     """Counter of (signature_id, client, registered domain) over initial alerts."""
     return collections.Counter((a["alert"]["signature_id"], a.get("src_ip"), domain_of(a))
                                for a in initial(alerts))
+
+
+def pairs_without_domain_view(alerts):
+    """pairs() of every verdict but the domain view's (per domain, not per client)."""
+    return collections.Counter({k: v for k, v in pairs(alerts).items() if k[0] != DOMAIN_SID})
+
+
+def domain_view(alerts, domain):
+    """Initial domain-view alerts naming `domain`."""
+    return [a for a in initial(for_domain(alerts, domain)) if a["alert"]["signature_id"] == DOMAIN_SID]
 
 
 def score_pairs(alerts):

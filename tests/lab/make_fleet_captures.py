@@ -7,7 +7,7 @@ tests/data/fleet-lab/, with the shared lab's tools, as root:
   tunnel-shaped), re-timed to one query every 4 s (0.5 B/s) over one hour;
 - base32-leak.pcap: 32 bytes per query as 52 base32 characters (every
   query is tunnel-shaped), one query every 0.5 s for 24 s;
-- spread-5hosts.pcap: 8 bytes per query as 16 hex characters plus a
+- spread-5hosts.pcap: 4 bytes per query as 8 hex characters plus a
   sequence number, one query every 4.8 s over one hour, the client
   address rewritten per query in turn to 10.53.0.2-6
   (inside the VXLAN frame: the five hosts behind one mirrored ENI), so
@@ -65,8 +65,9 @@ CAPTURES = {
     "slow-leak": ("drip-relay.net", lambda d: hex_names(d, 1800, SEED, 2), 4.0, None),
     # 48 queries x 32 B
     "base32-leak": ("b32-drop.org", lambda d: base32_names(d, 1536), 0.5, None),
-    # 750 queries x 8 B = 6,000 B over 3,600 s, 150 queries and 1,200 B per host
-    "spread-5hosts": ("fanout-sync.com", lambda d: hex_names(d, 6000, SEED + 2, 8), 4.8,
+    # 750 queries x 4 B = 3,000 B over 3,600 s, 150 queries and 600 B per host:
+    # no host crosses a per-pair threshold (1 h window nor daily budget)
+    "spread-5hosts": ("fanout-sync.com", lambda d: hex_names(d, 3000, SEED + 2, 4), 4.8,
                       ["10.53.0.%d" % h for h in range(2, 7)]),
 }
 

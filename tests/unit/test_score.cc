@@ -495,3 +495,142 @@ TEST_CASE("plausibleTld: a last label a resolver could route") {
   CHECK_FALSE(plausibleTld(""));
   CHECK_FALSE(plausibleTld("example."));
 }
+
+namespace {
+// Queries of `names` from `clients` in turn, one every `gap` seconds from
+// `t0`; counts pair and domain verdicts and keeps the last domain reasons.
+struct SpreadRun {
+  int pair = 0, domain = 0;
+  std::string reasons;
+};
+SpreadRun spread(DnsScorer& s, const std::vector<std::string>& names, std::string_view reg,
+                 int clients, uint32_t t0, uint32_t gap) {
+  dns::Parser parser;
+  dns::DnsMessage msg;
+  WeirdCounters weird;
+  PacketContext pkt;
+  SpreadRun out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const uint8_t client[4] = {10, 3, static_cast<uint8_t>(i % clients / 250),
+                               static_cast<uint8_t>(1 + i % clients % 250)};
+    pkt.src = IpAddress::v4(client);
+    pkt.ts.sec = t0 + static_cast<uint32_t>(i) * gap;
+    const auto m = query(names[i]);
+    REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+    if (s.observeQuery(pkt, msg, reg, RuleHits{}) != nullptr) ++out.pair;
+    if (const DnsVerdict* v = s.takeDomainVerdict()) {
+      ++out.domain;
+      out.reasons.assign(v->reasons);
+      CHECK(v->domain == reg);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("DNS scorer: the domain view flags a leak spread over clients that no pair crosses") {
+  DnsScoreConfig cfg;
+  cfg.memory_bytes = 1 << 20;
+  cfg.seen_names_bytes = 1 << 20;
+  cfg.domain_memory_bytes = 1 << 16;
+  std::mt19937_64 rng(22);
+  // 3,000 bytes as 750 names of 8 hex characters and a sequence number,
+  // one every 4.8 s (here 5 s) over an hour, from 5 hosts in turn.
+  std::vector<std::string> leak;
+  for (int i = 1; i <= 750; ++i) {
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08llx", static_cast<unsigned long long>(rng() >> 32));
+    leak.push_back(std::string(hex) + "." + std::to_string(i) + ".spread-example.com");
+  }
+  {
+    DnsScorer s(cfg, NgramModel::builtin(), 3600, LexicalThresholds{});
+    const SpreadRun r = spread(s, leak, "spread-example.com", 5, 100000, 5);
+    CHECK(r.pair == 0);    // each host: a fifth, under every pair threshold
+    CHECK(r.domain == 1);  // once per suppression interval
+    CHECK(r.reasons.find("clients=5 ") != std::string::npos);
+    CHECK(r.reasons.find("domain_info_bytes_1h=") != std::string::npos);
+    CHECK(s.stats().domain_verdicts == 1);
+  }
+  {
+    // The same leak from one host is the pair's verdict, not the domain's.
+    DnsScorer s(cfg, NgramModel::builtin(), 3600, LexicalThresholds{});
+    const SpreadRun r = spread(s, leak, "spread-example.com", 1, 100000, 5);
+    CHECK(r.pair >= 1);
+    CHECK(r.domain == 0);
+  }
+  {
+    // Off: nothing.
+    DnsScoreConfig off = cfg;
+    off.domain_enabled = false;
+    DnsScorer s(off, NgramModel::builtin(), 3600, LexicalThresholds{});
+    CHECK(spread(s, leak, "spread-example.com", 5, 100000, 5).domain == 0);
+  }
+  {
+    // 200 hosts asking the same 40 antivirus-style hex names: a name any
+    // client asked before adds nothing, so the domain's information is the
+    // 40 names once.
+    std::vector<std::string> av;
+    std::vector<std::string> popular;
+    for (int i = 0; i < 40; ++i) {
+      char hex[33];
+      std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                    static_cast<unsigned long long>(rng()));
+      popular.push_back(std::string(hex) + ".avqs.av-example.net");
+    }
+    for (int c = 0; c < 200; ++c)
+      for (const auto& n : popular) av.push_back(n);
+    std::shuffle(av.begin(), av.end(), rng);
+    DnsScorer s(cfg, NgramModel::builtin(), 3600, LexicalThresholds{});
+    const SpreadRun r = spread(s, av, "av-example.net", 200, 200000, 1);
+    CHECK(r.domain == 0);
+    CHECK(s.domainScoreOf("av-example.net", 200000 + 8000) < 1.0);
+  }
+  {
+    // 300 hosts, one random-ID name each (a cloud function's host): as
+    // much new information, but no host uses a channel.
+    std::vector<std::string> ids;
+    for (int c = 0; c < 300; ++c) {
+      char hex[33];
+      std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                    static_cast<unsigned long long>(rng()));
+      ids.push_back(std::string(hex) + ".fn.cloud-example.com");
+    }
+    DnsScorer s(cfg, NgramModel::builtin(), 3600, LexicalThresholds{});
+    const SpreadRun r = spread(s, ids, "cloud-example.com", 300, 300000, 2);
+    CHECK(r.domain == 0);
+    CHECK(s.domains() == 0);  // no host used the domain repeatedly: no record
+    // The same 300 names from 5 hosts: each a channel, the domain's total
+    // over its threshold.
+    DnsScorer five(cfg, NgramModel::builtin(), 3600, LexicalThresholds{});
+    CHECK(spread(five, ids, "cloud-example.com", 5, 300000, 2).domain == 1);
+  }
+}
+
+TEST_CASE("DNS scorer: the domain view's table is bounded") {
+  DnsScoreConfig cfg;
+  cfg.memory_bytes = 1 << 20;
+  cfg.seen_names_bytes = 1 << 16;
+  cfg.domain_memory_bytes = 1 << 16;
+  DnsScorer s(cfg, NgramModel::builtin(), 300, LexicalThresholds{});
+  const std::size_t mem = s.memoryBytes();
+  dns::Parser parser;
+  dns::DnsMessage msg;
+  WeirdCounters weird;
+  PacketContext pkt;
+  const uint8_t client[4] = {10, 4, 0, 1};
+  pkt.src = IpAddress::v4(client);
+  const std::size_t cap = StateTable<DnsDomainRecord>::capacityFor(cfg.domain_memory_bytes);
+  // Each domain used repeatedly (min_new_names names), so each is recorded.
+  for (int i = 0; i < 20000; ++i) {
+    const std::string reg = "d" + std::to_string(i) + ".example";
+    for (uint32_t k = 0; k < cfg.min_new_names; ++k) {
+      const auto m = query("x" + std::to_string(k) + "." + reg);
+      REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+      pkt.ts.sec = 1000 + i;
+      s.observeQuery(pkt, msg, reg, RuleHits{});
+    }
+  }
+  CHECK(s.domains() == cap);
+  CHECK(s.domainEvictions() == 20000 - cap);
+  CHECK(s.memoryBytes() == mem);
+}

@@ -66,7 +66,8 @@ Deltas deltas(const std::vector<std::string>& a) {
   return d;
 }
 
-fleet::RedisReply counts(const SharedCounts& c) {
+template <class Counts>
+fleet::RedisReply counts(const Counts& c) {
   fleet::RedisReply r;
   r.type = fleet::RedisReply::Type::Array;
   for (int64_t v : c) {
@@ -80,7 +81,8 @@ fleet::RedisReply counts(const SharedCounts& c) {
 
 // The script's reply: the fleet totals are what was sent plus `others`
 // (every window, current bucket).
-fleet::BatchResult reply(const share::PairSync::Flush& f, const SharedCounts& others) {
+fleet::BatchResult reply(const share::PairSync::Flush& f, const SharedCounts& others,
+                         const SharedDomainCounts& domain = {}, int64_t clients = 42) {
   fleet::BatchResult res;
   for (std::size_t i = 0; i < f.batch.size(); ++i) {
     res.replies.emplace_back();
@@ -99,8 +101,14 @@ fleet::BatchResult reply(const share::PairSync::Flush& f, const SharedCounts& ot
     n.type = fleet::RedisReply::Type::Integer;
     n.integer = 42;
     r.elements.push_back(n);
-    r.elements.push_back(counts({}));  // domain (not read here)
-    r.elements.push_back(n);
+    for (int i = 0; i < kWindows; ++i) {
+      r.elements.push_back(counts(domain));                // the domain's current bucket ...
+      r.elements.push_back(counts(SharedDomainCounts{}));  // ... and previous one
+    }
+    fleet::RedisReply c;
+    c.type = fleet::RedisReply::Type::Integer;
+    c.integer = clients;
+    r.elements.push_back(c);
     res.replies[item.command] = r;
   }
   return res;
@@ -269,4 +277,36 @@ TEST_CASE("shared state: scripts have stable SHA-1s") {
   CHECK(share::pairScriptSha().size() == 40);
   CHECK(share::claimScriptSha().size() == 40);
   CHECK(share::pairScriptSha() != share::claimScriptSha());
+}
+
+TEST_CASE("shared state: the domain view reads the fleet's domain totals") {
+  Fixture fx;
+  const uint32_t t0 = 1'000'200;
+  for (int i = 0; i < 20; ++i) CHECK(fx.hexQuery(t0 + i) == nullptr);
+  CHECK(fx.s->takeDomainVerdict() == nullptr);  // one client: never the domain view
+  share::PairSync::Flush f;
+  REQUIRE(fx.sync.collect(*fx.s, t0 + 20, f));
+  REQUIRE(f.items.size() == 1);
+  CHECK(fx.sync.domainView(domainKey("leak-example.com")) == nullptr);
+  // The fleet: 4,000 bytes in 300 new names from 6 hosts in every window.
+  SharedDomainCounts domain{};
+  domain[kDomainInfoBits] = 4000 * 8;
+  domain[kDomainNewNames] = 300;
+  domain[kDomainQueries] = 300;
+  fx.sync.apply(f, reply(f, SharedCounts{}, domain, 6), nullptr);
+  const SharedDomainView* v = fx.sync.domainView(domainKey("leak-example.com"));
+  REQUIRE(v != nullptr);
+  CHECK(v->clients == doctest::Approx(6));
+  CHECK(v->w[2].cur[kDomainInfoBits] == 4000 * 8);
+  CHECK(fx.s->domainScoreOf("leak-example.com", t0 + 20) >= 1.0);
+  const DnsVerdict* dv = fx.s->reevaluateDomain("leak-example.com");
+  REQUIRE(dv != nullptr);
+  CHECK_FALSE(dv->update);
+  CHECK(dv->reasons.find("clients=6 ") != std::string_view::npos);
+  CHECK(fx.s->reevaluateDomain("leak-example.com") == nullptr);  // one per interval
+  // A reply of the old shape (no domain totals) is refused.
+  fleet::RedisReply old = reply(f, SharedCounts{}).replies[f.items[0].command];
+  old.elements.resize(2 * kWindows + 3);
+  share::PairTotals totals;
+  CHECK_FALSE(share::parsePairReply(old, totals));
 }
