@@ -106,7 +106,12 @@ def main():
                     dc.prom_query(pport, t["expr"])
             text = dc.scrape(mport)
             no_nan(text)
-            cpu = dc.metric_values(text, "process_cpu_seconds_total")[""]
+            # CPU time moves in clock ticks (10 ms): the traffic above may
+            # fit in one; scraping costs the sensor CPU too, so it advances.
+            cpu = dc.wait_until(
+                lambda: (lambda v: v if v > first["process_cpu_seconds_total"] else None)(
+                    dc.metric_values(dc.scrape(mport), "process_cpu_seconds_total")[""]),
+                30, "process_cpu_seconds_total advancing")
             assert cpu > first["process_cpu_seconds_total"], (cpu, first)
             # One label name for the worker on every per-worker series.
             for name in PER_WORKER:
