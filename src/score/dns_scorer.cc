@@ -15,6 +15,17 @@ namespace exfilwatch::score {
 
 namespace {
 constexpr uint32_t kDaySeconds = 86400;
+
+// The information of a record's daily budget in the 24 hours ending `now`,
+// sliding like the windows: the previous day weighs what is left of it.
+template <class Record>
+double dayBytes(const Record& r, uint32_t now) {
+  const uint32_t day = now / kDaySeconds;
+  const double left = 1.0 - static_cast<double>(now % kDaySeconds) / kDaySeconds;
+  if (day <= r.day) return r.day_info + (day == r.day ? r.prev_day_info * left : r.prev_day_info);
+  if (day == r.day + 1u) return r.day_info * left;
+  return 0;
+}
 constexpr uint64_t kKeySeed = 0x6a09e667f3bcc909ULL;  // fixed: replays are reproducible
 
 uint8_t entropyBin(double e) {
@@ -468,19 +479,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   f.max_label = r.max_label;
   f.queries_total = r.queries_total;
   f.info_total_bytes = r.info_total_bits / 8.0;
-  {
-    // The daily budget, sliding like the windows: the previous day weighs
-    // what is left of it in the 24 hours ending now.
-    const uint32_t day = clk.now / kDaySeconds;
-    const double left = 1.0 - static_cast<double>(clk.now % kDaySeconds) / kDaySeconds;
-    if (day <= r.day) {
-      f.info_day_bytes = r.day_info + (day == r.day ? r.prev_day_info * left : r.prev_day_info);
-    } else if (day == r.day + 1u) {
-      f.info_day_bytes = r.day_info * left;
-    } else {
-      f.info_day_bytes = 0;
-    }
-  }
+  f.info_day_bytes = dayBytes(r, clk.now);
   f.entropy_max = r.entropy_max_q / 30.0;
   f.entropy_p90 = 0.0;
   uint32_t total = 0;
@@ -680,13 +679,7 @@ void DnsScorer::computeDomain(const DnsDomainRecord& r, const Clock& clk, Domain
       f.new_names[i] = std::max(f.new_names[i], names);
     }
   }
-  const uint32_t day = clk.now / kDaySeconds;
-  const double left = 1.0 - static_cast<double>(clk.now % kDaySeconds) / kDaySeconds;
-  if (day <= r.day) {
-    f.info_day_bytes = r.day_info + (day == r.day ? r.prev_day_info * left : r.prev_day_info);
-  } else if (day == r.day + 1u) {
-    f.info_day_bytes = r.day_info * left;
-  }
+  f.info_day_bytes = dayBytes(r, clk.now);
   auto ratio = [](double x, double t) { return t > 0 ? x / t : 0.0; };
   for (int i = 0; i < kWindows; ++i)
     f.score = std::max(f.score, ratio(f.info_bytes[i], cfg_.domain_info_bytes[i]));
