@@ -242,13 +242,17 @@ void EveFormatter::record(dns::Section section, const dns::DnsMessage& msg,
   // sshfp in answers only: elsewhere those types keep their text in rdata.
   const bool answers = section == dns::Section::Answer;
   const bool soa_object = section != dns::Section::Additional;
+  // The record's data as presentation text in `rdata`.
+  auto rdataText = [&] {
+    scratch_.clear();
+    appendRdataText(scratch_, msg, rr);
+    w_.string("rdata", scratch_);
+  };
   if (rr.rdata_ok) {
     switch (rr.kind) {
       case RdataKind::Address:
       case RdataKind::Name:
-        scratch_.clear();
-        appendRdataText(scratch_, msg, rr);
-        w_.string("rdata", scratch_);
+        rdataText();
         break;
       case RdataKind::Mx:  // Suricata: the exchange only
         w_.string("rdata", msg.raw(rr.target));
@@ -278,9 +282,7 @@ void EveFormatter::record(dns::Section section, const dns::DnsMessage& msg,
           w_.uint("minimum", rr.soa_values[4]);
           w_.closeObject();
         } else {
-          scratch_.clear();
-          appendRdataText(scratch_, msg, rr);
-          w_.string("rdata", scratch_);
+          rdataText();
         }
         break;
       case RdataKind::Srv:
@@ -292,9 +294,7 @@ void EveFormatter::record(dns::Section section, const dns::DnsMessage& msg,
           w_.string("name", msg.raw(rr.target));
           w_.closeObject();
         } else {
-          scratch_.clear();
-          appendRdataText(scratch_, msg, rr);
-          w_.string("rdata", scratch_);
+          rdataText();
         }
         break;
       case RdataKind::Opt: {
