@@ -16,15 +16,18 @@ namespace exfilwatch::score {
 namespace {
 constexpr uint32_t kDaySeconds = 86400;
 
-// The information of a record's daily budget in the 24 hours ending `now`,
-// sliding like the windows: the previous day weighs what is left of it.
-template <class Record>
-double dayBytes(const Record& r, uint32_t now) {
+// The information of a daily budget in the 24 hours ending `now`, sliding
+// like the windows: the previous day weighs what is left of it.
+double dayBytesOf(uint32_t rec_day, double day_info, double prev_day_info, uint32_t now) {
   const uint32_t day = now / kDaySeconds;
   const double left = 1.0 - static_cast<double>(now % kDaySeconds) / kDaySeconds;
-  if (day <= r.day) return r.day_info + (day == r.day ? r.prev_day_info * left : r.prev_day_info);
-  if (day == r.day + 1u) return r.day_info * left;
+  if (day <= rec_day) return day_info + (day == rec_day ? prev_day_info * left : prev_day_info);
+  if (day == rec_day + 1u) return day_info * left;
   return 0;
+}
+template <class Record>
+double dayBytes(const Record& r, uint32_t now) {
+  return dayBytesOf(r.day, r.day_info, r.prev_day_info, now);
 }
 constexpr uint64_t kKeySeed = 0x6a09e667f3bcc909ULL;  // fixed: replays are reproducible
 
@@ -465,8 +468,15 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
     o.lexical = c.lexical_hits * cw + p.lexical_hits * pw;
     o.rule_weight = (c.rule_centi * cw + p.rule_centi * pw) / 100.0;
   }
+  f.info_day_bytes = dayBytes(r, clk.now);
   if (shared_ != nullptr) {
-    if (const SharedPairView* v = shared_->view(r.key)) addShared(*v, clk, f);
+    if (const SharedPairView* v = shared_->view(r.key)) {
+      addShared(*v, clk, f);
+      // Others' part of the budget may be negative (names taken back).
+      f.info_day_bytes =
+          std::max(0.0, f.info_day_bytes + dayBytesOf(v->day, static_cast<double>(v->day_cur),
+                                                      static_cast<double>(v->day_prev), clk.now));
+    }
   }
   // Profiles only for reasons and explain: the score does not use them, and
   // the histograms and HLL sit in the record's last cache line, which a
@@ -479,7 +489,6 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   f.max_label = r.max_label;
   f.queries_total = r.queries_total;
   f.info_total_bytes = r.info_total_bits / 8.0;
-  f.info_day_bytes = dayBytes(r, clk.now);
   f.entropy_max = r.entropy_max_q / 30.0;
   f.entropy_p90 = 0.0;
   uint32_t total = 0;

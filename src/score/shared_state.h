@@ -41,6 +41,10 @@ struct SharedWindow {
 struct SharedPairView {
   SharedWindow w[kWindows];
   double distinct = 0;  // fleet-wide distinct names of the pair (HyperLogLog)
+  // Other sensors' part of the daily budget: bytes on UTC day `day` and
+  // the day before (unix seconds / 86400, as DnsPairRecord::day).
+  uint32_t day = 0;
+  int64_t day_cur = 0, day_prev = 0;
 };
 
 // The fleet's totals of one registered domain over all clients of all

@@ -19,22 +19,35 @@ namespace {
 // another sensor had already sent (the fleet-wide "seen" test: a set per
 // domain and longest-window bucket), and return the pair's totals, its
 // distinct names, and the domain's window totals (information, queries, new
-// names) and clients that sent new names. Every key written gets its
+// names) and clients that sent new names, and the pair's daily budget
+// (bytes per UTC day, today and yesterday). Every key written gets its
 // expiry here.
 // Keys: KEYS[1] .. ':p:<client>:<window>:<bucket>' (hash), ':d:<window>:<bucket>'
-// (hash), ':s:<bucket>' (set), ':h:<client>' and ':c' (HyperLogLog).
+// (hash), ':s:<bucket>' (set), ':h:<client>' and ':c' (HyperLogLog),
+// ':y:<client>:<day>' (integer).
 constexpr const char* kPairScript = R"lua(
 local base = KEYS[1]
 local client = ARGV[1]
 local nwin = tonumber(ARGV[2])
 local slack = tonumber(ARGV[3])
+local day = tonumber(ARGV[4])
+local yk = base .. ':y:' .. client .. ':'
+local yttl = 2 * 86400 + slack
+local function daily(d, v)
+  if v ~= 0 then
+    redis.call('INCRBY', yk .. d, v)
+    redis.call('EXPIRE', yk .. d, yttl)
+  end
+end
+daily(day, tonumber(ARGV[5]))
+daily(day - 1, tonumber(ARGV[6]))
 local F = {'i', 'a', 'q', 'u', 'n', 'r', 'l', 'w'}
 local D = {true, false, true, true, false, false, false, false}
 local function bump(k, dk, f, v)
   redis.call('HINCRBY', k, F[f], v)
   if D[f] then redis.call('HINCRBY', dk, F[f], v) end
 end
-local p = 4
+local p = 7
 local wins = {}
 local fresh = false
 for i = 1, nwin do
@@ -81,6 +94,7 @@ for n = 1, nn do
       redis.call('EXPIRE', k, w.ttl)
       redis.call('EXPIRE', dk, w.ttl)
     end
+    daily(math.floor(t / 86400), -math.floor((bits + 4) / 8))
   else
     redis.call('PFADD', hll, fp)
   end
@@ -106,6 +120,8 @@ local dc = base .. ':c'
 if fresh or nn > 0 then redis.call('PFADD', dc, client) end
 redis.call('EXPIRE', dc, sttl)
 out[#out + 1] = redis.call('PFCOUNT', dc)
+out[#out + 1] = tonumber(redis.call('GET', yk .. day) or '0')
+out[#out + 1] = tonumber(redis.call('GET', yk .. (day - 1)) or '0')
 return out
 )lua";
 
@@ -192,7 +208,7 @@ constexpr std::size_t kSlots = fleet::kSlots;
 }  // namespace
 
 bool parsePairReply(const fleet::RedisReply& r, PairTotals& out) {
-  constexpr std::size_t kExpected = 4 * score::kWindows + 2;
+  constexpr std::size_t kExpected = 4 * score::kWindows + 4;
   if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != kExpected) return false;
   for (int i = 0; i < score::kWindows; ++i) {
     if (!replyCounts(r.elements[2 * i], out.cur[i]) ||
@@ -208,9 +224,15 @@ bool parsePairReply(const fleet::RedisReply& r, PairTotals& out) {
       return false;
     }
   }
-  if (!replyInt(r.elements[kExpected - 1], out.clients)) return false;
+  if (!replyInt(r.elements[kExpected - 3], out.clients) ||
+      !replyInt(r.elements[kExpected - 2], out.day_cur) ||
+      !replyInt(r.elements[kExpected - 1], out.day_prev)) {
+    return false;
+  }
   out.distinct = bounded(out.distinct);
   out.clients = bounded(out.clients);
+  out.day_cur = bounded(out.day_cur);
+  out.day_prev = bounded(out.day_prev);
   return true;
 }
 
@@ -312,7 +334,11 @@ std::size_t PairSync::memoryBytes() const {
 void PairSync::expire(uint32_t now) {
   const uint32_t keep = 2 * windows_.back() + opt_.ttl_slack_seconds;
   for (auto it = pairs_.begin(); it != pairs_.end();) {
-    if (now > it->second.last_flush + keep) {
+    // A pair with daily-budget bytes sent stays until its day is over:
+    // shared again from scratch, it would send them twice.
+    const Shared& s = it->second;
+    const bool day_open = s.sent_day_cur + s.sent_day_prev > 0 && now / 86400 <= s.day + 1u;
+    if (now > s.last_flush + keep && !day_open) {
       it = pairs_.erase(it);
       ++stats_.pairs_expired;
     } else {
@@ -374,6 +400,28 @@ bool PairSync::collect(score::DnsScorer& scorer, uint32_t now, Flush& out) {
     args.emplace_back(d.client.toString());
     args.emplace_back(std::to_string(score::kWindows));
     args.emplace_back(std::to_string(opt_.ttl_slack_seconds));
+    // The daily budget follows the record's day as the windows their buckets.
+    if (r->day != s.day) {
+      if (r->day == s.day + 1) {
+        s.sent_day_prev = s.sent_day_cur;
+        s.view.day_prev = s.view.day_cur;
+      } else {
+        s.sent_day_prev = 0;
+        s.view.day_prev = 0;
+      }
+      s.sent_day_cur = 0;
+      s.view.day_cur = 0;
+      s.day = r->day;
+      s.view.day = r->day;
+    }
+    item.day = r->day;
+    item.before_day_cur = s.sent_day_cur;
+    item.before_day_prev = s.sent_day_prev;
+    args.emplace_back(std::to_string(r->day));
+    args.emplace_back(std::to_string(int64_t{r->day_info} - s.sent_day_cur));
+    args.emplace_back(std::to_string(int64_t{r->prev_day_info} - s.sent_day_prev));
+    s.sent_day_cur = item.sent_day_cur = r->day_info;
+    s.sent_day_prev = item.sent_day_prev = r->prev_day_info;
     for (int i = 0; i < score::kWindows; ++i) {
       const auto& w = r->win[i];
       // Follow the record to its bucket: what was current became previous.
@@ -431,6 +479,8 @@ bool PairSync::collect(score::DnsScorer& scorer, uint32_t now, Flush& out) {
       // The batch is full: this pair's delta waits for the next flush.
       s.sent_cur = item.before_cur;
       s.sent_prev = item.before_prev;
+      s.sent_day_cur = item.before_day_cur;
+      s.sent_day_prev = item.before_day_prev;
       carry.push_back(d);
       continue;
     }
@@ -511,6 +561,10 @@ void PairSync::apply(const Flush& flush, const fleet::BatchResult& result,
         it->second.sent_cur[i] = item.before_cur[i];
         it->second.sent_prev[i] = item.before_prev[i];
       }
+      if (it->second.day == item.day) {
+        it->second.sent_day_cur = item.before_day_cur;
+        it->second.sent_day_prev = item.before_day_prev;
+      }
     };
     if (!replied) {
       ++stats_.replies_lost;
@@ -549,6 +603,11 @@ void PairSync::apply(const Flush& flush, const fleet::BatchResult& result,
         v.w[i].prev[k] = totals.prev[i][k] - item.sent_prev[i][k];
       }
       v.w[i].bucket = item.bucket[i];
+    }
+    if (s.day == item.day) {
+      v.day = item.day;
+      v.day_cur = totals.day_cur - item.sent_day_cur;
+      v.day_prev = totals.day_prev - item.sent_day_prev;
     }
     const int64_t distinct = totals.distinct;
     v.distinct = static_cast<double>(distinct);

@@ -66,6 +66,7 @@ struct PairTotals {
   // The domain's, over all clients: per window its current and previous bucket.
   std::array<score::SharedDomainCounts, score::kWindows> domain_cur{}, domain_prev{};
   int64_t clients = 0;
+  int64_t day_cur = 0, day_prev = 0;  // the pair's daily budget: today, yesterday
 };
 bool parsePairReply(const fleet::RedisReply& r, PairTotals& out);
 // The claim script's reply {granted 0/1, alerts so far}; false on anything else.
@@ -113,6 +114,8 @@ class PairSync final : public score::SharedStateHook {
       std::array<uint32_t, score::kWindows> bucket{};
       std::array<score::SharedCounts, score::kWindows> sent_cur{}, sent_prev{};  // after this flush
       std::array<score::SharedCounts, score::kWindows> before_cur{}, before_prev{};
+      uint32_t day = 0;  // the daily budget's, as the windows' above
+      int64_t sent_day_cur = 0, sent_day_prev = 0, before_day_cur = 0, before_day_prev = 0;
     };
     std::vector<Item> items;
     std::vector<std::size_t> loads;                             // SCRIPT LOAD commands, by index
@@ -155,6 +158,8 @@ class PairSync final : public score::SharedStateHook {
     score::SharedPairView view;  // others' counts
     std::array<uint32_t, score::kWindows> bucket{};
     std::array<score::SharedCounts, score::kWindows> sent_cur{}, sent_prev{};
+    uint32_t day = 0;
+    int64_t sent_day_cur = 0, sent_day_prev = 0;
     uint32_t last_flush = 0;
     bool has_view = false;
     IpAddress client, server;

@@ -42,6 +42,14 @@ def write_slow_leak(path):
     write_leak(path, [10, 53, 0, 7], 16, 16, bytes.hex, "c2-slow.net")
 
 
+def write_daily_leak(path):
+    """0.2 byte/s for four hours as 16 hex characters every 40 s: under
+    every window (about 900 bytes of information an hour), so only the
+    daily budget (1,600 bytes) catches it, after about two hours; a third
+    of it stays under the budget for the whole capture."""
+    write_leak(path, [10, 53, 0, 8], 8, 40, bytes.hex, "c2-daily.net", total=2880)
+
+
 def write_base32_leak(path, client=(10, 53, 0, 9), domain="b32-drop.net", total=30000):
     """A fast base32 leak: 30 bytes per name (48 characters), 4 names a second."""
     write_leak(path, list(client), 30, 0.25,

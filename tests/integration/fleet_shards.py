@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(__file__))
 import redis_common as rc  # noqa: E402
 from detection_common import check, finish, no_rules_config  # noqa: E402
-from fleet_leaks import write_base32_leak, write_slow_leak  # noqa: E402
+from fleet_leaks import write_base32_leak, write_daily_leak, write_slow_leak  # noqa: E402
 
 EXE = os.environ["EXFILWATCH"]
 SHARED = os.environ["SHARED_DIR"]
@@ -76,10 +76,12 @@ with tempfile.TemporaryDirectory() as d:
     write_slow_leak(slow)
     b32 = os.path.join(d, "base32-leak.pcap")
     write_base32_leak(b32)
+    daily = os.path.join(d, "daily-leak.pcap")
+    write_daily_leak(daily)
 
     captures = [os.path.join(SHARED, "captures", c) for c in
                 ("iodine-txt-base32.pcap", "iodine-null.pcap", "dns2tcp-txt.pcap", "benign-dns.pcap")]
-    captures += [slow, b32]
+    captures += [slow, b32, daily]
     for pcap in captures:
         name = os.path.basename(pcap)
         whole, _ = replay(pcap)
@@ -108,14 +110,19 @@ with tempfile.TemporaryDirectory() as d:
                 alone.update(initial_pairs(recs))
             check(bool(want) and all(alone[k] == 3 for k in want),
                   f"without --fleet the base32 leak is alerted once per shard: {dict(alone)}")
-        if pcap == slow:
-            check(bool(want), "the slow leak is detected on the whole capture")
+        if pcap in (slow, daily):
+            what = "slow" if pcap == slow else "daily-budget"
+            check(bool(want), f"the {what} leak is detected on the whole capture")
+            if pcap == daily:
+                first = next(a["exfilwatch"]["values"] for a in whole if a.get("event_type") == "alert")
+                check(first["info_bytes_1h"] < 2500 and first["info_bytes_24h"] > 1400,
+                      f"the daily-budget leak is caught by its 24-hour information, under the hour's: {first}")
             alone = Counter()
             for p in parts:
                 recs, _ = replay(p)
                 alone.update(initial_pairs(recs))
             check(not (set(want) & set(alone)),
-                  f"the slow leak is missed by each shard alone (without --fleet): {dict(alone)}")
+                  f"the {what} leak is missed by each shard alone (without --fleet): {dict(alone)}")
 
     # bad URL / password: a clear error naming the key, nothing replayed
     r = run([EXE, "replay", "--fleet", "redis://127.0.0.1:1", captures[0]])

@@ -53,10 +53,14 @@ std::vector<std::string> args(std::string_view wire) {
 struct Deltas {
   int64_t v[kWindows][2][kSharedFields];
   int64_t names;
+  int64_t day, day_cur, day_prev;  // the daily budget: its day and the two deltas
 };
 Deltas deltas(const std::vector<std::string>& a) {
   Deltas d{};
-  std::size_t p = 7;  // EVALSHA sha 1 key client nwin slack
+  d.day = std::stoll(a[7]);  // EVALSHA sha 1 key client nwin slack day today yesterday
+  d.day_cur = std::stoll(a[8]);
+  d.day_prev = std::stoll(a[9]);
+  std::size_t p = 10;
   for (int i = 0; i < kWindows; ++i) {
     p += 2;  // width, bucket
     for (int c = 0; c < 2; ++c)
@@ -82,7 +86,8 @@ fleet::RedisReply counts(const Counts& c) {
 // The script's reply: the fleet totals are what was sent plus `others`
 // (every window, current bucket).
 fleet::BatchResult reply(const share::PairSync::Flush& f, const SharedCounts& others,
-                         const SharedDomainCounts& domain = {}, int64_t clients = 42) {
+                         const SharedDomainCounts& domain = {}, int64_t clients = 42,
+                         int64_t others_today = 0) {
   fleet::BatchResult res;
   for (std::size_t i = 0; i < f.batch.size(); ++i) {
     res.replies.emplace_back();
@@ -109,6 +114,12 @@ fleet::BatchResult reply(const share::PairSync::Flush& f, const SharedCounts& ot
     c.type = fleet::RedisReply::Type::Integer;
     c.integer = clients;
     r.elements.push_back(c);
+    for (int64_t day : {item.sent_day_cur + others_today, item.sent_day_prev}) {
+      fleet::RedisReply y;
+      y.type = fleet::RedisReply::Type::Integer;
+      y.integer = day;
+      r.elements.push_back(y);
+    }
     res.replies[item.command] = r;
   }
   return res;
@@ -271,6 +282,56 @@ TEST_CASE("shared state: pairs below the local floor stay local") {
   REQUIRE(!f.items.empty());
   CHECK(n > 1);  // not at once: a few names are under the floor
   CHECK(deltas(args(f.batch.wire(f.items[0].command))).v[0][0][kSharedQueries] == 51 + n + 1);
+}
+
+TEST_CASE("shared state: the daily budget adds the fleet's bytes of the day") {
+  Fixture fx;
+  // A slow leak: windows out of reach, only the daily budget can catch it.
+  fx.cfg.info_bytes = {1'000'000, 1'000'000, 1'000'000};
+  fx.s = std::make_unique<DnsScorer>(fx.cfg, NgramModel::builtin(), 300, LexicalThresholds{});
+  fx.s->setSharedState(&fx.sync);
+  fx.sync.reconfigure(fx.cfg);
+  const uint32_t t0 = 20'000 * 86'400 + 3'600;  // early on UTC day 20,000
+  int n = 0;
+  share::PairSync::Flush f;
+  for (; n < 100 && !fx.sync.collect(*fx.s, t0 + n, f); ++n) fx.hexQuery(t0 + n);
+  REQUIRE(f.items.size() == 1);
+  Deltas d = deltas(args(f.batch.wire(f.items[0].command)));
+  CHECK(d.day == 20'000);
+  CHECK(d.day_cur > 0);
+  CHECK(d.day_prev == 0);
+  DnsFeatures before;
+  REQUIRE(fx.s->features(fx.key(), t0 + n, before));
+  CHECK(before.info_day_bytes == doctest::Approx(static_cast<double>(d.day_cur)));
+  CHECK(before.score < 1.0);
+  // Two other sensors carried 1,600 bytes of the same pair today.
+  fx.sync.apply(f, reply(f, SharedCounts{}, {}, 1, 1600), nullptr);
+  DnsFeatures after;
+  REQUIRE(fx.s->features(fx.key(), t0 + n, after));
+  CHECK(after.info_day_bytes == doctest::Approx(before.info_day_bytes + 1600));
+  const DnsVerdict* v = fx.s->reevaluate(fx.key(), "leak-example.com");
+  REQUIRE(v != nullptr);
+  CHECK(v->reasons.find("info_bytes_24h=") != std::string_view::npos);
+
+  // Only the change goes next; a new UTC day moves today's bytes to yesterday.
+  fx.hexQuery(t0 + 200);
+  share::PairSync::Flush g;
+  REQUIRE(fx.sync.collect(*fx.s, t0 + 200, g));
+  const Deltas e = deltas(args(g.batch.wire(g.items[0].command)));
+  CHECK(e.day_cur > 0);
+  CHECK(e.day_cur < 40);
+  fx.hexQuery(t0 + 86'400);
+  share::PairSync::Flush h;
+  REQUIRE(fx.sync.collect(*fx.s, t0 + 86'400, h));
+  const Deltas y = deltas(args(h.batch.wire(h.items[0].command)));
+  CHECK(y.day == 20'001);
+  CHECK(y.day_prev == 0);  // yesterday's bytes were all sent already
+  CHECK(y.day_cur > 0);
+  // The others' 1,600 bytes are yesterday's now, weighed by what is left of it.
+  DnsFeatures next;
+  REQUIRE(fx.s->features(fx.key(), t0 + 86'400, next));
+  CHECK(next.info_day_bytes > 1600 * 0.9);
+  CHECK(next.info_day_bytes < before.info_day_bytes + 1600 + 40);
 }
 
 TEST_CASE("shared state: scripts have stable SHA-1s") {
