@@ -408,11 +408,11 @@ int replayCommand(int argc, char** argv) {
       std::fprintf(
           stderr,
           "fleet: flushes=%llu skipped=%llu failed=%llu commands=%llu bytes=%llu pairs_sent=%llu "
-          "names_sent=%llu below_floor=%llu shared_pairs=%zu replies_bad=%llu "
+          "names_sent=%llu below_floor=%llu quiet=%llu shared_pairs=%zu replies_bad=%llu "
           "replies_lost=%llu claims=%llu claims_denied=%llu claims_unknown=%llu\n",
           u(ls.flushes), u(ls.skipped), u(ls.failed), u(st.commands), u(st.bytes), u(st.pairs_sent),
-          u(st.names_sent), u(st.below_floor), sync->pairs(), u(st.replies_bad), u(st.replies_lost),
-          u(st.claims), u(st.claims_denied), u(st.claims_unknown));
+          u(st.names_sent), u(st.below_floor), u(st.quiet), sync->pairs(), u(st.replies_bad),
+          u(st.replies_lost), u(st.claims), u(st.claims_denied), u(st.claims_unknown));
     }
     if (rotating) {
       std::fprintf(stderr, "eve: %llu records written to %s, %llu rotations\n",

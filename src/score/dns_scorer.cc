@@ -469,7 +469,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
     o.rule_weight = (c.rule_centi * cw + p.rule_centi * pw) / 100.0;
   }
   f.info_day_bytes = dayBytes(r, clk.now);
-  if (shared_ != nullptr) {
+  if (shared_ != nullptr && (r.flags & kShared)) {
     if (const SharedPairView* v = shared_->view(r.key)) {
       addShared(*v, clk, f);
       // Others' part of the budget may be negative (names taken back).
@@ -482,7 +482,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
   // the histograms and HLL sit in the record's last cache line, which a
   // repeated query does not otherwise touch.
   f.distinct = full ? r.hll.estimate() : 0.0;
-  if (full && shared_ != nullptr) {
+  if (full && shared_ != nullptr && (r.flags & kShared)) {
     if (const SharedPairView* v = shared_->view(r.key))
       f.distinct = std::max(f.distinct, v->distinct);
   }

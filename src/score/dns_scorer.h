@@ -228,6 +228,9 @@ class DnsScorer {
   // The pair's record with its changed-since-flush mark cleared; null when
   // the pair is no longer tracked. For the shared state's flush only.
   DnsPairRecord* takeDirty(uint64_t key);
+  // The hook shares the pair: its verdicts look for the fleet's counts
+  // (others stay free of the hook's look-up).
+  static void markShared(DnsPairRecord& r) { r.flags |= kShared; }
   // Shares `other`'s set of names already seen (workers of one sensor).
   void shareSeenNames(const DnsScorer& other) { seen_.shareWith(other.seen_); }
   double bytesPerPair() const { return table_.bytesPerRecord(); }
@@ -245,7 +248,8 @@ class DnsScorer {
   const DnsVerdict* judge(DnsPairRecord& r, uint64_t key, const Clock& clk,
                           std::string_view last_name, std::string_view domain);
   void addShared(const SharedPairView& v, const Clock& clk, DnsFeatures& f) const;
-  static constexpr uint8_t kDirty = 2;  // DnsPairRecord::flags: changed since the last flush
+  static constexpr uint8_t kDirty = 2;   // DnsPairRecord::flags: changed since the last flush
+  static constexpr uint8_t kShared = 4;  // DnsPairRecord::flags: markShared
   SharedStateHook* shared_ = nullptr;
   // Repeated use: min_new_names new names in some window. Score rules do
   // not stand in for it (random hex fits the dnscat2 shape one time in 50);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "fleet/cluster_slots.h"
 
@@ -31,22 +32,41 @@ local client = ARGV[1]
 local nwin = tonumber(ARGV[2])
 local slack = tonumber(ARGV[3])
 local day = tonumber(ARGV[4])
-local yk = base .. ':y:' .. client .. ':'
-local yttl = 2 * 86400 + slack
-local function daily(d, v)
-  if v ~= 0 then
-    redis.call('INCRBY', yk .. d, v)
-    redis.call('EXPIRE', yk .. d, yttl)
+local F = {'i', 'a', 'q', 'u', 'n', 'r', 'l', 'w'}
+local DF = {'i', 'q', 'u'}
+local DOM = {1, nil, 2, 3}  -- F's index -> DF's index (the domain keeps i, q, u)
+-- The script runs alone: each hash is read once, changed here and written
+-- back once, instead of one command per field and name. A bucket's hash
+-- gets its expiry when it is created: it is read no later than two widths
+-- after its bucket began.
+local cache = {}
+local function hash(k, fields, ttl)
+  local e = cache[k]
+  if not e then
+    local v = redis.call('HMGET', k, unpack(fields))
+    e = {f = fields, v = {}, ttl = ttl, dirty = false, new = true}
+    for j = 1, #fields do
+      if v[j] then e.new = false end
+      e.v[j] = tonumber(v[j]) or 0
+    end
+    cache[k] = e
+  end
+  return e
+end
+local function bump(w, b, f, v)
+  if v == 0 then return end
+  local e = hash(w.pk .. b, F, w.ttl)
+  e.v[f] = e.v[f] + v
+  e.dirty = true
+  local d = DOM[f]
+  if d then
+    local de = hash(w.dk .. b, DF, w.ttl)
+    de.v[d] = de.v[d] + v
+    de.dirty = true
   end
 end
-daily(day, tonumber(ARGV[5]))
-daily(day - 1, tonumber(ARGV[6]))
-local F = {'i', 'a', 'q', 'u', 'n', 'r', 'l', 'w'}
-local D = {true, false, true, true, false, false, false, false}
-local function bump(k, dk, f, v)
-  redis.call('HINCRBY', k, F[f], v)
-  if D[f] then redis.call('HINCRBY', dk, F[f], v) end
-end
+local yk = base .. ':y:' .. client .. ':'
+local ydelta = {[day] = tonumber(ARGV[5]), [day - 1] = tonumber(ARGV[6])}
 local p = 7
 local wins = {}
 local fresh = false
@@ -57,10 +77,9 @@ for i = 1, nwin do
              pk = base .. ':p:' .. client .. ':' .. i .. ':', dk = base .. ':d:' .. i .. ':'}
   for f = 1, 8 do
     local v = tonumber(ARGV[p + 1 + f])
-    if v ~= 0 then bump(w.pk .. b, w.dk .. b, f, v) end
+    bump(w, b, f, v)
     if f == 4 and v > 0 then fresh = true end
-    local v2 = tonumber(ARGV[p + 9 + f])
-    if v2 ~= 0 then bump(w.pk .. (b - 1), w.dk .. (b - 1), f, v2) end
+    bump(w, b - 1, f, tonumber(ARGV[p + 9 + f]))
   end
   p = p + 18
   wins[i] = w
@@ -70,58 +89,97 @@ local nn = tonumber(ARGV[p + 1])
 p = p + 2
 local sttl = 2 * sw + slack
 local hll = base .. ':h:' .. client
+-- Names by seen-set bucket; unpack() in chunks (Lua's stack is bounded).
+local groups, order = {}, {}
 for n = 1, nn do
-  local fp = ARGV[p]
-  local t = tonumber(ARGV[p + 1])
-  local bits = tonumber(ARGV[p + 2])
-  local lex = tonumber(ARGV[p + 3])
-  local rule = tonumber(ARGV[p + 4])
+  local nm = {fp = ARGV[p], t = tonumber(ARGV[p + 1]), bits = tonumber(ARGV[p + 2]),
+              lex = tonumber(ARGV[p + 3]), rule = tonumber(ARGV[p + 4])}
   p = p + 5
-  local sb = math.floor(t / sw)
-  local sk = base .. ':s:' .. sb
-  local seen = redis.call('SISMEMBER', base .. ':s:' .. (sb - 1), fp) == 1
-  if redis.call('SADD', sk, fp) == 0 then seen = true end
-  redis.call('EXPIRE', sk, sttl)
-  if seen then
-    for i = 1, nwin do
-      local w = wins[i]
-      local nb = math.floor(t / w.width)
-      local k, dk = w.pk .. nb, w.dk .. nb
-      bump(k, dk, 1, -bits)
-      bump(k, dk, 4, -1)
-      if lex ~= 0 then bump(k, dk, 7, -lex) end
-      if rule ~= 0 then bump(k, dk, 8, -rule) end
-      redis.call('EXPIRE', k, w.ttl)
-      redis.call('EXPIRE', dk, w.ttl)
-    end
-    daily(math.floor(t / 86400), -math.floor((bits + 4) / 8))
-  else
-    redis.call('PFADD', hll, fp)
+  local sb = math.floor(nm.t / sw)
+  if not groups[sb] then
+    groups[sb] = {}
+    order[#order + 1] = sb
   end
+  local g = groups[sb]
+  g[#g + 1] = nm
 end
+local CHUNK = 500
+local unseen = {}
+for _, sb in ipairs(order) do
+  local g = groups[sb]
+  local sk, pk = base .. ':s:' .. sb, base .. ':s:' .. (sb - 1)
+  local here = {}
+  for c = 1, #g, CHUNK do
+    local fps = {}
+    for j = c, math.min(c + CHUNK - 1, #g) do fps[#fps + 1] = g[j].fp end
+    local inprev = redis.call('SMISMEMBER', pk, unpack(fps))
+    local incur = redis.call('SMISMEMBER', sk, unpack(fps))
+    redis.call('SADD', sk, unpack(fps))
+    for j = 1, #fps do
+      local nm = g[c + j - 1]
+      if inprev[j] == 1 or incur[j] == 1 or here[nm.fp] then
+        for i = 1, nwin do
+          local w = wins[i]
+          local nb = math.floor(nm.t / w.width)
+          bump(w, nb, 1, -nm.bits)
+          bump(w, nb, 4, -1)
+          bump(w, nb, 7, -nm.lex)
+          bump(w, nb, 8, -nm.rule)
+        end
+        local d = math.floor(nm.t / 86400)
+        ydelta[d] = (ydelta[d] or 0) - math.floor((nm.bits + 4) / 8)
+      else
+        unseen[#unseen + 1] = nm.fp
+      end
+      here[nm.fp] = true
+    end
+  end
+  redis.call('EXPIRE', sk, sttl)
+end
+for c = 1, #unseen, CHUNK do
+  redis.call('PFADD', hll, unpack(unseen, c, math.min(c + CHUNK - 1, #unseen)))
+end
+if #unseen > 0 then redis.call('EXPIRE', hll, sttl) end
 local out = {}
 for i = 1, nwin do
   local w = wins[i]
-  for _, b in ipairs({w.b, w.b - 1}) do
-    redis.call('EXPIRE', w.pk .. b, w.ttl)
-    redis.call('EXPIRE', w.dk .. b, w.ttl)
-  end
-  out[#out + 1] = redis.call('HMGET', w.pk .. w.b, unpack(F))
-  out[#out + 1] = redis.call('HMGET', w.pk .. (w.b - 1), unpack(F))
+  out[#out + 1] = hash(w.pk .. w.b, F, w.ttl).v
+  out[#out + 1] = hash(w.pk .. (w.b - 1), F, w.ttl).v
 end
-redis.call('EXPIRE', hll, sttl)
 out[#out + 1] = redis.call('PFCOUNT', hll)
 for i = 1, nwin do
   local w = wins[i]
-  out[#out + 1] = redis.call('HMGET', w.dk .. w.b, 'i', 'q', 'u')
-  out[#out + 1] = redis.call('HMGET', w.dk .. (w.b - 1), 'i', 'q', 'u')
+  out[#out + 1] = hash(w.dk .. w.b, DF, w.ttl).v
+  out[#out + 1] = hash(w.dk .. (w.b - 1), DF, w.ttl).v
+end
+for k, e in pairs(cache) do
+  if e.dirty then
+    local args = {}
+    for j = 1, #e.f do
+      args[#args + 1] = e.f[j]
+      args[#args + 1] = e.v[j]
+    end
+    redis.call('HSET', k, unpack(args))
+    if e.new then redis.call('EXPIRE', k, e.ttl) end
+  end
 end
 local dc = base .. ':c'
-if fresh or nn > 0 then redis.call('PFADD', dc, client) end
-redis.call('EXPIRE', dc, sttl)
+if fresh or nn > 0 then
+  redis.call('PFADD', dc, client)
+  redis.call('EXPIRE', dc, sttl)
+end
 out[#out + 1] = redis.call('PFCOUNT', dc)
-out[#out + 1] = tonumber(redis.call('GET', yk .. day) or '0')
-out[#out + 1] = tonumber(redis.call('GET', yk .. (day - 1)) or '0')
+local yttl = 2 * 86400 + slack
+local ytotal = {}
+for d, v in pairs(ydelta) do
+  if v ~= 0 then
+    local t = redis.call('INCRBY', yk .. d, v)
+    if t == v then redis.call('EXPIRE', yk .. d, yttl) end
+    ytotal[d] = t
+  end
+end
+out[#out + 1] = ytotal[day] or tonumber(redis.call('GET', yk .. day) or '0')
+out[#out + 1] = ytotal[day - 1] or tonumber(redis.call('GET', yk .. (day - 1)) or '0')
 return out
 )lua";
 
@@ -293,6 +351,7 @@ void PairSync::touched(uint64_t key, const IpAddress& client, const IpAddress& s
 }
 
 void PairSync::refreshAll() {
+  refresh_ = true;
   for (const auto& [key, s] : pairs_) {
     if (dirty_index_.count(key) || dirty_.size() >= opt_.max_dirty) continue;
     dirty_.push_back({key, s.client, s.server, s.domain});
@@ -363,10 +422,17 @@ bool PairSync::collect(score::DnsScorer& scorer, uint32_t now, Flush& out) {
   std::vector<std::string> args;
   std::vector<std::string_view> views;
   std::vector<Dirty> carry;
+  const bool refresh = std::exchange(refresh_, false);
   for (const Dirty& d : dirty_) {
-    const score::DnsPairRecord* r = scorer.takeDirty(d.key);
+    score::DnsPairRecord* r = scorer.takeDirty(d.key);
     if (r == nullptr) continue;
     auto it = pairs_.find(d.key);
+    if (it != pairs_.end() && !refresh && now < it->second.last_flush + opt_.quiet_seconds &&
+        quietSince(*r, it->second)) {
+      ++stats_.quiet;
+      carry.push_back(d);
+      continue;
+    }
     if (it == pairs_.end()) {
       // A pair under the floor is still shared when its domain's view is
       // over it: the hosts of a spread leak are each far under their own.
@@ -385,6 +451,7 @@ bool PairSync::collect(score::DnsScorer& scorer, uint32_t now, Flush& out) {
       it->second.domain = d.domain;
     }
     Shared& s = it->second;
+    score::DnsScorer::markShared(*r);
     s.last_flush = now;
     Flush::Item item;
     item.key = d.key;
@@ -507,6 +574,20 @@ bool PairSync::collect(score::DnsScorer& scorer, uint32_t now, Flush& out) {
   stats_.pairs_sent += out.items.size();
   stats_.commands += out.batch.size();
   stats_.bytes += out.batch.bytes();
+  return true;
+}
+
+bool PairSync::quietSince(const score::DnsPairRecord& r, const Shared& s) {
+  if (!s.has_view || r.day != s.day || r.day_info != s.sent_day_cur) return false;
+  for (int i = 0; i < score::kWindows; ++i) {
+    const auto& w = r.win[i];
+    if (w.bucket != s.bucket[i]) return false;
+    const score::SharedCounts cur = countsOf(w.cur), prev = countsOf(w.prev);
+    for (int k : {score::kSharedInfoBits, score::kSharedNewNames, score::kSharedLexical,
+                  score::kSharedRuleCenti}) {
+      if (cur[k] != s.sent_cur[i][k] || prev[k] != s.sent_prev[i][k]) return false;
+    }
+  }
   return true;
 }
 

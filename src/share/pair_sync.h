@@ -36,11 +36,16 @@ struct ShareOptions {
   std::size_t max_names = 262144;  // new names between two flushes
   std::size_t max_claims = 4096;   // deferred alerts between two flushes
   uint32_t ttl_slack_seconds = 60;
+  // A shared pair whose changes since its last flush carry no information
+  // (repeated names: only its query, answer, NXDOMAIN or type counts moved)
+  // goes at most this often (packet time): most flushed pairs are such.
+  uint32_t quiet_seconds = 30;
 };
 
 struct ShareStats {
   uint64_t flushes = 0, pairs_sent = 0, names_sent = 0, commands = 0, bytes = 0;
   uint64_t below_floor = 0;    // changed pairs not (yet) shared: local score under the floor
+  uint64_t quiet = 0;          // shared pairs held back: no new information (quiet_seconds)
   uint64_t dirty_dropped = 0;  // changes not noted: too many pairs between flushes
   uint64_t names_dropped = 0;  // new names not sent: too many between flushes
   uint64_t pairs_full = 0;     // pairs not shared: the table was full
@@ -170,6 +175,9 @@ class PairSync final : public score::SharedStateHook {
     uint32_t last_reply = 0;  // packet time of the last pair reply that carried it
   };
   void expire(uint32_t now);
+  // True when the record's changes since the pair's last flush carry no
+  // information (its buckets and day unchanged).
+  static bool quietSince(const score::DnsPairRecord& r, const Shared& s);
 
   std::array<uint32_t, score::kWindows> windows_;
   double alert_score_ = 1.0;
@@ -190,6 +198,7 @@ class PairSync final : public score::SharedStateHook {
   // A claim script's reply.
   score::ClaimOutcome claimOutcome(const fleet::RedisReply& r);
   uint32_t last_expire_ = 0;
+  bool refresh_ = false;  // the next collect sends every pair changed (refreshAll)
   ShareStats stats_;
 };
 
