@@ -31,7 +31,10 @@ void use(const RedisReply& r) {
         if (!bounded(v)) __builtin_trap();
       }
     }
-    if (!bounded(totals.clients) || !bounded(totals.distinct)) __builtin_trap();
+    if (!bounded(totals.clients) || !bounded(totals.distinct) || !bounded(totals.day_cur) ||
+        !bounded(totals.day_prev)) {
+      __builtin_trap();
+    }
   }
   bool granted = false;
   int64_t count = 0;
