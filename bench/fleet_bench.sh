@@ -36,13 +36,15 @@ for r in $(seq "$ROUNDS"); do
   fl=$(grep '^fleet:' "$DIR/on.err")
   get() { echo "$fl" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
   pairs=$(get shared_pairs); flushes=$(get flushes); bytes=$(get bytes)
+  secs=$(sed -n 's/^elapsed: \([0-9.]*\) s,.*/\1/p' "$DIR/on.err")
   python3 - "$off_pps" "$on_pps" "$off_rss" "$on_rss" "$dns" "$((cmd1 - cmd0))" "$flushes" "$bytes" \
-    "$pairs" "$((mem1 - mem0))" <<'PY'
+    "$pairs" "$((mem1 - mem0))" "$secs" <<'PY'
 import sys
-off, on, off_rss, on_rss, dns, cmds, flushes, nbytes, pairs, mem = map(float, sys.argv[1:])
+off, on, off_rss, on_rss, dns, cmds, flushes, nbytes, pairs, mem, secs = map(float, sys.argv[1:])
 print(f"off {off:,.0f} pkt/s  on {on:,.0f} pkt/s  on/off {on / off:.1%}  "
       f"rss off {off_rss / 1024:.0f} MB on {on_rss / 1024:.0f} MB  "
-      f"redis commands per 100k DNS messages {cmds / dns * 1e5:,.0f}  "
+      f"redis commands per 100k DNS messages {cmds / dns * 1e5:,.0f} "
+      f"({cmds / secs:,.0f}/s at replay speed, {cmds / dns * 1e3:,.0f}/s per 1,000 DNS messages/s)  "
       f"flushes {flushes:.0f}, {nbytes / max(flushes, 1):,.0f} bytes per flush  "
       f"shared pairs {pairs:.0f}, redis memory {mem / 1048576:.1f} MiB = "
       f"{mem / max(pairs, 1) * 1000 / 1048576:.2f} MiB per 1,000 pairs")
