@@ -11,7 +11,14 @@ tests/data/fleet-lab/, with the shared lab's tools, as root:
   sequence number, one query every 4.8 s over one hour, the client
   address rewritten per query in turn to 10.53.0.2-6
   (inside the VXLAN frame: the five hosts behind one mirrored ENI), so
-  each host carries a fifth of it.
+  each host carries a fifth of it;
+- tls-split-upload.pcap: 15 TLS connections from 10.53.0.2 to the same
+  server (10.53.0.1:8443, socat's OPENSSL sink), each uploading 100,000
+  random bytes, one after the other: 1.5 MB in a few seconds, more than
+  the bulk threshold (1 MB in the middle window) on one sensor, while the
+  NLB puts each connection (its own source port) on one of the sensors.
+  Recorded with SNAP=600 (the ClientHello fits; bytes come from the IP
+  length fields) and kept at its own time.
 
 Each leak is recorded in the mirror lab (../shared/lab/mirrorlab.sh: dig in
 the client namespace, dnsmasq answering every name, the kernel mirroring
@@ -69,6 +76,11 @@ CAPTURES = {
     # no host crosses a per-pair threshold (1 h window nor daily budget)
     "spread-5hosts": ("fanout-sync.com", lambda d: hex_names(d, 3000, SEED + 2, 4), 4.8,
                       ["10.53.0.%d" % h for h in range(2, 7)]),
+}
+
+# name -> (connections, bytes each, SNI): the TLS recordings
+TLS_CAPTURES = {
+    "tls-split-upload": (15, 100000, "vault.split-sink.net"),
 }
 
 
@@ -180,16 +192,58 @@ def record(name, out_dir):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def record_tls(name, out_dir):
+    flows, size, sni = TLS_CAPTURES[name]
+    lab = os.path.join(LAB, "mirrorlab.sh")
+    env = dict(os.environ, LAB_PREFIX=PREFIX)
+    work = tempfile.mkdtemp()
+    server = None
+    try:
+        subprocess.run([lab, "down"], env=env, capture_output=True)
+        sh(lab, "up", env=env)
+        key, cert = os.path.join(work, "k.pem"), os.path.join(work, "c.pem")
+        sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=srv",
+           "-keyout", key, "-out", cert, "-days", "2", capture_output=True)
+        # the sink of scenarios.sh https-8443-upload: takes every upload, answers nothing
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", PREFIX + "srv", "socat",
+             f"OPENSSL-LISTEN:8443,bind=10.53.0.1,cert={cert},key={key},verify=0,fork,reuseaddr",
+             "SYSTEM:cat >/dev/null"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sh("sleep", "0.5")
+        rng = random.Random(SEED + 3)
+        files = []
+        for i in range(flows):
+            f = os.path.join(work, f"part{i}")
+            with open(f, "wb") as out:
+                out.write(bytes(rng.randrange(256) for _ in range(size)))
+            files.append(f)
+        script = "; ".join(
+            f"socat -u FILE:{f} OPENSSL:10.53.0.1:8443,verify=0,snihost={sni}; sleep 0.2"
+            for f in files)
+        dst = os.path.join(out_dir, name + ".pcap")
+        subprocess.run([lab, "capture", dst, "--", "bash", "-c", script],
+                       env=dict(env, SNAP="600"), stdout=subprocess.DEVNULL)
+        if not os.path.exists(dst) or os.path.getsize(dst) <= 24:
+            sys.exit(f"{name}: nothing recorded")
+        print(f"{name}: {flows} TLS uploads of {size} B to 10.53.0.1:8443 ({sni}) -> {dst}")
+    finally:
+        if server:
+            server.terminate()
+            server.wait()
+        subprocess.run([lab, "down"], env=env, capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(SRC, "tests", "data", "fleet-lab"))
-    ap.add_argument("--only", choices=sorted(CAPTURES))
+    ap.add_argument("--only", choices=sorted(list(CAPTURES) + list(TLS_CAPTURES)))
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the lab uses network namespaces")
     os.makedirs(a.out, exist_ok=True)
-    for name in [a.only] if a.only else CAPTURES:
-        record(name, a.out)
+    for name in [a.only] if a.only else list(CAPTURES) + list(TLS_CAPTURES):
+        (record_tls if name in TLS_CAPTURES else record)(name, a.out)
 
 
 if __name__ == "__main__":
