@@ -281,6 +281,7 @@ int replayCommand(int argc, char** argv) {
   // each flush's reply is taken before the next is sent (docs/fleet.md).
   std::unique_ptr<share::SyncLink> link;
   std::unique_ptr<share::PairSync> sync;
+  std::unique_ptr<share::TlsSync> tls_sync;
   uint32_t flush_ms = 0;
   std::optional<fleet::ConnectionSettings> fleet_settings;
   try {
@@ -302,6 +303,16 @@ int replayCommand(int argc, char** argv) {
             return l->roundTrip(std::move(batch), out) && out.ok();
           });
       engine->setSharedState(sync.get());
+      tls_sync = std::make_unique<share::TlsSync>(config.score.tls, so);
+      tls_sync->setClaimRoundTrip(
+          [l = link.get()](fleet::CommandBatch&& batch, fleet::BatchResult& out) {
+            return l->roundTrip(std::move(batch), out) && out.ok();
+          });
+      engine->setTlsSharedState(tls_sync.get());
+      link->attachTls(tls_sync.get(), &engine->mutableTlsTracker(),
+                      [e = engine.get()](const share::TlsSync::Flush::Item& it) {
+                        e->reevaluateSharedTls(it.key, it.client, it.server, it.port, it.last_seen);
+                      });
       flush_ms = std::max<uint32_t>(settings.flush_ms, 1);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "exfilwatch replay: --fleet %s: %s\n", fleet_url.c_str(), e.what());
@@ -391,6 +402,7 @@ int replayCommand(int argc, char** argv) {
     flushFleet(last_sec);
     link->finish(*sync, reevaluate);
     sync->refreshAll();
+    tls_sync->refreshAll();
     flushFleet(last_sec);
     link->finish(*sync, reevaluate);
   }
@@ -413,6 +425,15 @@ int replayCommand(int argc, char** argv) {
           u(ls.flushes), u(ls.skipped), u(ls.failed), u(st.commands), u(st.bytes), u(st.pairs_sent),
           u(st.names_sent), u(st.below_floor), u(st.quiet), sync->pairs(), u(st.replies_bad),
           u(st.replies_lost), u(st.claims), u(st.claims_denied), u(st.claims_unknown));
+      const auto& ts = tls_sync->stats();
+      std::fprintf(
+          stderr,
+          "fleet tls: commands=%llu bytes=%llu pairs_sent=%llu below_floor=%llu shared_pairs=%zu "
+          "replies_bad=%llu replies_lost=%llu claims=%llu claims_denied=%llu "
+          "claims_unknown=%llu\n",
+          u(ts.commands), u(ts.bytes), u(ts.pairs_sent), u(ts.below_floor), tls_sync->pairs(),
+          u(ts.replies_bad), u(ts.replies_lost), u(ts.claims), u(ts.claims_denied),
+          u(ts.claims_unknown));
     }
     if (rotating) {
       std::fprintf(stderr, "eve: %llu records written to %s, %llu rotations\n",

@@ -490,39 +490,98 @@ void Engine::emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v
   deliverScoreAlert(pkt, &message_, registered_domain, v.update, kPairScore);
 }
 
-void Engine::emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v) {
+void Engine::reevaluateSharedTls(uint64_t key, const IpAddress& client, const IpAddress& server,
+                                 uint16_t port, uint32_t last_seen) {
+  const score::TlsVerdict* v = tls_.reevaluate(key, server, port, last_seen);
+  if (v == nullptr) return;
+  // The segment that tipped the fleet total was seen by another sensor: the
+  // alert carries the pair (client -> server:port) at its last time here.
+  PacketContext pkt;
+  pkt.ts.sec = last_seen;
+  pkt.ip_version = client.family;
+  pkt.ip_proto = ipproto::kTcp;
+  pkt.src = client;
+  pkt.dst = server;
+  pkt.dst_port = port;
+  const uint64_t frame = frame_number_;
+  frame_number_ = 0;
+  emitTlsVerdict(pkt, *v, true);
+  frame_number_ = frame;
+}
+
+void Engine::emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v, bool fleet) {
   Alert& alert = score_alert_;
   alert.tags.clear();
   alert.mitre.clear();
   alert.tool.clear();
   alert.signature_id = v.drip ? kTlsDripSignatureId : kTlsBulkSignatureId;
-  alert.signature = v.drip ? "EXFILWATCH TLS upload drip" : "EXFILWATCH TLS bulk upload";
-  if (v.update) alert.signature += " (update)";
+  const char* name = v.drip ? "EXFILWATCH TLS upload drip" : "EXFILWATCH TLS bulk upload";
+  auto signature = [&](bool update) {
+    alert.signature = name;
+    if (update) alert.signature += " (update)";
+  };
+  signature(v.update);
   alert.category = "Potential data exfiltration";
   alert.severity = 1;
   alert.reasons.assign(v.reasons);
+  if (fleet) alert.reasons += " fleet=1";
   alert.evidence.clear();
-  if (emitter_.evidenceEnabled()) {
-    const bool to_server = tls_.isTlsPort(pkt.dst_port);
-    const IpAddress& client = to_server ? pkt.src : pkt.dst;
-    const IpAddress& server = to_server ? pkt.dst : pkt.src;
+  const bool to_server = tls_.isTlsPort(pkt.dst_port);
+  const IpAddress& client = to_server ? pkt.src : pkt.dst;
+  const IpAddress& server = to_server ? pkt.dst : pkt.src;
+  const uint16_t port = to_server ? pkt.dst_port : pkt.src_port;
+  if (emitter_.evidenceEnabled() && !fleet) {
     alert.evidence =
         emitter_.evidenceFor(tlsPairKey(pkt), pkt, client.toString() + "-" + server.toString());
   }
   if (observer_) {
-    const bool to_server = tls_.isTlsPort(pkt.dst_port);
-    observer_->onAlert({pkt,
-                        frame_number_,
-                        alert,
-                        to_server ? pkt.src : pkt.dst,
-                        {},
-                        {},
-                        to_server ? pkt.dst : pkt.src,
-                        to_server ? pkt.dst_port : pkt.src_port,
-                        false});
+    observer_->onAlert({pkt, frame_number_, alert, client, {}, {}, server, port, false});
   }
   alert.detector = "tls_score";
   tlsFacts(pkt, alert);
+  if (tls_shared_ == nullptr) {
+    writeAlert(pkt, alert, nullptr, {});
+    return;
+  }
+  if (tls_shared_->defersClaims()) {
+    // The live sensor: both lines formatted now, one written when the fleet answers.
+    score::TlsSharedHook::DeferredAlert d;
+    const EveMeta meta = eveMeta();
+    EveFormatter& eve = emitter_.formatter();
+    signature(false);
+    d.alert.initial = eve.alert(pkt, meta, alert, nullptr, {});
+    d.alert.initial_fields = eve.alertFields();
+    signature(true);
+    d.alert.update = eve.alert(pkt, meta, alert, nullptr, {});
+    d.alert.update_fields = eve.alertFields();
+    d.alert.client = client;
+    d.alert.signature_id = alert.signature_id;
+    d.alert.now = pkt.ts.sec;
+    d.alert.suppress_seconds = config_->alert_suppress_seconds;
+    d.alert.local_update = v.update;
+    d.server = server;
+    d.port = port;
+    ++stats_.alerts;
+    if (!tls_shared_->deferClaim(std::move(d))) {
+      writeSharedAlert(v.update ? d.alert.update : d.alert.initial,
+                       v.update ? d.alert.update_fields : d.alert.initial_fields);
+    }
+    return;
+  }
+  switch (tls_shared_->claim(client, server, port, alert.signature_id, pkt.ts.sec,
+                             config_->alert_suppress_seconds)) {
+    case score::ClaimOutcome::Suppressed:
+      ++stats_.alerts_suppressed;
+      return;
+    case score::ClaimOutcome::Initial:
+      signature(false);
+      break;
+    case score::ClaimOutcome::Update:
+      signature(true);
+      break;
+    case score::ClaimOutcome::Unknown:  // fail open: local suppression alone
+      break;
+  }
   writeAlert(pkt, alert, nullptr, {});
 }
 

@@ -102,6 +102,16 @@ class Engine final : public dns::TcpMessageSink {
   void reevaluateShared(uint64_t key, std::string_view domain, const IpAddress& client,
                         const IpAddress& server, uint32_t last_seen);
   score::DnsScorer& mutableDnsScorer() { return dns_scorer_; }
+  // The fleet's shared TLS upload volume (src/share), or null: its counts
+  // join the TLS verdicts; one sensor raises a pair's alert fleet-wide.
+  void setTlsSharedState(score::TlsSharedHook* hook) {
+    tls_shared_ = hook;
+    tls_.setSharedState(hook);
+  }
+  // After a flush's reply: the TLS pair judged again with the fleet's counts.
+  void reevaluateSharedTls(uint64_t key, const IpAddress& client, const IpAddress& server,
+                           uint16_t port, uint32_t last_seen);
+  score::TlsTracker& mutableTlsTracker() { return tls_; }
   // A deferred alert the fleet let through (SharedStateHook::deferClaim).
   void writeSharedAlert(const std::string& line, const std::any& fields) {
     emitter_.writeLine(line, fields);
@@ -170,7 +180,8 @@ class Engine final : public dns::TcpMessageSink {
   // Scorer verdicts -> EVE alerts (one path, suppression per pair inside).
   void emitDnsVerdict(const PacketContext& pkt, const score::DnsVerdict& v,
                       std::string_view registered_domain);
-  void emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v);
+  // `fleet`: raised on the fleet's counts after a flush (no packet of its own).
+  void emitTlsVerdict(const PacketContext& pkt, const score::TlsVerdict& v, bool fleet = false);
   // A name, a DNS alert to observer_ (set); out of line, off the hot path.
   [[gnu::cold, gnu::noinline]] void observeName(const PacketContext& pkt, const dns::Question& q,
                                                 std::string_view registered_domain, bool allowed);
@@ -212,6 +223,7 @@ class Engine final : public dns::TcpMessageSink {
   score::TlsTracker tls_;
   bool scoring_ = true;
   score::SharedStateHook* shared_ = nullptr;
+  score::TlsSharedHook* tls_shared_ = nullptr;
   dns::DnsMessage shared_msg_;  // the made-up query of a re-evaluated verdict
   // Fleet-wide suppression of a DNS verdict; false when another sensor
   // raised it. Sets `update` from the fleet's alert count.

@@ -117,6 +117,9 @@ const TlsVerdict* TlsTracker::onTcpSegment(const PacketContext& pkt) {
     if (new_flow) ++w.cur.flows;
     if (upload_flow) ++w.cur.upload_flows;
   }
+  if (shared_ != nullptr && !pair.shared_dirty && shared_->touched(pkey, client, server, sport)) {
+    pair.shared_dirty = 1;
+  }
 
   if (client_is_src && pkt.payload_len > 0 &&
       (flow.hello_state == kWaiting || flow.hello_state == kCollecting)) {
@@ -134,21 +137,52 @@ const TlsVerdict* TlsTracker::onTcpSegment(const PacketContext& pkt) {
   TlsFeatures f;
   compute(pair, now, f);
   if (f.score < 1.0) return nullptr;
+  return admit(pair, &flow, f, server, sport, now);
+}
+
+const TlsVerdict* TlsTracker::admit(TlsPairRecord& pair, const TlsFlowRecord* flow,
+                                    const TlsFeatures& f, const IpAddress& server, uint16_t port,
+                                    uint32_t now) {
   // One alert per pair per interval, whichever detector raised it.
-  const Admission admission = gate_->admit(pkey, now);
+  const Admission admission = gate_->admit(pair.key, now);
   if (admission == Admission::Suppressed) {
     ++stats_.suppressed;
     return nullptr;
   }
   ++pair.alerts;
   ++stats_.verdicts;
-  formatReasons(pair, flow, f, pkt, client_is_src);
+  formatReasons(pair, flow, f, server, port);
   verdict_.update = admission == Admission::Update;
   verdict_.drip = f.drip >= 1.0 && f.bulk < 1.0;
   verdict_.score = f.score;
   verdict_.alerts = pair.alerts;
   verdict_.reasons = reasons_;
   return &verdict_;
+}
+
+TlsPairRecord* TlsTracker::takeDirty(uint64_t key) {
+  TlsPairRecord* r = pairs_.find(key);
+  if (r != nullptr) r->shared_dirty = 0;
+  return r;
+}
+
+double TlsTracker::scoreOf(uint64_t key, uint32_t now) const {
+  const TlsPairRecord* r = pairs_.peek(key);
+  if (r == nullptr) return 0.0;
+  TlsFeatures f;
+  compute(*r, now, f);
+  return f.score;
+}
+
+const TlsVerdict* TlsTracker::reevaluate(uint64_t key, const IpAddress& server, uint16_t port,
+                                         uint32_t now) {
+  if (!cfg_.enabled) return nullptr;
+  TlsPairRecord* r = pairs_.find(key);
+  if (r == nullptr) return nullptr;
+  TlsFeatures f;
+  compute(*r, now, f);
+  if (f.score < 1.0) return nullptr;
+  return admit(*r, nullptr, f, server, port, now);
 }
 
 void TlsTracker::hello(TlsFlowRecord& flow, TlsPairRecord& pair, const PacketContext& pkt) {
@@ -330,6 +364,9 @@ void TlsTracker::compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) c
       o.upload_flows = w.cur.upload_flows * pw;
     }
   }
+  if (shared_ != nullptr) {
+    if (const TlsSharedView* v = shared_->view(r.key)) addShared(*v, now, f);
+  }
   const auto& m = f.w[1];
   const auto& l = f.w[kWindows - 1];
   f.ratio_ok_mid = m.up >= cfg_.upload_ratio * m.down;
@@ -344,6 +381,36 @@ void TlsTracker::compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) c
   f.score = std::max(f.bulk, f.drip);
 }
 
+// Adds the other sensors' counts to the local window values, weighted as
+// the local buckets are (DnsScorer::addShared).
+void TlsTracker::addShared(const TlsSharedView& v, uint32_t now, TlsFeatures& f) const {
+  for (int i = 0; i < kWindows; ++i) {
+    const auto& s = v.w[i];
+    const uint32_t width = cfg_.windows[i];
+    const uint32_t b = now / width;
+    const double pw = 1.0 - static_cast<double>(now - uint64_t{b} * width) / width;
+    double add[kTlsSharedFields] = {};
+    auto take = [&](const TlsSharedCounts& c, double weight) {
+      for (int k = 0; k < kTlsSharedFields; ++k) add[k] += static_cast<double>(c[k]) * weight;
+    };
+    if (s.bucket == b) {
+      take(s.cur, 1.0);
+      take(s.prev, pw);
+    } else if (s.bucket + 1 == b) {
+      take(s.cur, pw);
+    } else if (s.bucket > b) {
+      take(s.cur, 1.0);  // time went back: as the local windows count it
+      take(s.prev, 1.0);
+    }
+    auto& o = f.w[i];
+    auto sum = [](double& x, double d) { x = std::max(0.0, x + d); };
+    sum(o.up, add[kTlsSharedUp]);
+    sum(o.down, add[kTlsSharedDown]);
+    sum(o.flows, add[kTlsSharedFlows]);
+    sum(o.upload_flows, add[kTlsSharedUploadFlows]);
+  }
+}
+
 bool TlsTracker::features(uint64_t key, uint32_t now, TlsFeatures& out) const {
   const TlsPairRecord* r = pairs_.peek(key);
   if (r == nullptr) return false;
@@ -352,8 +419,8 @@ bool TlsTracker::features(uint64_t key, uint32_t now, TlsFeatures& out) const {
   return true;
 }
 
-void TlsTracker::formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow,
-                               const TlsFeatures& f, const PacketContext& pkt, bool client_is_src) {
+void TlsTracker::formatReasons(const TlsPairRecord& r, const TlsFlowRecord* flow,
+                               const TlsFeatures& f, const IpAddress& server, uint16_t port) {
   std::string& o = reasons_;
   o.clear();
   appendKv(o, "score", "", f.score, 2);
@@ -366,17 +433,18 @@ void TlsTracker::formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow
   appendKv(o, "upload_flows_", win_names_[kWindows - 1], l.upload_flows, 0);
   appendKv(o, "flows_", win_names_[kWindows - 1], l.flows, 0);
   appendKv(o, "flows_total", "", r.flows_total, 0);
-  appendKv(o, "flow_bytes_up", "", static_cast<double>(flow.up), 0);
-  appendKv(o, "flow_bytes_down", "", static_cast<double>(flow.down), 0);
-  appendKv(o, "flow_duration_s", "", (flow.last_us - flow.first_us) / 1e6, 1);
+  if (flow != nullptr) {
+    appendKv(o, "flow_bytes_up", "", static_cast<double>(flow->up), 0);
+    appendKv(o, "flow_bytes_down", "", static_cast<double>(flow->down), 0);
+    appendKv(o, "flow_duration_s", "", (flow->last_us - flow->first_us) / 1e6, 1);
+  }
   appendKv(o, "alerts", "", r.alerts, 0);
-  const IpAddress& server = client_is_src ? pkt.dst : pkt.src;
   o += "destination=";
   if (server.family == 6) o += '[';
   o += server.toString();
   if (server.family == 6) o += ']';
   o += ':';
-  o += std::to_string(client_is_src ? pkt.dst_port : pkt.src_port);
+  o += std::to_string(port);
   o += " sni=";
   if (r.sni_len)
     appendSafeName(o, {r.sni, r.sni_len});

@@ -23,6 +23,7 @@
 #include "score/alert_gate.h"
 #include "score/score_config.h"
 #include "score/state_table.h"
+#include "score/tls_shared.h"
 #include "score/window.h"
 #include "tls/client_hello.h"
 #include "tls/server_hello.h"
@@ -59,6 +60,7 @@ struct TlsPairRecord {
   uint16_t version;         // highest TLS version the ClientHello offered (0x0304: 1.3)
   uint16_t server_version;  // the ServerHello's negotiated version, 0 until one is seen
   uint8_t sni_len, alpn_len;
+  uint8_t shared_dirty;  // changed since the fleet's last flush (TlsSharedHook::touched)
   SlidingWindow<TlsCounters> win[kWindows];
   char sni[48];
   char alpn[8];
@@ -96,6 +98,9 @@ class TlsTracker {
   // The sensor's suppression (engine's AlertEmitter), shared with the
   // other detectors; until set, a gate of the tracker's own.
   void setAlertGate(AlertGate* gate) { gate_ = gate ? gate : &own_gate_; }
+  // The fleet's shared state (src/share), or null: its counts join the
+  // verdicts (local + other sensors').
+  void setSharedState(TlsSharedHook* hook) { shared_ = hook; }
 
   bool isTlsPort(uint16_t port) const { return ports_[port]; }
   // One TCP segment with a configured port on either side.
@@ -105,6 +110,14 @@ class TlsTracker {
   uint64_t pairKey(const IpAddress& client, const IpAddress& server, uint16_t port) const;
   bool features(uint64_t pair_key, uint32_t now, TlsFeatures& out) const;
   const TlsPairRecord* pair(uint64_t key) const { return pairs_.peek(key); }
+  // The fleet's flush: the pair's record, its changed mark cleared; null
+  // when it is gone.
+  TlsPairRecord* takeDirty(uint64_t key);
+  // The pair's score at `now` (with the fleet's counts when known); 0 if gone.
+  double scoreOf(uint64_t key, uint32_t now) const;
+  // After a flush's reply: the pair judged again at `now` with the fleet's
+  // counts; a verdict when it crosses (local suppression applied), else null.
+  const TlsVerdict* reevaluate(uint64_t key, const IpAddress& server, uint16_t port, uint32_t now);
   const TlsScoreConfig& config() const { return cfg_; }
   // The JA3 string behind a pair's JA3 hash, when still kept ("" if not).
   std::string_view ja3Text(const char* ja3_hash) const;
@@ -131,12 +144,17 @@ class TlsTracker {
   void serverHello(TlsPairRecord& pair, const PacketContext& pkt);
   void releaseBuffer(TlsFlowRecord& flow);
   void compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) const;
-  void formatReasons(const TlsPairRecord& r, const TlsFlowRecord& flow, const TlsFeatures& f,
-                     const PacketContext& pkt, bool client_is_src);
+  void addShared(const TlsSharedView& v, uint32_t now, TlsFeatures& f) const;
+  // `flow`: the segment's, null when judged after a fleet reply.
+  void formatReasons(const TlsPairRecord& r, const TlsFlowRecord* flow, const TlsFeatures& f,
+                     const IpAddress& server, uint16_t port);
+  const TlsVerdict* admit(TlsPairRecord& pair, const TlsFlowRecord* flow, const TlsFeatures& f,
+                          const IpAddress& server, uint16_t port, uint32_t now);
 
   TlsScoreConfig cfg_;
   AlertGate own_gate_;  // until setAlertGate()
   AlertGate* gate_ = &own_gate_;
+  TlsSharedHook* shared_ = nullptr;
   std::vector<bool> ports_;
   StateTable<TlsFlowRecord> flows_;
   StateTable<TlsPairRecord> pairs_;

@@ -93,6 +93,12 @@ class Worker {
     fleet_emit_ = [this](const std::string& line, const std::any& fields) {
       engine_.writeSharedAlert(line, fields);
     };
+    engine_.setTlsSharedState(&link_->attachTls(
+        engine_.plane().config.score.tls, engine_.mutableTlsTracker(),
+        [this](const share::TlsSync::Flush::Item& it) {
+          engine_.reevaluateSharedTls(it.key, it.client, it.server, it.port, it.last_seen);
+        },
+        fleet_emit_));
   }
 
   void connect(std::size_t n) {

@@ -58,7 +58,9 @@ void SyncLink::finish(PairSync& sync,
   if (!result.ok()) ++stats_.failed;
   stats_.round_trip_ns += static_cast<uint64_t>(result.round_trip.count());
   const std::unique_ptr<PairSync::Flush> done = std::move(pending_);
+  const std::unique_ptr<TlsSync::Flush> done_tls = std::move(pending_tls_);
   sync.apply(*done, result, changed);
+  if (done_tls && tls_ != nullptr) tls_->apply(done->batch, *done_tls, result, tls_changed_);
 }
 
 void SyncLink::flush(PairSync& sync, score::DnsScorer& scorer, uint32_t now,
@@ -75,12 +77,19 @@ void SyncLink::flush(PairSync& sync, score::DnsScorer& scorer, uint32_t now,
   skipped_ = 0;
   finish(sync, changed);
   auto f = std::make_unique<PairSync::Flush>();
-  if (!sync.collect(scorer, now, *f)) return;
+  const bool dns = sync.collect(scorer, now, *f);
+  std::unique_ptr<TlsSync::Flush> tf;
+  if (tls_ != nullptr) {
+    tf = std::make_unique<TlsSync::Flush>();
+    if (!tls_->collect(*tracker_, now, f->batch, *tf)) tf.reset();
+  }
+  if (!dns && !tf) return;
   ++stats_.flushes;
   auto promise = std::make_shared<std::promise<fleet::BatchResult>>();
   pending_result_ = promise->get_future();
   fleet::CommandBatch batch = f->batch;  // apply() reads the slots of f->batch
   pending_ = std::move(f);
+  pending_tls_ = std::move(tf);
   if (!client_->submit(std::move(batch),
                        [promise](fleet::BatchResult&& r) { promise->set_value(std::move(r)); })) {
     fleet::BatchResult failed;

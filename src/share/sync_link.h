@@ -14,6 +14,7 @@
 
 #include "fleet/redis_client.h"
 #include "share/pair_sync.h"
+#include "share/tls_sync.h"
 
 namespace exfilwatch::share {
 
@@ -39,6 +40,14 @@ class SyncLink {
   // it. changed(item) for each pair whose fleet counts came back.
   void flush(PairSync& sync, score::DnsScorer& scorer, uint32_t now,
              const std::function<void(const PairSync::Flush::Item&)>& changed);
+  // The TLS pairs go in the same batches as the DNS pairs (before the
+  // first flush; null: none).
+  void attachTls(TlsSync* sync, score::TlsTracker* tracker,
+                 std::function<void(const TlsSync::Flush::Item&)> changed) {
+    tls_ = sync;
+    tracker_ = tracker;
+    tls_changed_ = std::move(changed);
+  }
   // Waits for the flush in flight and applies it.
   void finish(PairSync& sync, const std::function<void(const PairSync::Flush::Item&)>& changed);
 
@@ -50,6 +59,10 @@ class SyncLink {
   std::chrono::milliseconds wait_;
   SyncLinkStats stats_;
   std::unique_ptr<PairSync::Flush> pending_;
+  std::unique_ptr<TlsSync::Flush> pending_tls_;
+  TlsSync* tls_ = nullptr;
+  score::TlsTracker* tracker_ = nullptr;
+  std::function<void(const TlsSync::Flush::Item&)> tls_changed_;
   std::future<fleet::BatchResult> pending_result_;
   static constexpr uint32_t kMaxSkips = 32;
   uint32_t skipped_ = 0;

@@ -52,6 +52,19 @@ WorkerLink::~WorkerLink() {
   alive_->alive = false;
 }
 
+TlsSync& WorkerLink::attachTls(const score::TlsScoreConfig& cfg, score::TlsTracker& tracker,
+                               std::function<void(const TlsSync::Flush::Item&)> changed,
+                               std::function<void(const std::string&, const std::any&)> emit) {
+  ShareOptions o;
+  o.key_prefix = service_.settings().key_prefix;
+  tls_ = std::make_unique<TlsSync>(cfg, o);
+  tls_->setDeferClaims(true);
+  tracker_ = &tracker;
+  tls_changed_ = std::move(changed);
+  tls_emit_ = std::move(emit);
+  return *tls_;
+}
+
 void WorkerLink::tick(score::DnsScorer& scorer, uint32_t now_sec,
                       const std::function<void(const PairSync::Flush::Item&)>& changed,
                       const std::function<void(const std::string&, const std::any&)>& emit) {
@@ -60,13 +73,20 @@ void WorkerLink::tick(score::DnsScorer& scorer, uint32_t now_sec,
   if (now - last_flush_ < every_) return;
   last_flush_ = now;
   auto flush = std::make_shared<PairSync::Flush>();
-  if (!sync_.collect(scorer, now_sec, *flush)) return;
+  const bool dns = sync_.collect(scorer, now_sec, *flush);
+  std::shared_ptr<TlsSync::Flush> tls;
+  if (tls_) {
+    tls = std::make_shared<TlsSync::Flush>();
+    if (!tls_->collect(*tracker_, now_sec, flush->batch, *tls)) tls.reset();
+  }
+  if (!dns && !tls) return;
   FleetCounters& c = service_.counters();
   c.flushes.fetch_add(1, std::memory_order_relaxed);
   in_flight_ = flush;
-  auto done = [this, flush, changed, emit](fleet::BatchResult&& result) {
+  auto done = [this, flush, tls, changed, emit](fleet::BatchResult&& result) {
     if (!result.ok()) service_.counters().flush_failed.fetch_add(1, std::memory_order_relaxed);
     sync_.apply(*flush, result, changed, emit);
+    if (tls) tls_->apply(flush->batch, *tls, result, tls_changed_, tls_emit_);
     in_flight_.reset();
   };
   fleet::CommandBatch batch = flush->batch;  // apply() reads the slots of flush->batch

@@ -21,6 +21,7 @@
 #include "common/counters.h"
 #include "fleet/redis_client.h"
 #include "share/pair_sync.h"
+#include "share/tls_sync.h"
 
 namespace exfilwatch::share {
 
@@ -61,6 +62,11 @@ class WorkerLink {
   ~WorkerLink();
 
   PairSync& sync() { return sync_; }
+  // The TLS pairs join the same flushes (before start): `changed` and
+  // `emit` as tick's.
+  TlsSync& attachTls(const score::TlsScoreConfig& cfg, score::TlsTracker& tracker,
+                     std::function<void(const TlsSync::Flush::Item&)> changed,
+                     std::function<void(const std::string&, const std::any&)> emit);
 
   // The worker's housekeeping: a flush when due. `changed` and `emit` run
   // later on the worker's thread (through post) with the reply.
@@ -78,6 +84,10 @@ class WorkerLink {
   Post post_;
   std::shared_ptr<Alive> alive_;
   std::shared_ptr<PairSync::Flush> in_flight_;
+  std::unique_ptr<TlsSync> tls_;
+  score::TlsTracker* tracker_ = nullptr;
+  std::function<void(const TlsSync::Flush::Item&)> tls_changed_;
+  std::function<void(const std::string&, const std::any&)> tls_emit_;
   std::chrono::steady_clock::time_point last_flush_{};
   std::chrono::milliseconds every_;
 };
