@@ -4,7 +4,8 @@
 // split into reads; every reply then takes the client's path: hiredis'
 // reader into owned values (with small limits, so they are reached),
 // MOVED/ASK parsing of error replies, CLUSTER SLOTS parsing of arrays, and
-// the shared state's reading of its scripts' replies (src/share).
+// the shared state's reading of its scripts' replies (src/share: DNS pairs,
+// TLS pairs, claims).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12,6 +13,7 @@
 #include "fleet/cluster_slots.h"
 #include "fleet/redis_protocol.h"
 #include "share/pair_sync.h"
+#include "share/tls_sync.h"
 
 namespace {
 
@@ -34,6 +36,16 @@ void use(const RedisReply& r) {
     if (!bounded(totals.clients) || !bounded(totals.distinct) || !bounded(totals.day_cur) ||
         !bounded(totals.day_prev)) {
       __builtin_trap();
+    }
+  }
+  exfilwatch::share::TlsTotals tls;
+  if (exfilwatch::share::parseTlsReply(r, tls)) {
+    for (const auto* side : {&tls.cur, &tls.prev}) {
+      for (const auto& c : *side) {
+        for (const int64_t v : c) {
+          if (v > (int64_t{1} << 48) || v < -(int64_t{1} << 48)) __builtin_trap();
+        }
+      }
     }
   }
   bool granted = false;
