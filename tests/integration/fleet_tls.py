@@ -12,6 +12,12 @@ initial TLS upload alert over the three processes, for the pair the whole
 capture names; every key in Redis has an expiry, and the destination's keys
 carry its hash tag. An ordinary TLS capture (API calls) keeps its pairs
 out of Redis (the local floor) and raises nothing.
+
+Live (`exfilwatch run`, the WorkerLink path): 3 sensors with `fleet:`
+behind the balancer namespace that hashes the outer 5-tuple (fleet_common.Lab,
+`exfilwatch mirror` giving each inner flow its own outer source port) raise
+one initial TLS upload alert fleet-wide, as the single sensor fed the whole
+capture does.
 """
 import os
 import sys
@@ -82,4 +88,27 @@ with tempfile.TemporaryDirectory(prefix="exfilwatch-fleet-tls-") as d:
         check(not benign and not keys,
               f"ordinary TLS pairs stay under the local floor: alerts {benign}, keys {keys[:3]}")
     node.kill()
+
+    fc.need_root_tools("redis-server", "redis-cli")
+    lab = fc.Lab(os.path.join(d, "live"), sensors=3, groups=("hash",), single=True, scale=1,
+                 config_extra=lambda g: "" if g == "single" else
+                 'fleet:\n  url: redis://%s:6379\n  flush_ms: 100\n' % fc.Lab.REDIS_ADDR)
+    redis = lab.start_redis()
+    lab.start_sensors()
+    lab.mirror(CAPTURE)
+    got = lab.stop_sensors(settle=3.0)
+    single = tls_pairs(got["single"][0])
+    per_sensor = [tls_pairs(a, False) for a in got["hash"]]
+    fleet = [p for a in got["hash"] for p in tls_pairs(a)]
+    print("live: single sensor", single, "3 sensors with the fleet", per_sensor, flush=True)
+    for a in got["hash"]:
+        for x in a:
+            print("  live fleet alert:", (x.get("exfilwatch") or {}).get("reasons", "")[:200], flush=True)
+    check(len(single) == 1, f"[live] the single sensor raises one TLS upload alert: {single}")
+    check(len(fleet) == 1 and set(fleet) == set(single),
+          f"[live] 3 sensors with the fleet raise one initial TLS upload alert: {per_sensor}")
+    check(sum(map(len, per_sensor)) == 1, f"[live] and nothing else: {per_sensor}")
+    keys = [k for k in redis.cli("KEYS", "*").split("\n") if "{t:" in k]
+    check(bool(keys), f"[live] the sensors shared the TLS pair ({len(keys)} keys)")
+    lab.close()
 finish()
