@@ -60,13 +60,15 @@ struct TlsPairRecord {
   uint16_t version;         // highest TLS version the ClientHello offered (0x0304: 1.3)
   uint16_t server_version;  // the ServerHello's negotiated version, 0 until one is seen
   uint8_t sni_len, alpn_len;
-  uint8_t shared_dirty;  // changed since the fleet's last flush (TlsSharedHook::touched)
   SlidingWindow<TlsCounters> win[kWindows];
   char sni[48];
   char alpn[8];
   char ja3[33];
   char ja4[37];
   uint8_t ja3s[16];  // MD5; all zero until a ServerHello is seen (its text: ja3sText)
+  // Changed since the fleet's last flush (TlsSharedHook::touched); last, in
+  // the record's padding.
+  uint8_t shared_dirty;
 };
 
 struct TlsFeatures {

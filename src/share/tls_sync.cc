@@ -214,6 +214,11 @@ bool TlsSync::collect(score::TlsTracker& tracker, uint32_t now, fleet::CommandBa
     }
     Shared& s = it->second;
     s.last_flush = now;
+    if (s.first_seen != r->first_seen) {
+      // A new record (the old one was evicted): all its counts are new.
+      s.first_seen = r->first_seen;
+      for (int i = 0; i < score::kWindows; ++i) s.sent_cur[i] = s.sent_prev[i] = {};
+    }
     Flush::Item item;
     item.key = d.key;
     item.client = d.client;

@@ -109,6 +109,7 @@ class TlsSync final : public score::TlsSharedHook {
     std::array<uint32_t, score::kWindows> bucket{};
     std::array<score::TlsSharedCounts, score::kWindows> sent_cur{}, sent_prev{};
     uint32_t last_flush = 0;
+    uint32_t first_seen = 0;  // the tracker record's: another one means it was evicted
     bool has_view = false;
     IpAddress client, server;
     uint16_t port = 0;
