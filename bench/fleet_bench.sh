@@ -50,4 +50,4 @@ print(f"off {off:,.0f} pkt/s  on {on:,.0f} pkt/s  on/off {on / off:.1%}  "
       f"{mem / max(pairs, 1) * 1000 / 1048576:.2f} MiB per 1,000 pairs")
 PY
 done
-grep '^fleet:' "$DIR/on.err"
+grep '^fleet' "$DIR/on.err"
