@@ -282,8 +282,7 @@ bool TlsSync::collect(score::TlsTracker& tracker, uint32_t now, fleet::CommandBa
     out.items.push_back(std::move(item));
   }
   for (auto& c : claims_) {
-    if (addClaim(batch, c.alert.client, c.server, c.port, c.alert.signature_id, c.alert.now,
-                 c.alert.suppress_seconds)) {
+    if (addClaim(batch, c.alert.client, c.server, c.port, c.alert.now, c.alert.suppress_seconds)) {
       out.claims.emplace_back(batch.size() - 1, std::move(c));
     } else {
       ++stats_.claims_full;  // the batch is full: written as local at apply
@@ -399,16 +398,16 @@ void TlsSync::apply(const fleet::CommandBatch& batch, const Flush& flush,
 }
 
 bool TlsSync::addClaim(fleet::CommandBatch& batch, const IpAddress& client, const IpAddress& server,
-                       uint16_t port, uint32_t signature_id, int64_t now,
-                       uint32_t suppress_seconds) const {
+                       uint16_t port, int64_t now, uint32_t suppress_seconds) const {
   const std::string base = baseKey(server, port);
-  const std::string who = client.toString(), sig = std::to_string(signature_id),
-                    t = std::to_string(now), sup = std::to_string(suppress_seconds),
+  const std::string who = client.toString(), t = std::to_string(now),
+                    sup = std::to_string(suppress_seconds),
                     ttl = std::to_string(
                         std::max<uint64_t>(2ull * suppress_seconds, 2ull * windows_.back()) +
                         opt_.ttl_slack_seconds);
-  // The DNS pairs' claim script, keyed on the TLS pair's destination slot.
-  return batch.add(base, {"EVAL", claimScript(), "1", base, who, sig, t, sup, ttl});
+  // The DNS pairs' claim script on the TLS pair, bulk and drip together
+  // ("tls" for the signature): one alert per pair, as the local gate.
+  return batch.add(base, {"EVAL", claimScript(), "1", base, who, "tls", t, sup, ttl});
 }
 
 score::ClaimOutcome TlsSync::claimOutcome(const fleet::RedisReply& r) {
@@ -427,14 +426,14 @@ score::ClaimOutcome TlsSync::claimOutcome(const fleet::RedisReply& r) {
 }
 
 score::ClaimOutcome TlsSync::claim(const IpAddress& client, const IpAddress& server, uint16_t port,
-                                   uint32_t signature_id, int64_t now, uint32_t suppress_seconds) {
+                                   uint32_t, int64_t now, uint32_t suppress_seconds) {
   ++stats_.claims;
   if (!claim_rt_) {
     ++stats_.claims_unknown;
     return score::ClaimOutcome::Unknown;
   }
   fleet::CommandBatch batch;
-  addClaim(batch, client, server, port, signature_id, now, suppress_seconds);
+  addClaim(batch, client, server, port, now, suppress_seconds);
   fleet::BatchResult result;
   if (!claim_rt_(std::move(batch), result) || !result.ok() || result.replies.size() != 1) {
     ++stats_.claims_unknown;

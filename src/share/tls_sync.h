@@ -116,7 +116,7 @@ class TlsSync final : public score::TlsSharedHook {
   };
   void expire(uint32_t now);
   bool addClaim(fleet::CommandBatch& batch, const IpAddress& client, const IpAddress& server,
-                uint16_t port, uint32_t signature_id, int64_t now, uint32_t suppress_seconds) const;
+                uint16_t port, int64_t now, uint32_t suppress_seconds) const;
   score::ClaimOutcome claimOutcome(const fleet::RedisReply& r);
   void markLoad(uint16_t slot) { load_slots_[slot / 64] |= uint64_t{1} << (slot % 64); }
 
