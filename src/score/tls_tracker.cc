@@ -117,7 +117,8 @@ const TlsVerdict* TlsTracker::onTcpSegment(const PacketContext& pkt) {
     if (new_flow) ++w.cur.flows;
     if (upload_flow) ++w.cur.upload_flows;
   }
-  if (shared_ != nullptr && !pair.shared_dirty && shared_->touched(pkey, client, server, sport)) {
+  if (shared_ != nullptr && !pair.shared_dirty && shared_->touched(pkey, client, server, sport))
+      [[unlikely]] {
     pair.shared_dirty = 1;
   }
 
@@ -364,9 +365,8 @@ void TlsTracker::compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) c
       o.upload_flows = w.cur.upload_flows * pw;
     }
   }
-  if (shared_ != nullptr) {
-    if (const TlsSharedView* v = shared_->view(r.key)) addShared(*v, now, f);
-  }
+  if (shared_ != nullptr) [[unlikely]]
+    addShared(r, now, f);
   const auto& m = f.w[1];
   const auto& l = f.w[kWindows - 1];
   f.ratio_ok_mid = m.up >= cfg_.upload_ratio * m.down;
@@ -383,7 +383,10 @@ void TlsTracker::compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) c
 
 // Adds the other sensors' counts to the local window values, weighted as
 // the local buckets are (DnsScorer::addShared).
-void TlsTracker::addShared(const TlsSharedView& v, uint32_t now, TlsFeatures& f) const {
+void TlsTracker::addShared(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) const {
+  const TlsSharedView* view = shared_->view(r.key);
+  if (view == nullptr) return;
+  const TlsSharedView& v = *view;
   for (int i = 0; i < kWindows; ++i) {
     const auto& s = v.w[i];
     const uint32_t width = cfg_.windows[i];

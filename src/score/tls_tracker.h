@@ -146,7 +146,9 @@ class TlsTracker {
   void serverHello(TlsPairRecord& pair, const PacketContext& pkt);
   void releaseBuffer(TlsFlowRecord& flow);
   void compute(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) const;
-  void addShared(const TlsSharedView& v, uint32_t now, TlsFeatures& f) const;
+  // The fleet's counts, when known (out of line: the path without a fleet
+  // stays as it was).
+  [[gnu::noinline]] void addShared(const TlsPairRecord& r, uint32_t now, TlsFeatures& f) const;
   // `flow`: the segment's, null when judged after a fleet reply.
   void formatReasons(const TlsPairRecord& r, const TlsFlowRecord* flow, const TlsFeatures& f,
                      const IpAddress& server, uint16_t port);
