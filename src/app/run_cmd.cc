@@ -357,6 +357,8 @@ class Sensor {
       s.weird.mergeFrom(w.weird);
       s.dns_pairs += w.dns_pairs;
       s.dns_evictions += w.dns_evictions;
+      s.dns_domain_verdicts += w.dns_domain_verdicts;
+      s.dns_domain_suppressed += w.dns_domain_suppressed;
       s.tls_pairs += w.tls_pairs;
       for (const auto& [id, n] : w.rule_hits) {
         bool found = false;
@@ -375,6 +377,9 @@ class Sensor {
       const WorkerPool::RingDepth h = pool_->inboundRings(i);
       s.handoff_rings.push_back({std::to_string(i), h.used_bytes, h.capacity_bytes, h.max_fill});
     }
+    // The domain view's table is the sensor's: read once, not per worker.
+    s.dns_domains = pool_->domainTable().size();
+    s.dns_domain_evictions = pool_->domainTable().evictions();
     for (std::size_t i = 0; i < sink_->producers(); ++i) {
       s.eve_queues.push_back(
           {std::to_string(i), sink_->queuedBytes(i), sink_->queueCapacity(i), 0});

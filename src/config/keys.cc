@@ -78,7 +78,7 @@ const Key kKeys[] = {
     {"score.dns.weight_rules", F(score.dns.weight_rules), 0.0, 100.0, Check::None, false, "weight of score rules, x min(1, sum of their weights over new names)"},
     {"score.dns.model", F(score.dns.model_path), 0, 0, Check::Model, false, "benign-name n-gram model file; \"\": the built-in models/dns-trigram-v1.txt"},
     {"score.dns.domain.enabled", F(score.dns.domain_enabled), 0, 0, Check::None, false, "the domain view: one registered domain's information over all its clients (signature 9000005)"},
-    {"score.dns.domain.memory_bytes", F(score.dns.domain_memory_bytes), 65536, kMaxMem, Check::None, true, "domain view records (176 bytes each) per worker"},
+    {"score.dns.domain.memory_bytes", F(score.dns.domain_memory_bytes), 65536, kMaxMem, Check::None, true, "domain view records (176 bytes each) for the whole sensor: its workers share one table"},
     {"score.dns.domain.info_bytes", F(score.dns.domain_info_bytes), 0, kWeek, Check::None, false, "domain view: information per window over all clients (bytes after compression); 0 disables one"},
     {"score.dns.domain.daily_info_bytes", F(score.dns.domain_daily_info_bytes), 0, static_cast<double>(1u << 31), Check::None, false, "domain view: information over a sliding 24 hours, all clients; 0: off"},
     {"score.dns.domain.min_clients", F(score.dns.domain_min_clients), 2, 1 << 16, Check::None, false, "domain view: clients that sent new names under the domain, at least"},

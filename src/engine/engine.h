@@ -90,6 +90,12 @@ class Engine final : public dns::TcpMessageSink {
   // Makes this engine's scorer use `other`'s set of names already seen, so
   // that several workers judge novelty as one would (before start only).
   void shareSeenNames(const Engine& other) { dns_scorer_.shareSeenNames(other.dns_scorer_); }
+  // Makes the scorer's domain view use the sensor's table, shared by every
+  // worker, so that a domain is one record whichever worker its clients
+  // land on (before start only).
+  void shareDomainTable(std::shared_ptr<score::DomainTable> table) {
+    dns_scorer_.shareDomainTable(std::move(table));
+  }
 
   // The fleet's shared state (src/share), or null: its counts join the DNS
   // verdicts and it decides fleet-wide which sensor raises a pair's alert.

@@ -151,6 +151,18 @@ std::vector<MetricFamily> build(const Sample& s) {
   f.scalar("exfilwatch_dns_pair_evictions_total",
            "Tracked pairs recycled because the table was full.", C,
            static_cast<double>(s.dns_evictions));
+  f.scalar("exfilwatch_dns_tracked_domains",
+           "Registered domains the DNS scorer's domain view tracks (one table per sensor).", G,
+           static_cast<double>(s.dns_domains));
+  f.scalar("exfilwatch_dns_domain_evictions_total",
+           "Domain view records recycled because the table was full.", C,
+           static_cast<double>(s.dns_domain_evictions));
+  f.scalar("exfilwatch_dns_domain_verdicts_total",
+           "Domain view verdicts raised (several clients, one domain), before fleet suppression.",
+           C, static_cast<double>(s.dns_domain_verdicts));
+  f.scalar("exfilwatch_dns_domain_suppressed_total",
+           "Domain view verdicts held back within the domain's suppression interval.", C,
+           static_cast<double>(s.dns_domain_suppressed));
   f.scalar("exfilwatch_tls_tracked_pairs", "(client, destination) pairs the TLS scorer tracks.", G,
            static_cast<double>(s.tls_pairs));
 

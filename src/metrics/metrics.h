@@ -53,6 +53,10 @@ struct Sample {
   EngineStats engine;
   WeirdCounters weird;
   uint64_t dns_pairs = 0, dns_evictions = 0, tls_pairs = 0;
+  // The domain view: records in use and recycled (one table per sensor),
+  // verdicts raised and suppressed (summed over workers).
+  uint64_t dns_domains = 0, dns_domain_evictions = 0;
+  uint64_t dns_domain_verdicts = 0, dns_domain_suppressed = 0;
   std::vector<std::pair<uint32_t, uint64_t>> rule_hits;  // (rule id, hits)
   uint64_t eve_lines = 0, eve_drops = 0, eve_failures = 0, eve_rotations = 0;
   uint64_t reloads_ok = 0, reloads_failed = 0;

@@ -59,7 +59,7 @@ bool isRiskyType(uint16_t t) {
 
 DnsScorer::DnsScorer(const DnsScoreConfig& cfg, std::shared_ptr<const NgramModel> model,
                      uint32_t suppress_seconds, const LexicalThresholds& lexical)
-    : domains_(StateTable<DnsDomainRecord>::capacityFor(cfg.domain_memory_bytes)),
+    : domains_(std::make_shared<DomainTable>(cfg.domain_memory_bytes, false)),
       cfg_(cfg),
       model_(std::move(model)),
       lexical_(lexical),
@@ -81,6 +81,7 @@ void DnsScorer::reconfigure(const DnsScoreConfig& cfg, std::shared_ptr<const Ngr
   for (auto& w : cfg_.windows) w = std::max<uint32_t>(w, 1);
   model_ = std::move(model);
   own_gate_.setInterval(suppress_seconds);
+  domain_suppress_seconds_ = suppress_seconds;
   lexical_ = lexical;
   for (int i = 0; i < kWindows; ++i) win_names_[i] = windowName(cfg_.windows[i]);
   clock_ = Clock{};
@@ -279,7 +280,8 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   const auto& lw = r.win[kWindows - 1];
   if (novel && cfg_.domain_enabled &&
       uint32_t{lw.cur.new_names} + lw.prev.new_names >= cfg_.min_new_names) {
-    DnsDomainRecord& d = addToDomain(plan.domain_key, pkt.src, clk, info_bits, true);
+    const DomainTable::Locked t = domains_->lock(plan.domain_key);
+    DnsDomainRecord& d = addToDomain(*t, plan.domain_key, pkt.src, clk, info_bits, true);
     domain_pending_ = judgeDomain(d, clk, raw, domain) != nullptr;
   }
   return judge(r, plan.key, clk, raw, domain);
@@ -408,8 +410,10 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
     satAdd(w.cur.info_bits, down_bits);
     if ((msg.rcode & 0xf) == dns::rcode::NXDOMAIN) satAdd(w.cur.nxdomain, 1);
   }
-  if (down_bits && cfg_.domain_enabled)
-    addToDomain(domainKey(domain), pkt.dst, clk, down_bits, false);
+  if (down_bits && cfg_.domain_enabled) {
+    const uint64_t dk = domainKey(domain);
+    addToDomain(*domains_->lock(dk), dk, pkt.dst, clk, down_bits, false);
+  }
   if (shared_ != nullptr && !(r->flags & kDirty)) {
     r->flags |= kDirty;
     shared_->touched(r->key, pkt.dst, pkt.src, domain, clk.now);
@@ -618,10 +622,11 @@ void DnsScorer::formatReasons(const DnsPairRecord& r, const DnsFeatures& f,
 
 // ---- the domain view ----
 
-DnsDomainRecord& DnsScorer::addToDomain(uint64_t domain_key, const IpAddress& client,
-                                        const Clock& clk, uint32_t info_bits, bool novel) {
+DnsDomainRecord& DnsScorer::addToDomain(StateTable<DnsDomainRecord>& table, uint64_t domain_key,
+                                        const IpAddress& client, const Clock& clk,
+                                        uint32_t info_bits, bool novel) {
   bool inserted = false;
-  DnsDomainRecord& d = domains_.findOrInsert(domain_key, inserted);
+  DnsDomainRecord& d = table.findOrInsert(domain_key, inserted);
   const uint32_t now = clk.now;
   if (inserted) d.first_seen = now;
   d.last_seen = now;
@@ -721,14 +726,15 @@ const DnsVerdict* DnsScorer::judgeDomain(DnsDomainRecord& r, const Clock& clk,
     return nullptr;
   }
   const uint32_t now = clk.now;
-  // One domain-view alert per domain per interval: the sensor's gate, keyed
-  // apart from every (client, domain) pair.
-  const Admission admission = gate_->admit(r.key ^ 0x646f6d61696e7669ULL, now);
-  if (admission == Admission::Suppressed) {
+  // One domain-view alert per domain per interval, decided on the record
+  // under its stripe's lock: workers sharing the table raise it once
+  // between them (a recycled record may alert again, never lose one).
+  if (r.last_alert != 0 && domain_suppress_seconds_ != 0 &&
+      int64_t{now} - int64_t{r.last_alert} < domain_suppress_seconds_) {
     ++stats_.domain_suppressed;
     return nullptr;
   }
-  const bool first = admission == Admission::Initial && r.last_alert == 0;
+  const bool first = r.last_alert == 0;
   r.last_alert = now ? now : 1;
   satAdd(r.alerts, 1);
   ++stats_.domain_verdicts;
@@ -755,7 +761,9 @@ const DnsVerdict* DnsScorer::judgeDomain(DnsDomainRecord& r, const Clock& clk,
 
 double DnsScorer::domainScoreOf(std::string_view domain, uint32_t now) const {
   if (!cfg_.domain_enabled) return 0.0;
-  const DnsDomainRecord* r = domains_.peek(domainKey(domain));
+  const uint64_t key = domainKey(domain);
+  const DomainTable::Locked t = domains_->lock(key);
+  const DnsDomainRecord* r = t->peek(key);
   if (r == nullptr) return 0.0;
   Clock clk;
   clk.set(now, cfg_.windows);
@@ -769,7 +777,9 @@ double DnsScorer::domainScoreOf(std::string_view domain, uint32_t now) const {
 
 const DnsVerdict* DnsScorer::reevaluateDomain(std::string_view domain) {
   if (!cfg_.enabled || !cfg_.domain_enabled) return nullptr;
-  DnsDomainRecord* r = domains_.find(domainKey(domain));
+  const uint64_t key = domainKey(domain);
+  const DomainTable::Locked t = domains_->lock(key);
+  DnsDomainRecord* r = t->find(key);
   if (r == nullptr) return nullptr;
   Clock clk;
   clk.set(r->last_seen, cfg_.windows);

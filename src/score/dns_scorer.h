@@ -31,6 +31,7 @@
 #include "score/score_config.h"
 #include "score/shared_state.h"
 #include "score/state_table.h"
+#include "score/striped_table.h"
 #include "score/window.h"
 
 namespace exfilwatch::score {
@@ -95,6 +96,9 @@ struct DnsDomainRecord {
   Hll64 clients[2];
 };
 static_assert(sizeof(DnsDomainRecord) == 176, "docs/scoring.md states the per-domain record size");
+// The domain view's records: a scorer's own, or its sensor's shared by
+// every worker (see striped_table.h).
+using DomainTable = StripedTable<DnsDomainRecord>;
 
 // The domain view's key of a registered domain (or "@server").
 uint64_t domainKey(std::string_view domain);
@@ -193,8 +197,12 @@ class DnsScorer {
   // The domain's verdict again at its last time, after the fleet's totals
   // changed; null when none is due.
   const DnsVerdict* reevaluateDomain(std::string_view domain);
-  std::size_t domains() const { return domains_.size(); }
-  uint64_t domainEvictions() const { return domains_.evictions(); }
+  std::size_t domains() const { return domains_->size(); }
+  uint64_t domainEvictions() const { return domains_->evictions(); }
+  // The domain view's records from now on: `table`, shared with the other
+  // workers of the sensor, instead of the scorer's own (before start only).
+  void shareDomainTable(std::shared_ptr<DomainTable> table) { domains_ = std::move(table); }
+  const DomainTable& domainTable() const { return *domains_; }
   // A response to pkt.dst: NXDOMAIN and answer bytes, for pairs already
   // tracked (responses never create state).
   void observeResponse(const PacketContext& pkt, const dns::DnsMessage& msg,
@@ -213,8 +221,10 @@ class DnsScorer {
   std::size_t pairs() const { return table_.size(); }
   std::size_t capacity() const { return table_.capacity(); }
   uint64_t evictions() const { return table_.evictions(); }
+  // A shared domain table is the sensor's, not counted here.
   std::size_t memoryBytes() const {
-    return table_.memoryBytes() + seen_.memoryBytes() + domains_.memoryBytes();
+    return table_.memoryBytes() + seen_.memoryBytes() +
+           (domains_->shared() ? 0 : domains_->memoryBytes());
   }
   // The fleet's shared state (src/share), or null: told of changed pairs
   // and new names, its other sensors' counts join every verdict.
@@ -264,13 +274,17 @@ class DnsScorer {
     double info_bytes[kWindows] = {}, new_names[kWindows] = {};
     double info_day_bytes = 0, clients = 0, score = 0;
   };
-  DnsDomainRecord& addToDomain(uint64_t domain_key, const IpAddress& client, const Clock& clk,
-                               uint32_t info_bits, bool novel);
+  // Each of these runs under the stripe's lock (DomainTable::lock) of the
+  // record, held by the caller across adding, judging and suppression.
+  DnsDomainRecord& addToDomain(StateTable<DnsDomainRecord>& table, uint64_t domain_key,
+                               const IpAddress& client, const Clock& clk, uint32_t info_bits,
+                               bool novel);
   // `all`: the clients too, also under the threshold (else left 0 there).
   void computeDomain(const DnsDomainRecord& r, const Clock& clk, DomainFeatures& f, bool all) const;
   const DnsVerdict* judgeDomain(DnsDomainRecord& r, const Clock& clk, std::string_view last_name,
                                 std::string_view domain);
-  StateTable<DnsDomainRecord> domains_;
+  std::shared_ptr<DomainTable> domains_;
+  uint32_t domain_suppress_seconds_ = 0;  // one domain-view alert per domain per interval
   DnsVerdict domain_verdict_;
   bool domain_pending_ = false;
   std::string domain_reasons_;

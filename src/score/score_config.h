@@ -58,7 +58,7 @@ struct DnsScoreConfig {
   // it needs min_clients clients that sent new names, min_new_names new
   // names in one window, and information over a threshold (0 disables one).
   bool domain_enabled = true;
-  uint64_t domain_memory_bytes = 8ull << 20;  // per-domain records, per worker
+  uint64_t domain_memory_bytes = 8ull << 20;  // per-domain records, per sensor process
   std::array<uint32_t, kWindows> domain_info_bytes{3000, 3000, 3000};
   uint32_t domain_daily_info_bytes = 0;
   uint32_t domain_min_clients = 3;

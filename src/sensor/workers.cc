@@ -36,6 +36,10 @@ class Worker {
  public:
   // Before start only: see WorkerPool's constructor.
   void shareSeenNamesWith(const Worker& first) { engine_.shareSeenNames(first.engine_); }
+  void shareDomainTable(std::shared_ptr<score::DomainTable> table) {
+    engine_.shareDomainTable(std::move(table));
+  }
+  const score::DomainTable& domainTable() const { return engine_.dnsScorer().domainTable(); }
 
   // `feed` (benchmarks): no sockets, datagrams from memory instead.
   Worker(std::size_t id, WorkerPool& pool, const ListenConfig& listen, EveSink& sink,
@@ -396,6 +400,8 @@ class Worker {
     snap_.weird.add(Weird::SocketForeignSource, counters_.foreign_source.get());
     snap_.dns_pairs = engine_.dnsScorer().pairs();
     snap_.dns_evictions = engine_.dnsScorer().evictions();
+    snap_.dns_domain_verdicts = engine_.dnsScorer().stats().domain_verdicts;
+    snap_.dns_domain_suppressed = engine_.dnsScorer().stats().domain_suppressed;
     snap_.tls_pairs = engine_.tlsTracker().pairs();
     snap_.rule_hits.clear();
     if (const rules::RuleSet* set = engine_.ruleMatcher().ruleSet()) {
@@ -520,6 +526,15 @@ void WorkerPool::connectWorkers() {
   // each client on one worker, but novelty is a property of the name, not of
   // the client (AV and CDN names are shared by many clients).
   for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->shareSeenNamesWith(*workers_[0]);
+  // One domain view for the whole sensor too: a leak spread over hosts is
+  // spread over workers, and each worker alone would see only its part.
+  // `score.dns.domain.memory_bytes` is the sensor's budget; one worker keeps
+  // its engine's own table (no locks).
+  if (workers > 1) {
+    auto table = std::make_shared<score::DomainTable>(
+        holder_.load()->config.score.dns.domain_memory_bytes, true);
+    for (auto& w : workers_) w->shareDomainTable(table);
+  }
   drained_ = std::make_unique<std::barrier<>>(static_cast<std::ptrdiff_t>(workers));
   last_heartbeat_.assign(workers, 0);
   last_progress_.assign(workers, std::chrono::steady_clock::now());
@@ -547,6 +562,8 @@ void WorkerPool::stop() {
 }
 
 const WorkerCounters& WorkerPool::counters(std::size_t i) const { return workers_[i]->counters_; }
+
+const score::DomainTable& WorkerPool::domainTable() const { return workers_[0]->domainTable(); }
 
 WorkerSnapshot WorkerPool::snapshot(std::size_t i) const {
   std::lock_guard<std::mutex> lock(workers_[i]->snap_mu_);

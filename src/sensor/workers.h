@@ -64,6 +64,7 @@ struct WorkerSnapshot {
   EngineStats engine;
   WeirdCounters weird;
   uint64_t dns_pairs = 0, dns_evictions = 0, tls_pairs = 0;
+  uint64_t dns_domain_verdicts = 0, dns_domain_suppressed = 0;  // this worker's
   // (rule id, lifetime hits); reuses its capacity between snapshots.
   std::vector<std::pair<uint32_t, uint64_t>> rule_hits;
 };
@@ -102,6 +103,9 @@ class WorkerPool {
   std::size_t size() const { return workers_.size(); }
   const WorkerCounters& counters(std::size_t i) const;
   WorkerSnapshot snapshot(std::size_t i) const;
+  // The DNS domain view's records: the sensor's, shared by every worker
+  // (or the one worker's own). Its counts are readable from any thread.
+  const score::DomainTable& domainTable() const;
   uint64_t kernelDropsNow(std::size_t i) const;  // SO_MEMINFO, also tail drops
   uint16_t vxlanPort() const;                    // 0 on feeds
   // True when the kernel steers VXLAN datagrams to their owner's socket

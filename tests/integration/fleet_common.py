@@ -176,11 +176,11 @@ TIMED_DEFAULTS = {
 }
 
 
-def scaled_config(directory, name, scale=1, extra="", rules_cache=None):
+def scaled_config(directory, name, scale=1, extra="", rules_cache=None, workers=1):
     """A sensor configuration whose time-valued settings are the defaults
     divided by `scale` (receive time runs `scale` times faster than packet
     time when the capture is mirrored at --speed scale). `extra`: more
-    top-level YAML (e.g. a fleet: block), appended."""
+    top-level YAML (e.g. a fleet: block), appended; `workers`: listen.workers."""
     if 60 % scale:
         raise ValueError("scale must divide 60 (the 1-minute window is whole seconds)")
 
@@ -194,7 +194,7 @@ def scaled_config(directory, name, scale=1, extra="", rules_cache=None):
   vxlan_port: 4789
   health_address: 0.0.0.0
   health_port: 4789
-  workers: 1
+  workers: {workers}
   rcvbuf_bytes: 4194304
   eve_queue_bytes: 1048576
   handoff_ring_bytes: 262144
@@ -325,8 +325,8 @@ class Lab:
     balancer group ("hash", "sticky"); `single`: add the reference sensor.
     config_extra: YAML appended to every sensor's configuration, or a
     function of the group name ("hash", "sticky", "single") returning it
-    (e.g. a fleet: block with a key prefix per group). Tear down with
-    close() (also at exit)."""
+    (e.g. a fleet: block with a key prefix per group). `workers`: each
+    sensor's listen.workers. Tear down with close() (also at exit)."""
 
     VIP = {"hash": "10.60.0.1", "sticky": "10.60.0.2"}
     REDIS_ADDR = "10.60.0.9"
@@ -335,8 +335,8 @@ class Lab:
     INNER_SRC_BITS, INNER_DST_BITS = (8 + 8 + 14 + 12) * 8, (8 + 8 + 14 + 16) * 8
 
     def __init__(self, directory, sensors=3, groups=("hash", "sticky"), single=True, scale=60,
-                 config_extra="", seed=0x2201):
-        self.dir, self.scale, self.groups = directory, scale, groups
+                 config_extra="", seed=0x2201, workers=1):
+        self.dir, self.scale, self.groups, self.workers = directory, scale, groups, workers
         os.makedirs(directory, exist_ok=True)
         self.p = "fw%d" % (os.getpid() % 10000)
         self.ns_src, self.ns_lb = self.p + "src", self.p + "lb"
@@ -427,7 +427,7 @@ class Lab:
         for i, (g, ns) in enumerate(all_):
             config = scaled_config(self.dir, ns, self.scale,
                                    "sensor_name: %s\n%s" % (ns, extra(g)),
-                                   rules_cache=os.path.join(self.dir, "rules-cache"))
+                                   rules_cache=os.path.join(self.dir, "rules-cache"), workers=self.workers)
             s = Sensor(ns, config, os.path.join(self.dir, ns + ".eve.json"), ns)
             self.sensors.setdefault(g, []).append(s)
             if i == 0:

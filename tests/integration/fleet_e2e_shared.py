@@ -20,10 +20,15 @@ traffic stretched over one hour (fleet_common.mixed_capture):
    daily budget), is flagged by the domain view: once by one replay (no
    Redis) and once fleet-wide by the 3 shards with --fleet (each shard
    alone misses it: fleet_e2e); no benign domain is.
+5. workers_2: one `exfilwatch run --config` with listen.workers 2 and no
+   Redis, fed by `exfilwatch mirror`: the 5 hosts' clients land on both
+   workers (each processes datagrams), and the domain view, one table per
+   sensor shared by its workers, flags the spread once (one worker's part
+   alone would miss it: tests/unit/test_score.cc).
 
 The domain view's alert names whichever client tipped it, so the verdicts
 are compared per (signature, client, domain) without it, and it per domain.
-About 3 minutes (two live runs of 60 s at 60x). Run as root:
+About 4 minutes (three live runs of 60 s at 60x). Run as root:
 EXFILWATCH=build/exfilwatch python3 tests/integration/fleet_e2e_shared.py [NAME...]
 """
 import collections
@@ -176,7 +181,30 @@ def domain_view_spread(d, redis):
     check(p == 0, f"[domain view] replay --fleet on 3 shards: no pair of the spread crosses ({p})")
 
 
-TESTS = ["replay_shards", "live_fleet", "live_redis_restart", "domain_view"]
+def workers_2(d):
+    lab = fc.Lab(os.path.join(d, "workers2"), sensors=0, groups=(), single=True, scale=SCALE, workers=2)
+    lab.start_sensors()
+    lab.mirror(fc.mixed_capture(d))
+    sensor = lab.sensors["single"][0]
+    got = lab.stop_sensors()["single"][0]
+    log = sensor.log().splitlines()
+    processed = {}
+    for line in log:  # the last per-worker lines are the final ones
+        if line.startswith("stats worker="):
+            kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+            processed[kv["worker"]] = int(kv["processed"])
+    check(len(processed) == 2 and all(v > 0 for v in processed.values()),
+          f"[workers 2] both workers process the 5 hosts' traffic ({processed})")
+    n = len(domain_view(got, SPREAD))
+    check(n == 1, f"[workers 2] one sensor with 2 workers, no Redis: the 5-host spread flagged once ({n})")
+    p = len(pair_alerts(got, SPREAD))
+    check(p == 0, f"[workers 2] no pair of the 5-host spread crosses ({p} pair alerts)")
+    others = {fc.domain_of(a) for a in fc.initial(got) if a["alert"]["signature_id"] == fc.DOMAIN_SID}
+    check(others <= set(fc.LEAKS.values()), f"[workers 2] the domain view flags no benign domain ({sorted(others)})")
+    lab.close()
+
+
+TESTS = ["replay_shards", "live_fleet", "live_redis_restart", "domain_view", "workers_2"]
 
 
 def main():
@@ -195,6 +223,8 @@ def main():
                 live_redis_restart(d)
             elif n == "domain_view":
                 domain_view_spread(d, redis)
+            elif n == "workers_2":
+                workers_2(d)
             else:
                 raise SystemExit("unknown test " + n)
     if failures:

@@ -10,7 +10,9 @@ gauges are exported per worker with their capacities. The fleet metrics
 Issue #24: the process_* metrics are there with plausible values (start
 time within the test's run, CPU time moving while a capture is processed),
 every per-worker series is labelled worker="N" (no other label name for
-the worker), and no sample of any scrape is NaN."""
+the worker), and no sample of any scrape is NaN. Issue #22: the domain
+view's gauges and counters are there, its tracked domains 0 before the
+traffic and at least 1 after."""
 import json
 import math
 import os
@@ -74,6 +76,7 @@ def main():
             assert first["process_virtual_memory_bytes"] >= first["process_resident_memory_bytes"], first
             assert 3 <= first["process_open_fds"] <= first["process_max_fds"], first
             print("process metrics: %s" % first)
+            first_dv = {n: dc.metric_values(text, n) for n in ("exfilwatch_dns_tracked_domains",)}
 
             prom, pport = dc.start_prometheus(d, mport)
             dc.wait_until(lambda: dc.prom_query(pport, 'up{job="exfilwatch"} == 1'), 60, "first scrape")
@@ -135,6 +138,17 @@ def main():
             assert 0 < len(domains) <= 20 and domains.get('{domain="tunnel-lab.net"}', 0) >= 1, domains
             assert dc.metric_values(text, "exfilwatch_alerted_domains_limit") == {"": 20}
             print("scrape: queue gauges for 2 workers; top domains %s" % domains)
+            # The domain view: one table per sensor (2 workers here), with
+            # the tunnel's domain in it after the capture (its client used
+            # it repeatedly); evictions and verdicts exported, unlabelled.
+            dv = {n: dc.metric_values(text, n) for n in
+                  ("exfilwatch_dns_tracked_domains", "exfilwatch_dns_domain_evictions_total",
+                   "exfilwatch_dns_domain_verdicts_total", "exfilwatch_dns_domain_suppressed_total")}
+            assert all(set(v) == {""} for v in dv.values()), dv
+            assert dv["exfilwatch_dns_tracked_domains"][""] >= 1, dv
+            assert first_dv["exfilwatch_dns_tracked_domains"][""] == 0, first_dv
+            assert dv["exfilwatch_dns_domain_evictions_total"][""] == 0, dv
+            print("scrape: domain view %s" % {k: v[""] for k, v in dv.items()})
             check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
             assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr
         finally:

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/hash.h"
@@ -604,6 +606,131 @@ TEST_CASE("DNS scorer: the domain view flags a leak spread over clients that no 
     DnsScorer five(cfg, NgramModel::builtin(), 3600, LexicalThresholds{});
     CHECK(spread(five, ids, "cloud-example.com", 5, 300000, 2).domain == 1);
   }
+}
+
+namespace {
+// The spread leak's names (as tests/data/fleet-lab/spread-5hosts.pcap: 8 hex
+// characters of secret and a sequence number), query i from client i % 5.
+std::vector<std::string> spreadLeak(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> leak;
+  for (int i = 1; i <= 750; ++i) {
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08llx", static_cast<unsigned long long>(rng() >> 32));
+    leak.push_back(std::string(hex) + "." + std::to_string(i) + ".fanout-example.com");
+  }
+  return leak;
+}
+// Feeds query i of `names` (client i % 5, one every 5 s) to
+// scorers[(i % 5) % scorers.size()], as a sensor's hand-off puts each
+// client on one worker; only the queries of `only` (-1: all) clients'
+// worker. Counts domain verdicts, initial and update.
+struct WorkerRun {
+  int initial = 0, update = 0, pair = 0;
+};
+WorkerRun feedWorkers(const std::vector<DnsScorer*>& scorers, const std::vector<std::string>& names,
+                      int only = -1) {
+  dns::Parser parser;
+  dns::DnsMessage msg;
+  WeirdCounters weird;
+  PacketContext pkt;
+  WorkerRun out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const int c = static_cast<int>(i % 5);
+    const std::size_t w = static_cast<std::size_t>(c) % scorers.size();
+    if (only >= 0 && w != static_cast<std::size_t>(only)) continue;
+    const uint8_t client[4] = {10, 53, 0, static_cast<uint8_t>(2 + c)};
+    pkt.src = IpAddress::v4(client);
+    pkt.ts.sec = 100000 + static_cast<uint32_t>(i) * 5;
+    const auto m = query(names[i]);
+    REQUIRE(parser.parse(m.data(), m.size(), msg, weird));
+    if (scorers[w]->observeQuery(pkt, msg, "fanout-example.com", RuleHits{}) != nullptr) ++out.pair;
+    if (const DnsVerdict* v = scorers[w]->takeDomainVerdict())
+      ++(v->update ? out.update : out.initial);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("DNS scorer: workers sharing the sensor's domain table flag a spread leak once") {
+  DnsScoreConfig cfg;
+  cfg.memory_bytes = 1 << 20;
+  cfg.seen_names_bytes = 1 << 20;
+  const std::vector<std::string> leak = spreadLeak(5);
+  auto two = [&](bool share_domains) {
+    auto a = std::make_unique<DnsScorer>(cfg, NgramModel::builtin(), 3600, LexicalThresholds{});
+    auto b = std::make_unique<DnsScorer>(cfg, NgramModel::builtin(), 3600, LexicalThresholds{});
+    b->shareSeenNames(*a);  // as the sensor's workers do
+    if (share_domains) {
+      auto table = std::make_shared<DomainTable>(cfg.domain_memory_bytes, true);
+      a->shareDomainTable(table);
+      b->shareDomainTable(table);
+    }
+    return std::make_pair(std::move(a), std::move(b));
+  };
+  {
+    // Private tables (each worker its own domain view): clients 0, 2, 4 on
+    // one, 1 and 3 on the other; neither has enough of the domain.
+    auto [a, b] = two(false);
+    const WorkerRun r = feedWorkers({a.get(), b.get()}, leak);
+    CHECK(r.pair == 0);
+    CHECK(r.initial + r.update == 0);
+    CHECK(a->domains() == 1);
+    CHECK(b->domains() == 1);
+  }
+  {
+    // One table for both: what one scorer flags, once between them.
+    auto [a, b] = two(true);
+    const WorkerRun r = feedWorkers({a.get(), b.get()}, leak);
+    CHECK(r.pair == 0);
+    CHECK(r.initial == 1);
+    CHECK(r.update == 0);
+    CHECK(a->stats().domain_verdicts + b->stats().domain_verdicts == 1);
+    CHECK(a->domains() == 1);  // the same record, seen from either
+    CHECK(b->domains() == 1);
+    CHECK(&a->domainTable() == &b->domainTable());
+    // Once the domain alerted, the other worker's next crossing is held
+    // back by the record's suppression, not raised again.
+    CHECK(a->stats().domain_suppressed + b->stats().domain_suppressed >= 1);
+    // And the reference: one scorer with every client.
+    DnsScorer one(cfg, NgramModel::builtin(), 3600, LexicalThresholds{});
+    const WorkerRun r1 = feedWorkers({&one}, leak);
+    CHECK(r1.initial == 1);
+  }
+  {
+    // Two threads at once, each feeding its own clients: one initial alert
+    // between them, whichever crosses first.
+    auto [a, b] = two(true);
+    WorkerRun ra, rb;
+    std::thread ta([&] { ra = feedWorkers({a.get(), b.get()}, leak, 0); });
+    std::thread tb([&] { rb = feedWorkers({a.get(), b.get()}, leak, 1); });
+    ta.join();
+    tb.join();
+    CHECK(ra.initial + rb.initial == 1);
+    CHECK(ra.pair + rb.pair == 0);
+  }
+}
+
+TEST_CASE("DomainTable: stripes from the budget, counts for other threads") {
+  DomainTable big(8 << 20, true);
+  CHECK(big.stripes() == 64);
+  CHECK(big.capacity() == 64 * StateTable<DnsDomainRecord>::capacityFor((8 << 20) / 64));
+  DomainTable small(1 << 16, true);
+  CHECK(small.stripes() == 4);  // each at least 16 KiB
+  DomainTable own(8 << 20, false);
+  CHECK(own.stripes() == 1);
+  CHECK(own.capacity() == StateTable<DnsDomainRecord>::capacityFor(8 << 20));
+  // Inserting through a stripe's lock publishes its count on release.
+  std::size_t inserted = 0;
+  for (uint64_t k = 1; k <= 1000; ++k) {
+    const uint64_t key = hashing::fmix64(k) | 1;
+    bool fresh = false;
+    small.lock(key)->findOrInsert(key, fresh);
+    inserted += fresh;
+  }
+  CHECK(small.size() + small.evictions() == inserted);
+  CHECK(small.size() <= small.capacity());
+  CHECK(small.evictions() > 0);  // 1000 domains, about 360 records
 }
 
 TEST_CASE("DNS scorer: the domain view's table is bounded") {
