@@ -3,7 +3,9 @@
 // DNS scoring -> EVE records; TLS on the scored ports -> the TLS tracker.
 // Every source (pcap replay, the UDP listener)
 // drives an Engine; each worker thread owns one, so nothing here is shared
-// or locked. Counters are plain per-engine integers, summed by readers.
+// or locked, but for the DNS scorer's sensor-wide seen-name set and domain
+// view (shareSeenNames, shareDomainTable). Counters are plain per-engine
+// integers, summed by readers.
 #pragma once
 
 #include <any>

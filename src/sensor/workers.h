@@ -11,7 +11,8 @@
 // client address (inner_peek.h) and copies datagrams it does not own into a
 // bounded SPSC ring to the owning worker, which runs them through its Engine. Per-client state
 // (suppression now, volume scoring later) thus lives in exactly one Engine, without locks. A full
-// ring drops the datagram and counts it (handoff_drops).
+// ring drops the datagram and counts it (handoff_drops). Per-domain state (the DNS domain view)
+// spans clients, so it is one table for the sensor, striped and locked (score/striped_table.h).
 //
 // Counters are written by their worker only and read by the control thread:
 // plain relaxed loads/stores of per-worker atomics (no shared read-modify-
