@@ -82,14 +82,17 @@ void printSummary(const Engine& engine, std::size_t files, double seconds) {
                  static_cast<unsigned long long>(tt.pairEvictions()), tt.bytesPerPair(),
                  tt.memoryBytes(), static_cast<unsigned long long>(tt.stats().hellos));
     // What the DNS scorer saw: queries scored or let through by an allow
-    // rule, names new under their domain, responses that found their pair.
+    // rule, names new under their domain, responses that found their pair;
+    // the domain view's records and verdicts.
     const auto& st = ds.stats();
     const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
     std::fprintf(stderr,
                  "dns_scorer: queries=%llu allowed=%llu new_names=%llu responses_matched=%llu "
-                 "verdicts=%llu suppressed=%llu\n",
+                 "verdicts=%llu suppressed=%llu domains=%llu domain_evictions=%llu "
+                 "domain_verdicts=%llu domain_suppressed=%llu\n",
                  u(st.queries), u(st.allowed), u(st.new_names), u(st.responses), u(st.verdicts),
-                 u(st.suppressed));
+                 u(st.suppressed), u(ds.domains()), u(ds.domainEvictions()), u(st.domain_verdicts),
+                 u(st.domain_suppressed));
     const auto& rd = engine.registeredDomains();
     std::fprintf(stderr, "registered_domain: cache_hits=%llu suffix_walks=%llu list_lookups=%llu\n",
                  u(rd.hits()), u(rd.misses()), u(rd.listLookups()));
