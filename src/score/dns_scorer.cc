@@ -280,9 +280,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
   const auto& lw = r.win[kWindows - 1];
   if (novel && cfg_.domain_enabled &&
       uint32_t{lw.cur.new_names} + lw.prev.new_names >= cfg_.min_new_names) {
-    const DomainTable::Locked t = domains_->lock(plan.domain_key);
-    DnsDomainRecord& d = addToDomain(*t, plan.domain_key, pkt.src, clk, info_bits, true);
-    domain_pending_ = judgeDomain(d, clk, raw, domain) != nullptr;
+    domain_pending_ = observeDomain(plan.domain_key, pkt.src, clk, info_bits, true, raw, domain);
   }
   return judge(r, plan.key, clk, raw, domain);
 }
@@ -410,10 +408,8 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
     satAdd(w.cur.info_bits, down_bits);
     if ((msg.rcode & 0xf) == dns::rcode::NXDOMAIN) satAdd(w.cur.nxdomain, 1);
   }
-  if (down_bits && cfg_.domain_enabled) {
-    const uint64_t dk = domainKey(domain);
-    addToDomain(*domains_->lock(dk), dk, pkt.dst, clk, down_bits, false);
-  }
+  if (down_bits && cfg_.domain_enabled)
+    observeDomain(domainKey(domain), pkt.dst, clk, down_bits, false, {}, domain);
   if (shared_ != nullptr && !(r->flags & kDirty)) {
     r->flags |= kDirty;
     shared_->touched(r->key, pkt.dst, pkt.src, domain, clk.now);
@@ -621,6 +617,14 @@ void DnsScorer::formatReasons(const DnsPairRecord& r, const DnsFeatures& f,
 }
 
 // ---- the domain view ----
+
+bool DnsScorer::observeDomain(uint64_t domain_key, const IpAddress& client, const Clock& clk,
+                              uint32_t info_bits, bool novel, std::string_view last_name,
+                              std::string_view domain) {
+  const DomainTable::Locked t = domains_->lock(domain_key);
+  DnsDomainRecord& d = addToDomain(*t, domain_key, client, clk, info_bits, novel);
+  return novel && judgeDomain(d, clk, last_name, domain) != nullptr;
+}
 
 DnsDomainRecord& DnsScorer::addToDomain(StateTable<DnsDomainRecord>& table, uint64_t domain_key,
                                         const IpAddress& client, const Clock& clk,

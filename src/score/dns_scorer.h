@@ -274,8 +274,15 @@ class DnsScorer {
     double info_bytes[kWindows] = {}, new_names[kWindows] = {};
     double info_day_bytes = 0, clients = 0, score = 0;
   };
-  // Each of these runs under the stripe's lock (DomainTable::lock) of the
-  // record, held by the caller across adding, judging and suppression.
+  // A query's (`novel`: judged too) or an answer's information for the
+  // domain, under the record's stripe lock (DomainTable::lock) across
+  // adding, judging and suppression. True: a verdict is pending. Out of
+  // line: rare (new names of repeatedly used pairs), and the lock's code
+  // would otherwise crowd the query path.
+  [[gnu::noinline]] bool observeDomain(uint64_t domain_key, const IpAddress& client,
+                                       const Clock& clk, uint32_t info_bits, bool novel,
+                                       std::string_view last_name, std::string_view domain);
+  // These run under that lock, held by the caller.
   DnsDomainRecord& addToDomain(StateTable<DnsDomainRecord>& table, uint64_t domain_key,
                                const IpAddress& client, const Clock& clk, uint32_t info_bits,
                                bool novel);
