@@ -262,8 +262,24 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
     if (novel) satAdd(w.cur.rule_centi, rule_centi);
   }
 
+  // The domain view hears of a client's new names once the client uses the
+  // domain repeatedly (min_new_names in the longest window), as its verdict
+  // requires per client: single-use names and floods of random names,
+  // spread over pairs, never reach its table.
+  domain_pending_ = false;
+  const auto& lw = r.win[kWindows - 1];
+  const bool to_domain = novel && cfg_.domain_enabled &&
+                         uint32_t{lw.cur.new_names} + lw.prev.new_names >= cfg_.min_new_names;
+  if (to_domain) {
+    domain_pending_ = observeDomain(plan.domain_key, pkt.src, clk, info_bits, true, raw, domain);
+  }
+  const DnsVerdict* verdict = judge(r, plan.key, clk, raw, domain);
   if (shared_ != nullptr) {
-    if (!(r.flags & kDirty)) {
+    // Noted for the flush: shared pairs, pairs at the floor (judge() left
+    // the score in scratch_), and new names the domain view took (its
+    // floor is checked at the flush). The rest never costs the flush.
+    if (!(r.flags & kDirty) &&
+        ((r.flags & kShared) || to_domain || scratch_.score >= shared_->shareFloor())) {
       r.flags |= kDirty;
       shared_->touched(plan.key, pkt.src, pkt.dst, domain, now);
     }
@@ -272,17 +288,7 @@ const DnsVerdict* DnsScorer::observeQuery(const PacketContext& pkt, const dns::D
                          static_cast<uint32_t>(rule_centi));
     }
   }
-  // The domain view hears of a client's new names once the client uses the
-  // domain repeatedly (min_new_names in the longest window), as its verdict
-  // requires per client: single-use names and floods of random names,
-  // spread over pairs, never reach its table.
-  domain_pending_ = false;
-  const auto& lw = r.win[kWindows - 1];
-  if (novel && cfg_.domain_enabled &&
-      uint32_t{lw.cur.new_names} + lw.prev.new_names >= cfg_.min_new_names) {
-    domain_pending_ = observeDomain(plan.domain_key, pkt.src, clk, info_bits, true, raw, domain);
-  }
-  return judge(r, plan.key, clk, raw, domain);
+  return verdict;
 }
 
 const DnsVerdict* DnsScorer::judge(DnsPairRecord& r, uint64_t key, const Clock& clk,
@@ -410,7 +416,8 @@ void DnsScorer::observeResponse(const PacketContext& pkt, const dns::DnsMessage&
   }
   if (down_bits && cfg_.domain_enabled)
     observeDomain(domainKey(domain), pkt.dst, clk, down_bits, false, {}, domain);
-  if (shared_ != nullptr && !(r->flags & kDirty)) {
+  // Answers of a pair not shared wait for its next query's score.
+  if (shared_ != nullptr && (r->flags & kShared) && !(r->flags & kDirty)) {
     r->flags |= kDirty;
     shared_->touched(r->key, pkt.dst, pkt.src, domain, clk.now);
   }

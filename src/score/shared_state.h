@@ -78,6 +78,9 @@ class SharedStateHook {
   // A pair's record changed for the first time since the last flush.
   virtual void touched(uint64_t key, const IpAddress& client, const IpAddress& server,
                        std::string_view domain, uint32_t now) = 0;
+  // The score under which a pair not shared yet is not noted at all (the
+  // hook's own floor; the many pairs of repeated look-ups stay local).
+  virtual double shareFloor() const { return 0.0; }
   // A name new to this sensor under its domain, and what it added to the
   // pair's windows: the fleet takes it back when another sensor had it.
   virtual void novelName(uint64_t key, uint64_t fingerprint, uint32_t now, uint32_t info_bits,

@@ -92,6 +92,7 @@ class PairSync final : public score::SharedStateHook {
                std::string_view domain, uint32_t now) override;
   void novelName(uint64_t key, uint64_t fingerprint, uint32_t now, uint32_t info_bits, bool lexical,
                  uint32_t rule_centi) override;
+  double shareFloor() const override { return opt_.floor_score * alert_score_; }
   const score::SharedPairView* view(uint64_t key) const override;
   const score::SharedDomainView* domainView(uint64_t domain_key) const override;
   score::ClaimOutcome claim(const IpAddress& client, std::string_view domain, uint32_t signature_id,
