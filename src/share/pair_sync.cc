@@ -1,8 +1,6 @@
 // pair_sync.cc: deltas out, fleet totals back (see pair_sync.h).
 #include "share/pair_sync.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +8,7 @@
 #include <utility>
 
 #include "fleet/cluster_slots.h"
+#include "share/script_util.h"
 
 namespace exfilwatch::share {
 
@@ -201,68 +200,11 @@ redis.call('EXPIRE', k .. ':n', ttl)
 return {1, n}
 )lua";
 
-std::string sha1Hex(const std::string& text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(text.data(), text.size(), md, &n, EVP_sha1(), nullptr);
-  std::string hex;
-  char b[3];
-  for (unsigned i = 0; i < n; ++i) {
-    std::snprintf(b, sizeof b, "%02x", md[i]);
-    hex += b;
-  }
-  return hex;
-}
-
 score::SharedCounts countsOf(const score::DnsCounters& c) {
   return {c.info_bits, c.answer_bytes, c.queries,      c.new_names,
           c.nxdomain,  c.risky_types,  c.lexical_hits, c.rule_centi};
 }
 
-// An HMGET value: nil (absent) is 0.
-bool replyInt(const fleet::RedisReply& r, int64_t& out) {
-  if (r.type == fleet::RedisReply::Type::Nil) {
-    out = 0;
-    return true;
-  }
-  if (r.type == fleet::RedisReply::Type::Integer) {
-    out = r.integer;
-    return true;
-  }
-  if (r.type != fleet::RedisReply::Type::String || r.str.empty() || r.str.size() > 20) return false;
-  char* end = nullptr;
-  out = std::strtoll(r.str.c_str(), &end, 10);
-  return end != nullptr && *end == '\0';
-}
-
-// Counts as Redis returned them, kept far from overflow (a peer may send
-// anything): the overlay subtracts what was sent.
-int64_t bounded(int64_t v) {
-  constexpr int64_t kLimit = int64_t{1} << 48;
-  return v > kLimit ? kLimit : v < -kLimit ? -kLimit : v;
-}
-
-bool replyCounts(const fleet::RedisReply& r, score::SharedCounts& out) {
-  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != score::kSharedFields)
-    return false;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (!replyInt(r.elements[i], out[i])) return false;
-    out[i] = bounded(out[i]);
-  }
-  return true;
-}
-
-bool replyDomainCounts(const fleet::RedisReply& r, score::SharedDomainCounts& out) {
-  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != score::kDomainFields)
-    return false;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (!replyInt(r.elements[i], out[i])) return false;
-    out[i] = bounded(out[i]);
-  }
-  return true;
-}
-
-constexpr std::size_t kSlots = fleet::kSlots;
 }  // namespace
 
 bool parsePairReply(const fleet::RedisReply& r, PairTotals& out) {
@@ -277,8 +219,8 @@ bool parsePairReply(const fleet::RedisReply& r, PairTotals& out) {
   if (!replyInt(r.elements[2 * score::kWindows], out.distinct)) return false;
   const std::size_t d = 2 * score::kWindows + 1;
   for (int i = 0; i < score::kWindows; ++i) {
-    if (!replyDomainCounts(r.elements[d + 2 * i], out.domain_cur[i]) ||
-        !replyDomainCounts(r.elements[d + 2 * i + 1], out.domain_prev[i])) {
+    if (!replyCounts(r.elements[d + 2 * i], out.domain_cur[i]) ||
+        !replyCounts(r.elements[d + 2 * i + 1], out.domain_prev[i])) {
       return false;
     }
   }
@@ -287,21 +229,6 @@ bool parsePairReply(const fleet::RedisReply& r, PairTotals& out) {
       !replyInt(r.elements[kExpected - 1], out.day_prev)) {
     return false;
   }
-  out.distinct = bounded(out.distinct);
-  out.clients = bounded(out.clients);
-  out.day_cur = bounded(out.day_cur);
-  out.day_prev = bounded(out.day_prev);
-  return true;
-}
-
-bool parseClaimReply(const fleet::RedisReply& r, bool& granted, int64_t& count) {
-  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != 2 ||
-      r.elements[0].type != fleet::RedisReply::Type::Integer ||
-      r.elements[1].type != fleet::RedisReply::Type::Integer) {
-    return false;
-  }
-  granted = r.elements[0].integer != 0;
-  count = r.elements[1].integer;
   return true;
 }
 
@@ -323,10 +250,7 @@ const std::string& claimScriptSha() {
 }
 
 PairSync::PairSync(const score::DnsScoreConfig& cfg, ShareOptions options)
-    : windows_(cfg.windows),
-      alert_score_(cfg.alert_score),
-      opt_(std::move(options)),
-      load_slots_(kSlots / 64, ~uint64_t{0}) {
+    : windows_(cfg.windows), alert_score_(cfg.alert_score), opt_(std::move(options)) {
   dirty_.reserve(std::min<std::size_t>(opt_.max_dirty, 4096));
   names_.reserve(std::min<std::size_t>(opt_.max_names, 4096));
 }
@@ -491,30 +415,12 @@ bool PairSync::collect(score::DnsScorer& scorer, uint32_t now, Flush& out) {
     s.sent_day_prev = item.sent_day_prev = r->prev_day_info;
     for (int i = 0; i < score::kWindows; ++i) {
       const auto& w = r->win[i];
-      // Follow the record to its bucket: what was current became previous.
-      if (w.bucket != s.bucket[i]) {
-        if (w.bucket == s.bucket[i] + 1) {
-          s.sent_prev[i] = s.sent_cur[i];
-          s.view.w[i].prev = s.view.w[i].cur;
-        } else {
-          s.sent_prev[i] = {};
-          s.view.w[i].prev = {};
-        }
-        s.sent_cur[i] = {};
-        s.view.w[i].cur = {};
-        s.bucket[i] = w.bucket;
-        s.view.w[i].bucket = w.bucket;
-      }
+      rollWindow(w.bucket, s.bucket[i], s.sent_cur[i], s.sent_prev[i], s.view.w[i]);
       item.bucket[i] = w.bucket;
       item.before_cur[i] = s.sent_cur[i];
       item.before_prev[i] = s.sent_prev[i];
       const score::SharedCounts cur = countsOf(w.cur), prev = countsOf(w.prev);
-      args.emplace_back(std::to_string(windows_[i]));
-      args.emplace_back(std::to_string(w.bucket));
-      for (int k = 0; k < score::kSharedFields; ++k)
-        args.emplace_back(std::to_string(cur[k] - s.sent_cur[i][k]));
-      for (int k = 0; k < score::kSharedFields; ++k)
-        args.emplace_back(std::to_string(prev[k] - s.sent_prev[i][k]));
+      appendWindowDeltas(args, windows_[i], w.bucket, cur, prev, s.sent_cur[i], s.sent_prev[i]);
       s.sent_cur[i] = cur;
       s.sent_prev[i] = prev;
       item.sent_cur[i] = cur;
@@ -536,8 +442,7 @@ bool PairSync::collect(score::DnsScorer& scorer, uint32_t now, Flush& out) {
     views.assign(args.begin(), args.end());
     const std::string& base = args[3];
     const uint16_t slot = fleet::keySlot(base);
-    if (load_slots_[slot / 64] & (uint64_t{1} << (slot % 64))) {
-      load_slots_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+    if (load_slots_.take(slot)) {
       if (out.batch.add(base, {"SCRIPT", "LOAD", pairScript()})) {
         out.loads.push_back(out.batch.size() - 1);
       }
@@ -598,35 +503,17 @@ void PairSync::apply(const Flush& flush, const fleet::BatchResult& result,
     score::ClaimOutcome o = score::ClaimOutcome::Unknown;
     if (i < result.failures.size() && result.failures[i] == fleet::Failure::None &&
         i < result.replies.size()) {
-      o = claimOutcome(result.replies[i]);
+      o = claimOutcome(result.replies[i], stats_);
     } else {
       ++stats_.claims_unknown;
     }
-    if (!emit) continue;
-    switch (o) {
-      case score::ClaimOutcome::Suppressed:
-        break;
-      case score::ClaimOutcome::Initial:
-        emit(c.initial, c.initial_fields);
-        break;
-      case score::ClaimOutcome::Update:
-        emit(c.update, c.update_fields);
-        break;
-      case score::ClaimOutcome::Unknown:  // fail open: local suppression alone
-        emit(c.local_update ? c.update : c.initial,
-             c.local_update ? c.update_fields : c.initial_fields);
-        break;
-    }
+    emitClaimed(o, c, emit);
   }
-  if (emit) {
-    for (const auto& c : unsent_claims_)
-      emit(c.local_update ? c.update : c.initial,
-           c.local_update ? c.update_fields : c.initial_fields);
-    unsent_claims_.clear();
-  }
+  for (const auto& c : unsent_claims_) emitClaimed(score::ClaimOutcome::Unknown, c, emit);
+  unsent_claims_.clear();
   auto markLoad = [&](std::string_view domain) {
     const uint16_t slot = fleet::keySlot(baseKey(domain));
-    load_slots_[slot / 64] |= uint64_t{1} << (slot % 64);
+    load_slots_.mark(slot);
   };
   for (const Flush::Item& item : flush.items) {
     auto it = pairs_.find(item.key);
@@ -652,10 +539,7 @@ void PairSync::apply(const Flush& flush, const fleet::BatchResult& result,
       const fleet::Failure f = item.command < result.failures.size() ? result.failures[item.command]
                                                                      : fleet::Failure::Stopped;
       // Never sent: resend. Sent without a reply: it may have run; not resent.
-      if (f == fleet::Failure::Expired || f == fleet::Failure::Stopped ||
-          f == fleet::Failure::Redirects) {
-        restore();
-      }
+      if (neverRan(f)) restore();
       markLoad(item.domain);  // a restarted node has lost its scripts
       continue;
     }
@@ -679,11 +563,8 @@ void PairSync::apply(const Flush& flush, const fleet::BatchResult& result,
     score::SharedPairView v = s.view;
     for (int i = 0; i < score::kWindows; ++i) {
       if (s.bucket[i] != item.bucket[i]) continue;
-      for (int k = 0; k < score::kSharedFields; ++k) {
-        v.w[i].cur[k] = totals.cur[i][k] - item.sent_cur[i][k];
-        v.w[i].prev[k] = totals.prev[i][k] - item.sent_prev[i][k];
-      }
-      v.w[i].bucket = item.bucket[i];
+      overlayWindow(v.w[i], item.bucket[i], totals.cur[i], totals.prev[i], item.sent_cur[i],
+                    item.sent_prev[i]);
     }
     if (s.day == item.day) {
       v.day = item.day;
@@ -718,7 +599,7 @@ void PairSync::apply(const Flush& flush, const fleet::BatchResult& result,
       continue;
     }
     const uint16_t slot = flush.batch.slot(i);
-    load_slots_[slot / 64] |= uint64_t{1} << (slot % 64);
+    load_slots_.mark(slot);
   }
 }
 
@@ -735,36 +616,11 @@ bool PairSync::addClaim(fleet::CommandBatch& batch, const IpAddress& client,
   return batch.add(base, {"EVAL", claimScript(), "1", base, who, sig, t, sup, ttl});
 }
 
-score::ClaimOutcome PairSync::claimOutcome(const fleet::RedisReply& r) {
-  bool granted = false;
-  int64_t count = 0;
-  if (!parseClaimReply(r, granted, count)) {
-    ++stats_.claims_unknown;
-    ++stats_.replies_bad;
-    return score::ClaimOutcome::Unknown;
-  }
-  if (!granted) {
-    ++stats_.claims_denied;
-    return score::ClaimOutcome::Suppressed;
-  }
-  return count <= 1 ? score::ClaimOutcome::Initial : score::ClaimOutcome::Update;
-}
-
 score::ClaimOutcome PairSync::claim(const IpAddress& client, std::string_view domain,
                                     uint32_t signature_id, int64_t now, uint32_t suppress_seconds) {
-  ++stats_.claims;
-  if (!claim_rt_) {
-    ++stats_.claims_unknown;
-    return score::ClaimOutcome::Unknown;
-  }
   fleet::CommandBatch batch;
   addClaim(batch, client, domain, signature_id, now, suppress_seconds);
-  fleet::BatchResult result;
-  if (!claim_rt_(std::move(batch), result) || !result.ok() || result.replies.size() != 1) {
-    ++stats_.claims_unknown;
-    return score::ClaimOutcome::Unknown;
-  }
-  return claimOutcome(result.replies[0]);
+  return claimNow(claim_rt_, std::move(batch), stats_);
 }
 
 bool PairSync::deferClaim(DeferredAlert&& alert) {

@@ -21,6 +21,7 @@
 #include "fleet/redis_protocol.h"
 #include "score/dns_scorer.h"
 #include "score/shared_state.h"
+#include "share/script_util.h"
 
 namespace exfilwatch::share {
 
@@ -74,8 +75,6 @@ struct PairTotals {
   int64_t day_cur = 0, day_prev = 0;  // the pair's daily budget: today, yesterday
 };
 bool parsePairReply(const fleet::RedisReply& r, PairTotals& out);
-// The claim script's reply {granted 0/1, alerts so far}; false on anything else.
-bool parseClaimReply(const fleet::RedisReply& r, bool& granted, int64_t& count);
 
 class PairSync final : public score::SharedStateHook {
  public:
@@ -105,7 +104,7 @@ class PairSync final : public score::SharedStateHook {
 
   // Round trip for a claim, or null (claims then answer Unknown). Replay
   // sets a synchronous one; the live sensor leaves it null.
-  using RoundTrip = std::function<bool(fleet::CommandBatch&&, fleet::BatchResult&)>;
+  using RoundTrip = share::RoundTrip;
   void setClaimRoundTrip(RoundTrip rt) { claim_rt_ = std::move(rt); }
 
   // What one flush sent, to match the replies.
@@ -188,7 +187,7 @@ class PairSync final : public score::SharedStateHook {
   std::vector<Name> names_;
   std::unordered_map<uint64_t, Shared> pairs_;
   std::unordered_map<uint64_t, SharedDomain> domains_;  // score::domainKey -> fleet totals
-  std::vector<uint64_t> load_slots_;  // bitmap: slots whose node may lack the script
+  ScriptSlots load_slots_;
   RoundTrip claim_rt_;
   bool defer_claims_ = false;
   std::vector<DeferredAlert> claims_;
@@ -196,8 +195,6 @@ class PairSync final : public score::SharedStateHook {
   // The claim command's arguments for one alert, added to `batch`.
   bool addClaim(fleet::CommandBatch& batch, const IpAddress& client, std::string_view domain,
                 uint32_t signature_id, int64_t now, uint32_t suppress_seconds) const;
-  // A claim script's reply.
-  score::ClaimOutcome claimOutcome(const fleet::RedisReply& r);
   uint32_t last_expire_ = 0;
   bool refresh_ = false;  // the next collect sends every pair changed (refreshAll)
   ShareStats stats_;

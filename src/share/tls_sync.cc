@@ -1,14 +1,13 @@
 // tls_sync.cc: TLS upload deltas out, fleet totals back (see tls_sync.h).
 #include "share/tls_sync.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <unordered_set>
 
 #include "fleet/cluster_slots.h"
+#include "share/script_util.h"
 
 namespace exfilwatch::share {
 
@@ -45,57 +44,10 @@ end
 return out
 )lua";
 
-std::string sha1Hex(const std::string& text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(text.data(), text.size(), md, &n, EVP_sha1(), nullptr);
-  std::string hex;
-  char b[3];
-  for (unsigned i = 0; i < n; ++i) {
-    std::snprintf(b, sizeof b, "%02x", md[i]);
-    hex += b;
-  }
-  return hex;
-}
-
 score::TlsSharedCounts countsOf(const score::TlsCounters& c) {
   constexpr uint64_t kMax = uint64_t{1} << 48;  // far from int64 overflow in the deltas
   return {static_cast<int64_t>(std::min(c.up, kMax)), static_cast<int64_t>(std::min(c.down, kMax)),
           c.flows, c.upload_flows};
-}
-
-// An HMGET value: nil (absent) is 0; kept far from overflow (a peer, or
-// whatever answers in Redis's place, may send anything).
-bool replyInt(const fleet::RedisReply& r, int64_t& out) {
-  constexpr int64_t kLimit = int64_t{1} << 48;
-  if (r.type == fleet::RedisReply::Type::Nil) {
-    out = 0;
-    return true;
-  }
-  if (r.type == fleet::RedisReply::Type::Integer) {
-    out = r.integer;
-  } else {
-    if (r.type != fleet::RedisReply::Type::String || r.str.empty() || r.str.size() > 20)
-      return false;
-    char* end = nullptr;
-    out = std::strtoll(r.str.c_str(), &end, 10);
-    if (end == nullptr || *end != '\0') return false;
-  }
-  out = out > kLimit ? kLimit : out < -kLimit ? -kLimit : out;
-  return true;
-}
-
-bool replyCounts(const fleet::RedisReply& r, score::TlsSharedCounts& out) {
-  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != score::kTlsSharedFields)
-    return false;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (!replyInt(r.elements[i], out[i])) return false;
-  }
-  return true;
-}
-
-bool slotMarked(const std::vector<uint64_t>& bits, uint16_t slot) {
-  return (bits[slot / 64] >> (slot % 64)) & 1;
 }
 
 }  // namespace
@@ -122,9 +74,7 @@ const std::string& tlsScriptSha() {
 }
 
 TlsSync::TlsSync(const score::TlsScoreConfig& cfg, ShareOptions options)
-    : windows_(cfg.windows),
-      opt_(std::move(options)),
-      load_slots_(fleet::kSlots / 64, ~uint64_t{0}) {
+    : windows_(cfg.windows), opt_(std::move(options)) {
   dirty_.reserve(std::min<std::size_t>(opt_.max_dirty, 4096));
 }
 
@@ -163,7 +113,7 @@ const score::TlsSharedView* TlsSync::view(uint64_t key) const {
 
 std::size_t TlsSync::memoryBytes() const {
   return pairs_.size() * (sizeof(Shared) + sizeof(uint64_t) + 2 * sizeof(void*)) +
-         dirty_.capacity() * sizeof(Dirty) + load_slots_.size() * sizeof(uint64_t);
+         dirty_.capacity() * sizeof(Dirty) + load_slots_.memoryBytes();
 }
 
 void TlsSync::expire(uint32_t now) {
@@ -235,30 +185,12 @@ bool TlsSync::collect(score::TlsTracker& tracker, uint32_t now, fleet::CommandBa
     args.emplace_back(std::to_string(opt_.ttl_slack_seconds));
     for (int i = 0; i < score::kWindows; ++i) {
       const auto& w = r->win[i];
-      // Follow the record to its bucket: what was current became previous.
-      if (w.bucket != s.bucket[i]) {
-        if (w.bucket == s.bucket[i] + 1) {
-          s.sent_prev[i] = s.sent_cur[i];
-          s.view.w[i].prev = s.view.w[i].cur;
-        } else {
-          s.sent_prev[i] = {};
-          s.view.w[i].prev = {};
-        }
-        s.sent_cur[i] = {};
-        s.view.w[i].cur = {};
-        s.bucket[i] = w.bucket;
-        s.view.w[i].bucket = w.bucket;
-      }
+      rollWindow(w.bucket, s.bucket[i], s.sent_cur[i], s.sent_prev[i], s.view.w[i]);
       item.bucket[i] = w.bucket;
       item.before_cur[i] = s.sent_cur[i];
       item.before_prev[i] = s.sent_prev[i];
       const score::TlsSharedCounts cur = countsOf(w.cur), prev = countsOf(w.prev);
-      args.emplace_back(std::to_string(cfg.windows[i]));
-      args.emplace_back(std::to_string(w.bucket));
-      for (int k = 0; k < score::kTlsSharedFields; ++k)
-        args.emplace_back(std::to_string(cur[k] - s.sent_cur[i][k]));
-      for (int k = 0; k < score::kTlsSharedFields; ++k)
-        args.emplace_back(std::to_string(prev[k] - s.sent_prev[i][k]));
+      appendWindowDeltas(args, cfg.windows[i], w.bucket, cur, prev, s.sent_cur[i], s.sent_prev[i]);
       s.sent_cur[i] = cur;
       s.sent_prev[i] = prev;
       item.sent_cur[i] = cur;
@@ -267,8 +199,7 @@ bool TlsSync::collect(score::TlsTracker& tracker, uint32_t now, fleet::CommandBa
     views.assign(args.begin(), args.end());
     const std::string& base = args[3];
     const uint16_t slot = fleet::keySlot(base);
-    if (slotMarked(load_slots_, slot)) {
-      load_slots_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+    if (load_slots_.take(slot)) {
       if (batch.add(base, {"SCRIPT", "LOAD", tlsScript()})) out.loads.push_back(batch.size() - 1);
     }
     if (!batch.add(base, views)) {
@@ -310,35 +241,14 @@ void TlsSync::apply(const fleet::CommandBatch& batch, const Flush& flush,
   for (const auto& [i, c] : flush.claims) {
     score::ClaimOutcome o = score::ClaimOutcome::Unknown;
     if (ok(i)) {
-      o = claimOutcome(result.replies[i]);
+      o = claimOutcome(result.replies[i], stats_);
     } else {
       ++stats_.claims_unknown;
     }
-    if (!emit) continue;
-    const auto& a = c.alert;
-    switch (o) {
-      case score::ClaimOutcome::Suppressed:
-        break;
-      case score::ClaimOutcome::Initial:
-        emit(a.initial, a.initial_fields);
-        break;
-      case score::ClaimOutcome::Update:
-        emit(a.update, a.update_fields);
-        break;
-      case score::ClaimOutcome::Unknown:  // fail open: local suppression alone
-        emit(a.local_update ? a.update : a.initial,
-             a.local_update ? a.update_fields : a.initial_fields);
-        break;
-    }
+    emitClaimed(o, c.alert, emit);
   }
-  if (emit) {
-    for (const auto& c : unsent_claims_) {
-      const auto& a = c.alert;
-      emit(a.local_update ? a.update : a.initial,
-           a.local_update ? a.update_fields : a.initial_fields);
-    }
-    unsent_claims_.clear();
-  }
+  for (const auto& c : unsent_claims_) emitClaimed(score::ClaimOutcome::Unknown, c.alert, emit);
+  unsent_claims_.clear();
   for (const Flush::Item& item : flush.items) {
     auto it = pairs_.find(item.key);
     const bool have = it != pairs_.end();
@@ -356,11 +266,9 @@ void TlsSync::apply(const fleet::CommandBatch& batch, const Flush& flush,
       const fleet::Failure f = item.command < result.failures.size() ? result.failures[item.command]
                                                                      : fleet::Failure::Stopped;
       // Never sent: resend. Sent without a reply: it may have run; not resent.
-      if (f == fleet::Failure::Expired || f == fleet::Failure::Stopped ||
-          f == fleet::Failure::Redirects) {
-        restore();
-      }
-      if (item.command < batch.size()) markLoad(batch.slot(item.command));  // a restarted node
+      if (neverRan(f)) restore();
+      if (item.command < batch.size())
+        load_slots_.mark(batch.slot(item.command));  // a restarted node
       continue;
     }
     const fleet::RedisReply& r = result.replies[item.command];
@@ -368,7 +276,7 @@ void TlsSync::apply(const fleet::CommandBatch& batch, const Flush& flush,
       ++stats_.replies_bad;
       if (r.str.rfind("NOSCRIPT", 0) == 0) {
         ++stats_.noscript;
-        markLoad(batch.slot(item.command));
+        load_slots_.mark(batch.slot(item.command));
       }
       restore();
       continue;
@@ -382,18 +290,15 @@ void TlsSync::apply(const fleet::CommandBatch& batch, const Flush& flush,
     Shared& s = it->second;
     for (int i = 0; i < score::kWindows; ++i) {
       if (s.bucket[i] != item.bucket[i]) continue;
-      for (int k = 0; k < score::kTlsSharedFields; ++k) {
-        s.view.w[i].cur[k] = totals.cur[i][k] - item.sent_cur[i][k];
-        s.view.w[i].prev[k] = totals.prev[i][k] - item.sent_prev[i][k];
-      }
-      s.view.w[i].bucket = item.bucket[i];
+      overlayWindow(s.view.w[i], item.bucket[i], totals.cur[i], totals.prev[i], item.sent_cur[i],
+                    item.sent_prev[i]);
     }
     s.has_view = true;
     if (changed) changed(item);
   }
   for (std::size_t i : flush.loads) {
     if (ok(i) && !result.replies[i].isError()) continue;
-    if (i < batch.size()) markLoad(batch.slot(i));
+    if (i < batch.size()) load_slots_.mark(batch.slot(i));
   }
 }
 
@@ -410,36 +315,11 @@ bool TlsSync::addClaim(fleet::CommandBatch& batch, const IpAddress& client, cons
   return batch.add(base, {"EVAL", claimScript(), "1", base, who, "tls", t, sup, ttl});
 }
 
-score::ClaimOutcome TlsSync::claimOutcome(const fleet::RedisReply& r) {
-  bool granted = false;
-  int64_t count = 0;
-  if (!parseClaimReply(r, granted, count)) {
-    ++stats_.claims_unknown;
-    ++stats_.replies_bad;
-    return score::ClaimOutcome::Unknown;
-  }
-  if (!granted) {
-    ++stats_.claims_denied;
-    return score::ClaimOutcome::Suppressed;
-  }
-  return count <= 1 ? score::ClaimOutcome::Initial : score::ClaimOutcome::Update;
-}
-
 score::ClaimOutcome TlsSync::claim(const IpAddress& client, const IpAddress& server, uint16_t port,
                                    uint32_t, int64_t now, uint32_t suppress_seconds) {
-  ++stats_.claims;
-  if (!claim_rt_) {
-    ++stats_.claims_unknown;
-    return score::ClaimOutcome::Unknown;
-  }
   fleet::CommandBatch batch;
   addClaim(batch, client, server, port, now, suppress_seconds);
-  fleet::BatchResult result;
-  if (!claim_rt_(std::move(batch), result) || !result.ok() || result.replies.size() != 1) {
-    ++stats_.claims_unknown;
-    return score::ClaimOutcome::Unknown;
-  }
-  return claimOutcome(result.replies[0]);
+  return claimNow(claim_rt_, std::move(batch), stats_);
 }
 
 bool TlsSync::deferClaim(DeferredAlert&& alert) {

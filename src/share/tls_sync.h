@@ -63,7 +63,7 @@ class TlsSync final : public score::TlsSharedHook {
   bool defersClaims() const override { return defer_claims_; }
   bool deferClaim(DeferredAlert&& alert) override;
   // Replay's synchronous round trip for claims (null: Unknown, fail open).
-  void setClaimRoundTrip(PairSync::RoundTrip rt) { claim_rt_ = std::move(rt); }
+  void setClaimRoundTrip(RoundTrip rt) { claim_rt_ = std::move(rt); }
 
   struct Flush {
     struct Item {
@@ -117,15 +117,13 @@ class TlsSync final : public score::TlsSharedHook {
   void expire(uint32_t now);
   bool addClaim(fleet::CommandBatch& batch, const IpAddress& client, const IpAddress& server,
                 uint16_t port, int64_t now, uint32_t suppress_seconds) const;
-  score::ClaimOutcome claimOutcome(const fleet::RedisReply& r);
-  void markLoad(uint16_t slot) { load_slots_[slot / 64] |= uint64_t{1} << (slot % 64); }
 
   std::array<uint32_t, score::kWindows> windows_;
   ShareOptions opt_;
   std::vector<Dirty> dirty_;
   std::unordered_map<uint64_t, Shared> pairs_;
-  std::vector<uint64_t> load_slots_;  // bitmap: slots whose node may lack the script
-  PairSync::RoundTrip claim_rt_;
+  ScriptSlots load_slots_;
+  RoundTrip claim_rt_;
   bool defer_claims_ = false;
   std::vector<DeferredAlert> claims_;
   std::vector<DeferredAlert> unsent_claims_;
