@@ -53,11 +53,12 @@ score::TlsSharedCounts countsOf(const score::TlsCounters& c) {
 }  // namespace
 
 bool parseTlsReply(const fleet::RedisReply& r, TlsTotals& out) {
-  if (r.type != fleet::RedisReply::Type::Array || r.elements.size() != 2 * score::kWindows)
+  if (r.type != fleet::RedisReply::Type::Array ||
+      r.elements.size() != std::size_t{2} * score::kWindows)
     return false;
   for (int i = 0; i < score::kWindows; ++i) {
-    if (!replyCounts(r.elements[2 * i], out.cur[i]) ||
-        !replyCounts(r.elements[2 * i + 1], out.prev[i])) {
+    const std::size_t at = std::size_t{2} * static_cast<std::size_t>(i);
+    if (!replyCounts(r.elements[at], out.cur[i]) || !replyCounts(r.elements[at + 1], out.prev[i])) {
       return false;
     }
   }
@@ -135,7 +136,8 @@ bool TlsSync::collect(score::TlsTracker& tracker, uint32_t now, fleet::CommandBa
     last_expire_ = now;
     expire(now);
   }
-  const std::size_t first_command = batch.size(), first_byte = batch.bytes();
+  const std::size_t first_command = batch.size();
+  const std::size_t first_byte = batch.bytes();
   const score::TlsScoreConfig& cfg = tracker.config();
   const double floor = opt_.floor_score;
   std::vector<std::string> args;
@@ -189,7 +191,8 @@ bool TlsSync::collect(score::TlsTracker& tracker, uint32_t now, fleet::CommandBa
       item.bucket[i] = w.bucket;
       item.before_cur[i] = s.sent_cur[i];
       item.before_prev[i] = s.sent_prev[i];
-      const score::TlsSharedCounts cur = countsOf(w.cur), prev = countsOf(w.prev);
+      const score::TlsSharedCounts cur = countsOf(w.cur);
+      const score::TlsSharedCounts prev = countsOf(w.prev);
       appendWindowDeltas(args, cfg.windows[i], w.bucket, cur, prev, s.sent_cur[i], s.sent_prev[i]);
       s.sent_cur[i] = cur;
       s.sent_prev[i] = prev;
@@ -210,7 +213,7 @@ bool TlsSync::collect(score::TlsTracker& tracker, uint32_t now, fleet::CommandBa
       continue;
     }
     item.command = batch.size() - 1;
-    out.items.push_back(std::move(item));
+    out.items.push_back(item);
   }
   for (auto& c : claims_) {
     if (addClaim(batch, c.alert.client, c.server, c.port, c.alert.now, c.alert.suppress_seconds)) {
@@ -305,18 +308,19 @@ void TlsSync::apply(const fleet::CommandBatch& batch, const Flush& flush,
 bool TlsSync::addClaim(fleet::CommandBatch& batch, const IpAddress& client, const IpAddress& server,
                        uint16_t port, int64_t now, uint32_t suppress_seconds) const {
   const std::string base = baseKey(server, port);
-  const std::string who = client.toString(), t = std::to_string(now),
-                    sup = std::to_string(suppress_seconds),
-                    ttl = std::to_string(
-                        std::max<uint64_t>(2ull * suppress_seconds, 2ull * windows_.back()) +
-                        opt_.ttl_slack_seconds);
+  const std::string who = client.toString();
+  const std::string t = std::to_string(now);
+  const std::string sup = std::to_string(suppress_seconds);
+  const std::string ttl = std::to_string(
+      std::max<uint64_t>(2ull * suppress_seconds, 2ull * windows_.back()) + opt_.ttl_slack_seconds);
   // The DNS pairs' claim script on the TLS pair, bulk and drip together
   // ("tls" for the signature): one alert per pair, as the local gate.
   return batch.add(base, {"EVAL", claimScript(), "1", base, who, "tls", t, sup, ttl});
 }
 
 score::ClaimOutcome TlsSync::claim(const IpAddress& client, const IpAddress& server, uint16_t port,
-                                   uint32_t, int64_t now, uint32_t suppress_seconds) {
+                                   uint32_t /*signature_id*/, int64_t now,
+                                   uint32_t suppress_seconds) {
   fleet::CommandBatch batch;
   addClaim(batch, client, server, port, now, suppress_seconds);
   return claimNow(claim_rt_, std::move(batch), stats_);
