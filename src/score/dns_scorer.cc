@@ -537,22 +537,7 @@ void DnsScorer::compute(const DnsPairRecord& r, const Clock& clk, DnsFeatures& f
 // values, weighted as the local buckets are.
 void DnsScorer::addShared(const SharedPairView& v, const Clock& clk, DnsFeatures& f) const {
   for (int i = 0; i < kWindows; ++i) {
-    const SharedWindow& s = v.w[i];
-    const uint32_t b = clk.bucket[i];
-    double add[kSharedFields] = {};
-    auto take = [&](const SharedCounts& c, double weight) {
-      for (int k = 0; k < kSharedFields; ++k) add[k] += static_cast<double>(c[k]) * weight;
-    };
-    const double pw = 1.0 - clk.elapsed[i];
-    if (s.bucket == b) {
-      take(s.cur, 1.0);
-      take(s.prev, pw);
-    } else if (s.bucket + 1 == b) {
-      take(s.cur, pw);
-    } else if (s.bucket > b) {
-      take(s.cur, 1.0);  // time went back: as the local windows count it
-      take(s.prev, 1.0);
-    }
+    const auto add = weighWindow(v.w[i], clk.bucket[i], clk.elapsed[i]);
     auto& o = f.w[i];
     auto sum = [](double& x, double d) { x = std::max(0.0, x + d); };
     sum(o.info_bytes, add[kSharedInfoBits] / 8.0);
@@ -685,23 +670,9 @@ void DnsScorer::computeDomain(const DnsDomainRecord& r, const Clock& clk, Domain
     }
     if (v != nullptr) {
       // The fleet's totals hold this sensor's part: the larger one counts.
-      const auto& s = v->w[i];
-      double info = 0, names = 0;
-      auto take = [&](const SharedDomainCounts& c, double weight) {
-        info += static_cast<double>(c[kDomainInfoBits]) * weight;
-        names += static_cast<double>(c[kDomainNewNames]) * weight;
-      };
-      if (s.bucket == b) {
-        take(s.cur, 1.0);
-        take(s.prev, 1.0 - clk.elapsed[i]);
-      } else if (s.bucket + 1 == b) {
-        take(s.cur, 1.0 - clk.elapsed[i]);
-      } else if (s.bucket > b) {
-        take(s.cur, 1.0);
-        take(s.prev, 1.0);
-      }
-      f.info_bytes[i] = std::max(f.info_bytes[i], info / 8.0);
-      f.new_names[i] = std::max(f.new_names[i], names);
+      const auto fleet = weighWindow(v->w[i], b, clk.elapsed[i]);
+      f.info_bytes[i] = std::max(f.info_bytes[i], fleet[kDomainInfoBits] / 8.0);
+      f.new_names[i] = std::max(f.new_names[i], fleet[kDomainNewNames]);
     }
   }
   f.info_day_bytes = dayBytes(r, clk.now);

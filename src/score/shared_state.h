@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "decode/packet.h"
 #include "score/score_config.h"
@@ -66,6 +67,29 @@ struct SharedDomainView {
   } w[kWindows];
   double clients = 0;
 };
+
+// Another sensor's (or the fleet's) counts of one window, weighed as the
+// local sliding windows weigh their buckets at bucket `b` with `elapsed`
+// of it gone: the current bucket whole, the previous one for what is left;
+// one bucket on, the old current for what is left; time gone back, both.
+// `w` has `bucket`, `cur` and `prev` (arrays of counts).
+template <class Window>
+auto weighWindow(const Window& w, uint32_t b, double elapsed) {
+  std::array<double, std::tuple_size_v<decltype(w.cur)>> out{};
+  auto take = [&](const auto& c, double weight) {
+    for (std::size_t k = 0; k < out.size(); ++k) out[k] += static_cast<double>(c[k]) * weight;
+  };
+  if (w.bucket == b) {
+    take(w.cur, 1.0);
+    take(w.prev, 1.0 - elapsed);
+  } else if (w.bucket + 1 == b) {
+    take(w.cur, 1.0 - elapsed);
+  } else if (w.bucket > b) {
+    take(w.cur, 1.0);
+    take(w.prev, 1.0);
+  }
+  return out;
+}
 
 // Fleet-wide alert suppression: one alert per pair and interval over all
 // sensors. Unknown when the fleet cannot say (Redis down): local

@@ -388,23 +388,10 @@ void TlsTracker::addShared(const TlsPairRecord& r, uint32_t now, TlsFeatures& f)
   if (view == nullptr) return;
   const TlsSharedView& v = *view;
   for (int i = 0; i < kWindows; ++i) {
-    const auto& s = v.w[i];
     const uint32_t width = cfg_.windows[i];
     const uint32_t b = now / width;
-    const double pw = 1.0 - static_cast<double>(now - uint64_t{b} * width) / width;
-    double add[kTlsSharedFields] = {};
-    auto take = [&](const TlsSharedCounts& c, double weight) {
-      for (int k = 0; k < kTlsSharedFields; ++k) add[k] += static_cast<double>(c[k]) * weight;
-    };
-    if (s.bucket == b) {
-      take(s.cur, 1.0);
-      take(s.prev, pw);
-    } else if (s.bucket + 1 == b) {
-      take(s.cur, pw);
-    } else if (s.bucket > b) {
-      take(s.cur, 1.0);  // time went back: as the local windows count it
-      take(s.prev, 1.0);
-    }
+    const double elapsed = static_cast<double>(now - uint64_t{b} * width) / width;
+    const auto add = weighWindow(v.w[i], b, elapsed);
     auto& o = f.w[i];
     auto sum = [](double& x, double d) { x = std::max(0.0, x + d); };
     sum(o.up, add[kTlsSharedUp]);

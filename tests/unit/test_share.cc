@@ -13,6 +13,7 @@
 
 #include "decode/weird.h"
 #include "dns/message.h"
+#include "resp_args.h"
 #include "score/dns_scorer.h"
 #include "share/pair_sync.h"
 
@@ -34,19 +35,6 @@ std::vector<uint8_t> query(const std::string& name) {
   m.push_back(0);
   m.insert(m.end(), {0, 1, 0, 1});
   return m;
-}
-
-// The arguments of one formatted command (RESP array of bulk strings).
-std::vector<std::string> args(std::string_view wire) {
-  std::vector<std::string> out;
-  std::size_t p = wire.find("\r\n") + 2;
-  while (p < wire.size()) {
-    const std::size_t e = wire.find("\r\n", p);
-    const std::size_t len = std::stoul(std::string(wire.substr(p + 1, e - p - 1)));
-    out.emplace_back(wire.substr(e + 2, len));
-    p = e + 2 + len + 2;
-  }
-  return out;
 }
 
 // A command's per-window deltas: [window][0 cur / 1 prev][field].
@@ -170,7 +158,7 @@ TEST_CASE("shared state: deltas, floor, overlay on the verdict, re-evaluation") 
   REQUIRE(f.items.size() == 1);
   CHECK(f.items[0].domain == "leak-example.com");
   CHECK(f.loads.size() == 1);  // the script is loaded once per slot
-  const auto a = args(f.batch.wire(f.items[0].command));
+  const auto a = respArgs(f.batch.wire(f.items[0].command));
   CHECK(a[0] == "EVALSHA");
   CHECK(a[3] == "exfilwatch:{d:leak-example.com}");
   CHECK(a[4] == "10.0.0.9");
@@ -214,7 +202,7 @@ TEST_CASE("shared state: deltas, floor, overlay on the verdict, re-evaluation") 
   for (int i = 0; i < 5; ++i) fx.hexQuery(t0 + 30 + i);
   share::PairSync::Flush g;
   REQUIRE(fx.sync.collect(*fx.s, t0 + 35, g));
-  d = deltas(args(g.batch.wire(g.items[0].command)));
+  d = deltas(respArgs(g.batch.wire(g.items[0].command)));
   CHECK(d.v[1][0][kSharedQueries] == 5);
   CHECK(d.names == 5);
   CHECK(g.loads.empty());
@@ -243,7 +231,7 @@ TEST_CASE("shared state: deltas, floor, overlay on the verdict, re-evaluation") 
   fx.hexQuery(t0 + 41);
   share::PairSync::Flush h2;
   REQUIRE(fx.sync.collect(*fx.s, t0 + 41, h2));
-  d = deltas(args(h2.batch.wire(h2.items[0].command)));
+  d = deltas(respArgs(h2.batch.wire(h2.items[0].command)));
   CHECK(d.v[1][0][kSharedQueries] == 2);
   CHECK(h2.loads.size() == 1);  // the node may have restarted: the script is loaded again
 }
@@ -281,7 +269,7 @@ TEST_CASE("shared state: pairs below the local floor stay local") {
   }
   REQUIRE(!f.items.empty());
   CHECK(n > 1);  // not at once: a few names are under the floor
-  CHECK(deltas(args(f.batch.wire(f.items[0].command))).v[0][0][kSharedQueries] == 51 + n + 1);
+  CHECK(deltas(respArgs(f.batch.wire(f.items[0].command))).v[0][0][kSharedQueries] == 51 + n + 1);
 }
 
 TEST_CASE("shared state: the daily budget adds the fleet's bytes of the day") {
@@ -296,7 +284,7 @@ TEST_CASE("shared state: the daily budget adds the fleet's bytes of the day") {
   share::PairSync::Flush f;
   for (; n < 100 && !fx.sync.collect(*fx.s, t0 + n, f); ++n) fx.hexQuery(t0 + n);
   REQUIRE(f.items.size() == 1);
-  Deltas d = deltas(args(f.batch.wire(f.items[0].command)));
+  Deltas d = deltas(respArgs(f.batch.wire(f.items[0].command)));
   CHECK(d.day == 20'000);
   CHECK(d.day_cur > 0);
   CHECK(d.day_prev == 0);
@@ -317,13 +305,13 @@ TEST_CASE("shared state: the daily budget adds the fleet's bytes of the day") {
   fx.hexQuery(t0 + 200);
   share::PairSync::Flush g;
   REQUIRE(fx.sync.collect(*fx.s, t0 + 200, g));
-  const Deltas e = deltas(args(g.batch.wire(g.items[0].command)));
+  const Deltas e = deltas(respArgs(g.batch.wire(g.items[0].command)));
   CHECK(e.day_cur > 0);
   CHECK(e.day_cur < 40);
   fx.hexQuery(t0 + 86'400);
   share::PairSync::Flush h;
   REQUIRE(fx.sync.collect(*fx.s, t0 + 86'400, h));
-  const Deltas y = deltas(args(h.batch.wire(h.items[0].command)));
+  const Deltas y = deltas(respArgs(h.batch.wire(h.items[0].command)));
   CHECK(y.day == 20'001);
   CHECK(y.day_prev == 0);  // yesterday's bytes were all sent already
   CHECK(y.day_cur > 0);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "resp_args.h"
 #include "score/tls_tracker.h"
 #include "share/tls_sync.h"
 
@@ -15,18 +16,6 @@ using namespace exfilwatch;
 using namespace exfilwatch::score;
 
 namespace {
-std::vector<std::string> args(std::string_view wire) {
-  std::vector<std::string> out;
-  std::size_t p = wire.find("\r\n") + 2;
-  while (p < wire.size()) {
-    const std::size_t e = wire.find("\r\n", p);
-    const std::size_t len = std::stoul(std::string(wire.substr(p + 1, e - p - 1)));
-    out.emplace_back(wire.substr(e + 2, len));
-    p = e + 2 + len + 2;
-  }
-  return out;
-}
-
 PacketContext upload(uint16_t client_port, uint32_t wire, int64_t sec) {
   static const uint8_t data[8] = {23, 3, 3};
   PacketContext p;
@@ -143,7 +132,7 @@ TEST_CASE("tls share: floor, deltas, the fleet's counts in the verdict, a lost f
   for (uint16_t p = 40001; p <= 40004; ++p) CHECK(sendFlow(t, p, 100000, 1001) == 0);
   REQUIRE(sync.collect(t, 1001, batch, f));
   REQUIRE(f.items.size() == 1);
-  const auto a = args(batch.wire(f.items[0].command));
+  const auto a = respArgs(batch.wire(f.items[0].command));
   CHECK(a[0] == "EVALSHA");
   CHECK(a[1] == share::tlsScriptSha());
   CHECK(a[3] == "x:{t:10.0.0.1:8443}");
@@ -180,7 +169,7 @@ TEST_CASE("tls share: floor, deltas, the fleet's counts in the verdict, a lost f
   share::TlsSync::Flush f2;
   REQUIRE(sync.collect(t, 1002, b2, f2));
   REQUIRE(f2.items.size() == 1);
-  const auto a2 = args(b2.wire(f2.items[0].command));
+  const auto a2 = respArgs(b2.wire(f2.items[0].command));
   CHECK(std::stoll(a2[7 + 10 + 2]) == 1448);
   CHECK(std::stoll(a2[7 + 10 + 4]) == 1);
   CHECK(f2.loads.empty());
@@ -194,7 +183,7 @@ TEST_CASE("tls share: floor, deltas, the fleet's counts in the verdict, a lost f
   fleet::CommandBatch b3;
   share::TlsSync::Flush f3;
   REQUIRE(sync.collect(t, 1003, b3, f3));
-  const auto a3 = args(b3.wire(f3.items[0].command));
+  const auto a3 = respArgs(b3.wire(f3.items[0].command));
   CHECK(std::stoll(a3[7 + 10 + 2]) == 1448);
   CHECK(f3.loads.size() == 1);  // the node may have restarted: the script again
 }
@@ -218,7 +207,7 @@ TEST_CASE("tls share: claims of a live sensor go with the next flush") {
   share::TlsSync::Flush f;
   REQUIRE(sync.collect(t, 1000, batch, f));
   REQUIRE(f.claims.size() == 1);
-  const auto a = args(batch.wire(f.claims[0].first));
+  const auto a = respArgs(batch.wire(f.claims[0].first));
   CHECK(a[0] == "EVAL");
   CHECK(a[3] == "exfilwatch:{t:10.0.0.1:8443}");
   CHECK(a[4] == "10.0.0.2");
